@@ -1,0 +1,1 @@
+"""Pretrained pyramids shipped with the package."""

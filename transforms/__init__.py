@@ -1,0 +1,1 @@
+"""Framework adapters: MONAI and TorchIO transforms over a DLPack bridge."""
