@@ -1,0 +1,23 @@
+"""Exception classes. Every bad input ends in one of these, with a message naming the problem."""
+
+from __future__ import annotations
+
+
+class SinGANError(Exception):
+    """Base class of every error raised on purpose by singan-augment."""
+
+
+class InputError(SinGANError, ValueError):
+    """An image, mask or argument is unusable (shape, dtype, channel count, NaN/Inf, size)."""
+
+
+class ScaleError(InputError):
+    """A scale index is outside the pyramid."""
+
+
+class PyramidFileError(SinGANError, OSError):
+    """A pyramid directory is missing, corrupt, tampered with or of an unknown format."""
+
+
+class PyramidMismatchError(InputError):
+    """An image does not match the pyramid (channel count, kinds)."""

@@ -1,0 +1,238 @@
+"""Fit pyramids: the scale-by-scale training loop, with checkpoint callbacks and resume.
+
+``fit`` trains one image; ``fit_many`` trains K same-sized images at once with the vmapped
+iteration (one pyramid each). Both share one code path, so a pyramid trained alone or in a
+batch under the same seed follows the same computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .channels import ChannelSpec, check_image
+from .config import ModelConfig, PyramidConfig, TrainConfig
+from .errors import InputError, PyramidMismatchError
+from .generate import Stage, draw_noise
+from .model import Pyramid
+from .networks import init_discriminator, init_generator
+from .pyramid import build_pyramid, resize, scale_shapes
+from .train import init_state, make_iteration, reconstruction, run_iterations, scale_consts
+
+ScaleCallback = Callable[[list[Pyramid], int, list[dict[str, float]]], None]
+
+
+def image_sha256(image: np.ndarray) -> str:
+    """sha256 of a (C, H, W) image's float32 bytes (with its shape), for provenance checks."""
+    arr = np.ascontiguousarray(np.asarray(image, np.float32))
+    h = hashlib.sha256(repr(arr.shape).encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _unstack(tree: Any, k: int) -> Any:
+    return jax.tree.map(lambda x: x[k], tree)
+
+
+def init_pyramid(
+    image: np.ndarray,
+    seed: int,
+    *,
+    channel_names: Sequence[str] | None = None,
+    label_channels: Sequence[str] = (),
+    model_config: ModelConfig = ModelConfig(),
+    train_config: TrainConfig = TrainConfig(),
+    pyramid_config: PyramidConfig = PyramidConfig(),
+    provenance: dict[str, Any] | None = None,
+) -> Pyramid:
+    """An untrained pyramid: scale shapes, normalised reals and the fixed reconstruction noise.
+
+    Raises:
+        InputError: bad image (rank, NaN/Inf, too small) or bad channel names.
+    """
+    image = check_image(image)
+    spec = ChannelSpec.from_image(
+        image, list(channel_names) if channel_names else None, tuple(label_channels)
+    )
+    shapes = scale_shapes(image.shape[1], image.shape[2], pyramid_config)
+    hwc = jnp.asarray(np.moveaxis(spec.normalise(image), 0, -1))
+    reals = tuple(build_pyramid(hwc, shapes))
+    key = jax.random.PRNGKey(seed)
+    shared = train_config.coarsest_noise == "shared"
+    z_opt = draw_noise(jax.random.fold_in(key, 0), 1, shapes[0], image.shape[0], shared)
+    prov = {"sha256": image_sha256(image), "shape": list(image.shape), "seed": int(seed)}
+    prov.update(provenance or {})
+    return Pyramid(
+        tuple(shapes), (), z_opt, reals, spec, model_config, train_config, pyramid_config, prov
+    )
+
+
+def _scale_init(pyr: Pyramid, scale: int, key: jax.Array):
+    mcfg = pyr.model_config
+    c = pyr.num_channels
+    width = mcfg.nfc(scale)
+    if scale > 0 and mcfg.nfc(scale - 1) == width and pyr.discriminator is not None:
+        prev = pyr.stages[scale - 1]
+        return (prev.params, prev.stats), pyr.discriminator
+    kg, kd = jax.random.split(key)
+    g = init_generator(kg, c, width, mcfg)
+    d_params, _ = init_discriminator(kd, c, width, mcfg)
+    return g, d_params
+
+
+def reconstruction_rmse(pyr: Pyramid) -> list[float]:
+    """RMSE (in the normalised [-1, 1] range) of the reconstruction at each trained scale."""
+    out = []
+    for n in range(pyr.num_trained):
+        rec = reconstruction(pyr.stages[: n + 1], pyr.shapes, pyr.z_opt, pyr.model_config)
+        out.append(float(jnp.sqrt(jnp.mean(jnp.square(rec[0] - pyr.reals[n])))))
+    return out
+
+
+def fit_many(
+    pyramids: Sequence[Pyramid],
+    *,
+    stop_scale: int | None = None,
+    on_scale_done: ScaleCallback | None = None,
+    progress: bool = True,
+) -> list[Pyramid]:
+    """Train K pyramids of identical shapes together, from their first untrained scale.
+
+    Each pyramid's randomness comes from its own ``provenance["seed"]``. ``stop_scale`` ends
+    training after that scale (default: the finest). ``on_scale_done(pyramids, scale,
+    summaries)`` runs after every scale (use it to checkpoint).
+
+    Raises:
+        InputError: if the pyramids differ in shapes, channel count, configs or progress.
+    """
+    pyrs = list(pyramids)
+    if not pyrs:
+        raise InputError("fit_many needs at least one pyramid")
+    first = pyrs[0]
+    for p in pyrs[1:]:
+        if p.shapes != first.shapes or p.num_channels != first.num_channels:
+            raise PyramidMismatchError(
+                "fit_many needs pyramids with identical scale shapes and channel counts"
+            )
+        if (p.model_config, p.train_config) != (first.model_config, first.train_config):
+            raise PyramidMismatchError("fit_many needs pyramids with identical configs")
+        if p.num_trained != first.num_trained:
+            raise PyramidMismatchError("fit_many needs pyramids trained to the same scale")
+    last = first.num_scales - 1 if stop_scale is None else stop_scale
+    if not 0 <= last < first.num_scales:
+        raise InputError(f"stop_scale {stop_scale} is out of range 0..{first.num_scales - 1}")
+    mcfg, tcfg = first.model_config, first.train_config
+    base_keys = [jax.random.PRNGKey(int(p.provenance.get("seed", 0))) for p in pyrs]
+    for n in range(first.num_trained, last + 1):
+        scale_keys = [jax.random.fold_in(k, n + 1) for k in base_keys]
+        inits = [_scale_init(p, n, jax.random.fold_in(k, 0)) for p, k in zip(pyrs, scale_keys)]
+        states = [init_state(g, d, tcfg) for g, d in inits]
+        consts = [
+            scale_consts(n, p.reals[n], p.stages, p.shapes, p.z_opt, tcfg, mcfg) for p in pyrs
+        ]
+        iteration = make_iteration(n, first.shapes, first.num_channels, mcfg, tcfg, batched=True)
+        h, w = first.shapes[n]
+        desc = f"scale {n}/{first.num_scales - 1} {h}x{w} nfc {mcfg.nfc(n)}" + (
+            f" x{len(pyrs)}" if len(pyrs) > 1 else ""
+        )
+        iter_keys = jnp.stack([jax.random.fold_in(k, 1) for k in scale_keys])
+        state, summary = run_iterations(
+            iteration,
+            _stack(states),
+            _stack(consts),
+            iter_keys,
+            tcfg.iters,
+            desc=desc,
+            progress=progress,
+        )
+        summaries = []
+        for k, p in enumerate(pyrs):
+            s = _unstack(state, k)
+            stage = Stage(s.g_params, s.g_stats, consts[k].amp)
+            pyrs[k] = p.with_stage(stage, s.d_params)
+            rec = reconstruction(pyrs[k].stages, p.shapes, p.z_opt, mcfg)
+            summ = dict(summary)
+            summ["rec_rmse"] = float(jnp.sqrt(jnp.mean(jnp.square(rec[0] - p.reals[n]))))
+            summ["noise_amp"] = float(consts[k].amp)
+            summaries.append(summ)
+        if progress:
+            from tqdm.auto import tqdm
+
+            tqdm.write(
+                f"{desc}: {summary['s_per_iter']:.4f} s/it, D {summary['d_total']:.3f}, "
+                f"G {summary['g_adv']:.3f}, rec rmse {summaries[0]['rec_rmse']:.4f}"
+            )
+        if on_scale_done is not None:
+            on_scale_done(pyrs, n, summaries)
+    return pyrs
+
+
+def fit(
+    image: np.ndarray,
+    seed: int = 0,
+    *,
+    channel_names: Sequence[str] | None = None,
+    label_channels: Sequence[str] = (),
+    model_config: ModelConfig = ModelConfig(),
+    train_config: TrainConfig = TrainConfig(),
+    pyramid_config: PyramidConfig = PyramidConfig(),
+    provenance: dict[str, Any] | None = None,
+    resume: Pyramid | None = None,
+    on_scale_done: ScaleCallback | None = None,
+    progress: bool = True,
+) -> Pyramid:
+    """Train a SinGAN pyramid on one (C, H, W) image.
+
+    Args:
+        image: (C, H, W) finite real array; label channels must be binary/one-hot in [0, 1].
+        resume: a partly trained pyramid of this image (e.g. ``io.load_pyramid(dir)``); training
+            continues from its first untrained scale.
+    Returns:
+        The trained ``Pyramid``.
+    Raises:
+        InputError: bad image; PyramidMismatchError: ``resume`` was trained on another image.
+    """
+    fresh = init_pyramid(
+        image,
+        seed,
+        channel_names=channel_names,
+        label_channels=label_channels,
+        model_config=model_config,
+        train_config=train_config,
+        pyramid_config=pyramid_config,
+        provenance=provenance,
+    )
+    start = fresh
+    if resume is not None:
+        if resume.provenance.get("sha256") != fresh.provenance["sha256"]:
+            raise PyramidMismatchError(
+                "cannot resume: the checkpoint was trained on a different image"
+            )
+        if (resume.shapes, resume.model_config, resume.train_config, resume.channels) != (
+            fresh.shapes,
+            fresh.model_config,
+            fresh.train_config,
+            fresh.channels,
+        ):
+            raise PyramidMismatchError(
+                "cannot resume: the checkpoint's configs or channels differ from this run's"
+            )
+        if int(resume.provenance.get("seed", -1)) != int(seed):
+            raise PyramidMismatchError(
+                f"cannot resume: the checkpoint used seed {resume.provenance.get('seed')}, not {seed}"
+            )
+        start = replace(resume, provenance={**resume.provenance, **(provenance or {})})
+    return fit_many([start], on_scale_done=on_scale_done, progress=progress)[0]
+
+
+__all__ = ["fit", "fit_many", "init_pyramid", "image_sha256", "reconstruction_rmse", "resize"]

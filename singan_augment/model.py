@@ -1,0 +1,74 @@
+"""The trained pyramid: an immutable container of everything sampling needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import jax
+
+from .channels import ChannelSpec
+from .config import ModelConfig, PyramidConfig, TrainConfig
+from .errors import ScaleError
+from .generate import Stage
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    """A SinGAN pyramid for one N-channel image.
+
+    Attributes:
+        shapes: (H, W) of every scale, coarsest first.
+        stages: trained scales (fewer than ``shapes`` while training is unfinished).
+        z_opt: (1, H0, W0, C) fixed reconstruction noise of the coarsest scale.
+        reals: (H, W, C) training image at every scale, normalised to [-1, 1].
+        channels: names, kinds and normalisation of the channels.
+        provenance: where the training image came from (sha256, size, source).
+        discriminator: params of the last trained scale's D (to resume training only).
+    """
+
+    shapes: tuple[tuple[int, int], ...]
+    stages: tuple[Stage, ...]
+    z_opt: jax.Array
+    reals: tuple[jax.Array, ...]
+    channels: ChannelSpec
+    model_config: ModelConfig = ModelConfig()
+    train_config: TrainConfig = TrainConfig()
+    pyramid_config: PyramidConfig = PyramidConfig()
+    provenance: dict[str, Any] = field(default_factory=dict)
+    discriminator: Any = None
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.shapes)
+
+    @property
+    def num_trained(self) -> int:
+        return len(self.stages)
+
+    @property
+    def complete(self) -> bool:
+        return self.num_trained == self.num_scales
+
+    @property
+    def num_channels(self) -> int:
+        return self.channels.num_channels
+
+    def check_scale(self, scale: int, what: str = "scale") -> int:
+        """Return ``scale`` if it indexes a trained scale (negative counts from the end).
+
+        Raises:
+            ScaleError: if it is out of range or not an integer.
+        """
+        if isinstance(scale, bool) or not isinstance(scale, int | jax.numpy.integer):
+            raise ScaleError(f"{what} must be an integer, got {scale!r}")
+        n = self.num_trained
+        s = int(scale) + n if scale < 0 else int(scale)
+        if not 0 <= s < n:
+            raise ScaleError(
+                f"{what} {scale} is out of range: this pyramid has {n} trained scales (0..{n - 1})"
+            )
+        return s
+
+    def with_stage(self, stage: Stage, discriminator: Any = None) -> Pyramid:
+        return replace(self, stages=(*self.stages, stage), discriminator=discriminator)

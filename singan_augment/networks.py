@@ -1,0 +1,139 @@
+"""Per-scale generator and discriminator as pure functions over parameter pytrees.
+
+Both nets are ``num_layers`` 3x3 valid convolutions: the first ``num_layers - 1`` are
+conv + BatchNorm + LeakyReLU(0.2); G ends in conv -> C channels + tanh and adds the
+(padded, centre-cropped) previous image; D ends in conv -> 1 channel.
+
+Layout: NHWC activations, HWIO weights. Params: ``{"layers": [{"w", "b", "gamma", "beta"}, ...,
+{"w", "b"}]}``. BatchNorm state: ``[{"mean", "var"}, ...]`` (PyTorch running averages).
+In training mode BN normalises with the batch statistics and updates the running averages
+(momentum 0.1, unbiased variance); in eval mode it uses the running averages. Frozen
+generators of coarser scales run in eval mode, as in the reference implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .config import ModelConfig
+
+Params = dict[str, Any]
+BatchStats = list[dict[str, jax.Array]]
+
+
+def conv3x3(x: jax.Array, w: jax.Array, impl: str) -> jax.Array:
+    """3x3 valid convolution, NHWC x HWIO -> NHWC, through the configured implementation."""
+    if impl == "xla":
+        return lax.conv_general_dilated(
+            x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+    from .conv import conv3x3_valid
+
+    return conv3x3_valid(x, w, impl=impl)
+
+
+def _init_net(
+    key: jax.Array, in_ch: int, width: int, out_ch: int, config: ModelConfig
+) -> tuple[Params, BatchStats]:
+    layers, stats = [], []
+    chans = [in_ch] + [width] * (config.num_layers - 1) + [out_ch]
+    keys = jax.random.split(key, 3 * config.num_layers)
+    for i in range(config.num_layers):
+        cin, cout = chans[i], chans[i + 1]
+        kw, kb, kg = keys[3 * i : 3 * i + 3]
+        bound = 1.0 / (cin * 9) ** 0.5  # PyTorch's default conv bias init (kept by the reference)
+        layer = {
+            "w": config.init_std * jax.random.normal(kw, (3, 3, cin, cout), jnp.float32),
+            "b": jax.random.uniform(kb, (cout,), jnp.float32, -bound, bound),
+        }
+        if i < config.num_layers - 1:
+            layer["gamma"] = 1.0 + config.init_std * jax.random.normal(kg, (cout,), jnp.float32)
+            layer["beta"] = jnp.zeros((cout,), jnp.float32)
+            stats.append(
+                {"mean": jnp.zeros((cout,), jnp.float32), "var": jnp.ones((cout,), jnp.float32)}
+            )
+        layers.append(layer)
+    return {"layers": layers}, stats
+
+
+def init_generator(
+    key: jax.Array, channels: int, width: int, config: ModelConfig = ModelConfig()
+) -> tuple[Params, BatchStats]:
+    """Fresh generator params and BN state for ``channels`` image channels and ``width`` features."""
+    return _init_net(key, channels, width, channels, config)
+
+
+def init_discriminator(
+    key: jax.Array, channels: int, width: int, config: ModelConfig = ModelConfig()
+) -> tuple[Params, BatchStats]:
+    """Fresh discriminator params and BN state (the state is unused after training)."""
+    return _init_net(key, channels, width, 1, config)
+
+
+def _batch_norm(x, layer, stat, train: bool, config: ModelConfig):
+    if train:
+        mean = jnp.mean(x, axis=(0, 1, 2))
+        var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2))
+        n = x.shape[0] * x.shape[1] * x.shape[2]
+        unbiased = var * (n / max(n - 1, 1))
+        m = config.bn_momentum
+        new_stat = {
+            "mean": (1 - m) * stat["mean"] + m * lax.stop_gradient(mean),
+            "var": (1 - m) * stat["var"] + m * lax.stop_gradient(unbiased),
+        }
+    else:
+        mean, var, new_stat = stat["mean"], stat["var"], stat
+    y = (x - mean) * lax.rsqrt(var + config.bn_eps)
+    return y * layer["gamma"] + layer["beta"], new_stat
+
+
+def _trunk(params: Params, stats: BatchStats, x: jax.Array, train: bool, config: ModelConfig):
+    new_stats = []
+    layers = params["layers"]
+    for layer, stat in zip(layers[:-1], stats):
+        x = conv3x3(x, layer["w"], config.conv_impl) + layer["b"]
+        x, s = _batch_norm(x, layer, stat, train, config)
+        x = jnp.where(x >= 0, x, config.leaky_slope * x)
+        new_stats.append(s)
+    last = layers[-1]
+    x = conv3x3(x, last["w"], config.conv_impl) + last["b"]
+    return x, new_stats
+
+
+def generator_apply(
+    params: Params,
+    stats: BatchStats,
+    z_in: jax.Array,
+    prev: jax.Array,
+    *,
+    train: bool,
+    config: ModelConfig = ModelConfig(),
+) -> tuple[jax.Array, BatchStats]:
+    """One scale's generator.
+
+    Args:
+        z_in: (N, H + 2p, W + 2p, C) padded ``noise_amp * z + prev``.
+        prev: (N, H + 2p, W + 2p, C) the padded upsampled image from the coarser scale.
+    Returns:
+        (N, H, W, C) image ``tanh(net(z_in)) + prev`` (centre crop) and the new BN state.
+    """
+    x, new_stats = _trunk(params, stats, z_in, train, config)
+    p = config.pad
+    crop = prev[:, p : prev.shape[1] - p, p : prev.shape[2] - p, :]
+    return jnp.tanh(x) + crop, new_stats
+
+
+def discriminator_apply(
+    params: Params, x: jax.Array, *, config: ModelConfig = ModelConfig()
+) -> jax.Array:
+    """Patch discriminator in training mode (batch statistics): (N, H, W, C) -> (N, H-2L, W-2L, 1)."""
+    dummy = [
+        {"mean": jnp.zeros(l["b"].shape), "var": jnp.ones(l["b"].shape)}
+        for l in params["layers"][:-1]
+    ]
+    out, _ = _trunk(params, dummy, x, True, config)
+    return out

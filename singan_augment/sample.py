@@ -1,0 +1,176 @@
+"""Sampling from a trained pyramid: any start scale, any output size, batched with vmap.
+
+Outputs are channel-first numpy arrays in the training image's intensity range. Label
+channels are also decoded to a discrete label map (see ``channels.decode_labels``).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from .channels import decode_labels
+from .config import LabelDecodeConfig
+from .errors import InputError
+from .generate import draw_noises, run_scales
+from .model import Pyramid
+from .pyramid import resize
+from .train import reconstruction
+
+
+class Samples(NamedTuple):
+    """``images``: (N, C, H, W) float32 in the training range (label channels as [0, 1]
+    probabilities); ``labels``: (N, H, W) uint8 decoded label maps, or None without label channels."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+
+
+def output_shapes(
+    pyramid: Pyramid,
+    size: tuple[int, int] | None = None,
+    factors: tuple[float, float] | None = None,
+) -> tuple[tuple[int, int], ...]:
+    """Per-scale shapes for an output of ``size`` (H, W) or ``factors`` (vertical, horizontal)
+    times the training size; the noise maps of every scale scale by the same factors.
+
+    Raises:
+        InputError: both or invalid size/factors, or a size whose coarsest scale is under 1 px.
+    """
+    hn, wn = pyramid.shapes[-1]
+    if size is not None and factors is not None:
+        raise InputError("give either size or factors, not both")
+    if size is not None:
+        if len(size) != 2 or any(int(s) != s or s < 1 for s in size):
+            raise InputError(f"size must be two positive integers (H, W), got {size}")
+        fy, fx = size[0] / hn, size[1] / wn
+    elif factors is not None:
+        if len(factors) != 2 or not all(math.isfinite(f) and f > 0 for f in factors):
+            raise InputError(f"factors must be two positive numbers, got {factors}")
+        fy, fx = float(factors[0]), float(factors[1])
+    else:
+        return pyramid.shapes
+    shapes = tuple(
+        (max(math.ceil(h * fy - 1e-6), 1), max(math.ceil(w * fx - 1e-6), 1))
+        for h, w in pyramid.shapes
+    )
+    if size is not None:
+        shapes = (*shapes[:-1], (int(size[0]), int(size[1])))
+    if min(shapes[0]) < 3:
+        raise InputError(f"output size too small: the coarsest scale would be {shapes[0]}")
+    if shapes[-1][0] * shapes[-1][1] > 4096 * 4096:
+        raise InputError(f"output size {shapes[-1]} is too large (max 4096x4096 pixels)")
+    return shapes
+
+
+@partial(jax.jit, static_argnames=("shapes", "start", "channels", "shared", "mcfg"))
+def _synthesize(stages, prev, keys, *, shapes, start, channels, shared, mcfg):
+    def one(key):
+        noises = draw_noises(key, 1, shapes[start:], channels, shared, first_scale=start)
+        p = None if prev is None else prev
+        return run_scales(stages[start:], shapes[start:], noises, p, mcfg)[0]
+
+    return jax.vmap(one)(keys)
+
+
+@partial(jax.jit, static_argnames=("shapes", "upto", "mcfg"))
+def _reconstruct(stages, z_opt, *, shapes, upto, mcfg):
+    return reconstruction(stages[:upto], shapes, z_opt, mcfg)
+
+
+def _keys(seed_or_key, n: int) -> jax.Array:
+    if n < 1:
+        raise InputError(f"number of samples must be >= 1, got {n}")
+    key = (
+        jax.random.PRNGKey(seed_or_key)
+        if isinstance(seed_or_key, int | np.integer)
+        else seed_or_key
+    )
+    return jax.random.split(key, n)
+
+
+def to_output(
+    pyramid: Pyramid, nhwc: jax.Array, decode: LabelDecodeConfig | None = LabelDecodeConfig()
+) -> Samples:
+    """(N, H, W, C) normalised engine output -> ``Samples`` in the training range."""
+    arr = np.moveaxis(np.asarray(jax.device_get(nhwc)), -1, 1)
+    images = pyramid.channels.denormalise(arr, axis=1)
+    li = pyramid.channels.label_indices
+    if li:
+        images[:, li] = np.clip(images[:, li], 0.0, 1.0)
+    labels = None
+    if li and decode is not None:
+        labels = np.stack([decode_labels(img[li], decode) for img in images])
+    return Samples(images, labels)
+
+
+def sample_normalised(
+    pyramid: Pyramid,
+    seed_or_key: int | jax.Array,
+    n: int = 1,
+    *,
+    start_scale: int = 0,
+    size: tuple[int, int] | None = None,
+    factors: tuple[float, float] | None = None,
+) -> jax.Array:
+    """Like ``sample`` but returns the raw (N, H, W, C) engine output in [-1, 1]-normalised units."""
+    start = pyramid.check_scale(start_scale, "start_scale")
+    if not pyramid.complete:
+        raise InputError(
+            f"pyramid is only trained to scale {pyramid.num_trained - 1} of {pyramid.num_scales - 1}"
+        )
+    shapes = output_shapes(pyramid, size, factors)
+    mcfg = pyramid.model_config
+    prev = None
+    if start > 0:
+        rec = _reconstruct(
+            pyramid.stages, pyramid.z_opt, shapes=pyramid.shapes, upto=start, mcfg=mcfg
+        )
+        prev = resize(rec, shapes[start])
+    shared = pyramid.train_config.coarsest_noise == "shared"
+    return _synthesize(
+        pyramid.stages,
+        prev,
+        _keys(seed_or_key, n),
+        shapes=shapes,
+        start=start,
+        channels=pyramid.num_channels,
+        shared=shared,
+        mcfg=mcfg,
+    )
+
+
+def sample(
+    pyramid: Pyramid,
+    seed_or_key: int | jax.Array,
+    n: int = 1,
+    *,
+    start_scale: int = 0,
+    size: tuple[int, int] | None = None,
+    factors: tuple[float, float] | None = None,
+    decode: LabelDecodeConfig | None = LabelDecodeConfig(),
+) -> Samples:
+    """Draw ``n`` random samples.
+
+    Scales below ``start_scale`` follow the reconstruction path (so the coarse layout is the
+    training image's); scales from ``start_scale`` on get fresh noise. Deterministic under a
+    seed (an int or a JAX key).
+
+    Args:
+        size: output (H, W); or ``factors``: (vertical, horizontal) multiples of the training size.
+    Returns:
+        ``Samples(images (N, C, H, W), labels (N, H, W) or None)``.
+    Raises:
+        ScaleError: start_scale out of range; InputError: bad size/factors or n < 1.
+    """
+    out = sample_normalised(
+        pyramid, seed_or_key, n, start_scale=start_scale, size=size, factors=factors
+    )
+    return to_output(pyramid, out, decode)
+
+
+__all__ = ["Samples", "sample", "sample_normalised", "output_shapes", "to_output"]

@@ -1,0 +1,225 @@
+"""Per-scale SinGAN training: one jitted iteration (3 D steps + 3 G steps), keys threaded.
+
+``make_iteration`` builds the pure step ``(state, consts, key) -> (state, metrics)`` for one
+scale; ``train_scale`` runs it for ``TrainConfig.iters`` iterations. ``make_iteration(...,
+batched=True)`` vmaps the same step over K images of the same size (one pyramid each).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .config import ModelConfig, TrainConfig
+from .generate import Stage, draw_noise, draw_noises, run_scales
+from .losses import discriminator_loss, generator_loss
+from .networks import BatchStats, Params, generator_apply
+from .pyramid import pad, resize
+
+
+class ScaleConsts(NamedTuple):
+    """Per-image constants while training scale n. Arrays are (1, H, W, C)."""
+
+    real: jax.Array
+    z_opt: jax.Array  # reconstruction noise: fixed noise at scale 0, zeros above
+    rec_prev: jax.Array  # reconstruction from the coarser scales, upsampled (zeros at scale 0)
+    amp: jax.Array  # noise amplitude of this scale
+    frozen: tuple[Stage, ...]  # trained coarser scales
+
+
+class ScaleState(NamedTuple):
+    g_params: Params
+    g_stats: BatchStats
+    d_params: Params
+    g_opt: Any
+    d_opt: Any
+
+
+def make_optimizer(
+    config: TrainConfig, lr: float, steps_per_iter: int
+) -> optax.GradientTransformation:
+    """Adam(beta1, beta2) whose lr drops by ``lr_drop_factor`` at iteration ``lr_drop_iter``."""
+    boundary = steps_per_iter * config.lr_drop_iter
+
+    def schedule(count):
+        return jnp.where(count >= boundary, lr * config.lr_drop_factor, lr)
+
+    return optax.adam(schedule, b1=config.beta1, b2=config.beta2, eps=1e-8)
+
+
+def init_state(g: tuple[Params, BatchStats], d_params: Params, tcfg: TrainConfig) -> ScaleState:
+    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps)
+    d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
+    return ScaleState(g[0], g[1], d_params, g_tx.init(g[0]), d_tx.init(d_params))
+
+
+def random_prev(
+    frozen: Sequence[Stage],
+    shapes: Sequence[tuple[int, int]],
+    key: jax.Array,
+    channels: int,
+    shared: bool,
+    mcfg: ModelConfig,
+) -> jax.Array:
+    """A random image from the coarser scales, upsampled to ``shapes[len(frozen)]`` (zeros at scale 0)."""
+    n = len(frozen)
+    if n == 0:
+        return jnp.zeros((1, *shapes[0], channels), jnp.float32)
+    noises = draw_noises(key, 1, shapes[:n], channels, shared)
+    return resize(run_scales(frozen, shapes[:n], noises, None, mcfg), shapes[n])
+
+
+def reconstruction(
+    stages: Sequence[Stage], shapes: Sequence[tuple[int, int]], z_opt: jax.Array, mcfg: ModelConfig
+) -> jax.Array:
+    """The reconstruction path through ``stages``: z_opt at scale 0, zero noise above."""
+    noises = [z_opt] + [
+        jnp.zeros((z_opt.shape[0], *s, z_opt.shape[-1]), jnp.float32)
+        for s in shapes[1 : len(stages)]
+    ]
+    return run_scales(stages, shapes[: len(stages)], noises, None, mcfg)
+
+
+def make_iteration(
+    scale: int,
+    shapes: Sequence[tuple[int, int]],
+    channels: int,
+    mcfg: ModelConfig,
+    tcfg: TrainConfig,
+    *,
+    batched: bool = False,
+) -> Callable:
+    """The jitted training iteration for ``scale``: ``(state, consts, key) -> (state, metrics)``.
+
+    With ``batched=True`` the state, consts and key carry a leading K axis (one pyramid each).
+    """
+    shapes = [tuple(s) for s in shapes]
+    shared = tcfg.coarsest_noise == "shared"
+    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps)
+    d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
+    p = mcfg.pad
+
+    def step(state: ScaleState, consts: ScaleConsts, key: jax.Array):
+        g_params, g_stats, d_params, g_opt, d_opt = state
+        k_noise, k_steps = jax.random.split(key)
+        noise = draw_noise(k_noise, 1, shapes[scale], channels, shared and scale == 0)
+        real = consts.real
+        metrics = {}
+        prev = None
+        for k in jax.random.split(k_steps, tcfg.d_steps):
+            k_prev, k_alpha = jax.random.split(k)
+            prev = random_prev(consts.frozen, shapes, k_prev, channels, shared, mcfg)
+            prev_p = pad(prev, p)
+            fake, g_stats = generator_apply(
+                g_params,
+                g_stats,
+                pad(consts.amp * noise, p) + prev_p,
+                prev_p,
+                train=True,
+                config=mcfg,
+            )
+            fake = jax.lax.stop_gradient(fake)
+            alpha = jax.random.uniform(k_alpha, (), jnp.float32)
+            grads, aux = jax.grad(discriminator_loss, has_aux=True)(
+                d_params, real, fake, alpha, tcfg.gp_weight, mcfg
+            )
+            updates, d_opt = d_tx.update(grads, d_opt, d_params)
+            d_params = optax.apply_updates(d_params, updates)
+            metrics.update(aux)
+        prev_p = pad(prev, p)
+        fake_in = pad(consts.amp * noise, p) + prev_p
+        rec_prev_p = pad(consts.rec_prev, p)
+        rec_in = pad(consts.amp * consts.z_opt, p) + rec_prev_p
+        for _ in range(tcfg.g_steps):
+            grads, (aux, g_stats) = jax.grad(generator_loss, has_aux=True)(
+                g_params,
+                g_stats,
+                d_params,
+                fake_in,
+                prev_p,
+                rec_in,
+                rec_prev_p,
+                real,
+                tcfg.rec_weight,
+                mcfg,
+            )
+            updates, g_opt = g_tx.update(grads, g_opt, g_params)
+            g_params = optax.apply_updates(g_params, updates)
+            metrics.update(aux)
+        return ScaleState(g_params, g_stats, d_params, g_opt, d_opt), metrics
+
+    if batched:
+        step = jax.vmap(step)
+    return jax.jit(step)
+
+
+def noise_amplitude(
+    real: jax.Array, rec_prev: jax.Array, scale: int, tcfg: TrainConfig
+) -> jax.Array:
+    """1 at scale 0; else ``noise_amp_init * RMSE(real, upsampled reconstruction)``."""
+    if scale == 0:
+        return jnp.asarray(1.0, jnp.float32)
+    return tcfg.noise_amp_init * jnp.sqrt(jnp.mean(jnp.square(real - rec_prev)))
+
+
+def scale_consts(
+    scale: int,
+    real: jax.Array,
+    stages: Sequence[Stage],
+    shapes: Sequence[tuple[int, int]],
+    z_opt0: jax.Array,
+    tcfg: TrainConfig,
+    mcfg: ModelConfig,
+) -> ScaleConsts:
+    """Constants for training ``scale`` given the trained coarser ``stages`` and the fixed z_opt."""
+    real = real[None] if real.ndim == 3 else real
+    if scale == 0:
+        rec_prev = jnp.zeros_like(real)
+        z_opt = z_opt0
+    else:
+        rec_prev = resize(reconstruction(stages[:scale], shapes, z_opt0, mcfg), shapes[scale])
+        z_opt = jnp.zeros_like(real)
+    amp = noise_amplitude(real, rec_prev, scale, tcfg)
+    return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:scale]))
+
+
+def run_iterations(
+    iteration: Callable,
+    state: ScaleState,
+    consts: ScaleConsts,
+    key: jax.Array,
+    iters: int,
+    *,
+    desc: str = "",
+    progress: bool = True,
+    log_every: int = 25,
+) -> tuple[ScaleState, dict[str, float]]:
+    """Run ``iters`` iterations with per-iteration keys ``fold_in(key, i)``; returns the final
+    state and a summary (last losses, seconds per iteration after compilation)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, unit="it")
+    t_first = None
+    metrics = {}
+    fold = jax.jit(
+        jax.vmap(jax.random.fold_in, in_axes=(0, None)) if key.ndim == 2 else jax.random.fold_in
+    )
+    for i in bar:
+        state, metrics = iteration(state, consts, fold(key, i))
+        if i == 0:
+            jax.block_until_ready(state)
+            t_first = time.perf_counter()
+        if progress and (i % log_every == 0 or i == iters - 1):
+            m = {k: float(np.mean(v)) for k, v in metrics.items()}
+            bar.set_postfix(D=f"{m['d_total']:.3f}", G=f"{m['g_adv']:.3f}", rec=f"{m['rec']:.4f}")
+    jax.block_until_ready(state)
+    elapsed = time.perf_counter() - (t_first or time.perf_counter())
+    summary = {k: float(np.mean(v)) for k, v in metrics.items()}
+    summary["s_per_iter"] = elapsed / max(iters - 1, 1)
+    return state, summary
