@@ -132,8 +132,8 @@ def discriminator_apply(
 ) -> jax.Array:
     """Patch discriminator in training mode (batch statistics): (N, H, W, C) -> (N, H-2L, W-2L, 1)."""
     dummy = [
-        {"mean": jnp.zeros(l["b"].shape), "var": jnp.ones(l["b"].shape)}
-        for l in params["layers"][:-1]
+        {"mean": jnp.zeros(layer["b"].shape), "var": jnp.ones(layer["b"].shape)}
+        for layer in params["layers"][:-1]
     ]
     out, _ = _trunk(params, dummy, x, True, config)
     return out
