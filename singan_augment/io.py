@@ -1,0 +1,362 @@
+"""Pyramid files: ``pyramid.json`` (metadata) + ``weights.safetensors`` (tensors). Never pickle.
+
+Saving is atomic: each file is written to a temporary name, fsynced and renamed; the JSON
+(which records the weights' sha256) is renamed last. If a crash falls between the two renames,
+the complete ``pyramid.json.tmp`` whose hash matches the new weights is taken on the next load
+(the commit is rolled forward). Loading checks the JSON's size, nesting, schema and shapes, and
+the weights against the recorded sha256, before any tensor is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import __version__
+from .channels import ChannelSpec
+from .config import ModelConfig, PyramidConfig, TrainConfig
+from .errors import PyramidFileError
+from .generate import Stage
+from .model import Pyramid
+
+FORMAT = "singan-augment-pyramid"
+VERSION = 1
+JSON_NAME = "pyramid.json"
+WEIGHTS_NAME = "weights.safetensors"
+MAX_JSON_BYTES = 1 << 20
+MAX_JSON_DEPTH = 16
+MAX_WEIGHTS_BYTES = 2 << 30
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _flatten(prefix: str, params: Any, out: dict[str, np.ndarray]) -> None:
+    for i, layer in enumerate(params["layers"]):
+        for k, v in layer.items():
+            out[f"{prefix}/layers/{i}/{k}"] = np.asarray(v, np.float32)
+
+
+def _flatten_stats(prefix: str, stats: Any, out: dict[str, np.ndarray]) -> None:
+    for i, s in enumerate(stats):
+        for k, v in s.items():
+            out[f"{prefix}/{i}/{k}"] = np.asarray(v, np.float32)
+
+
+def pyramid_tensors(pyramid: Pyramid) -> dict[str, np.ndarray]:
+    """Every tensor of a pyramid under a flat, stable name."""
+    out: dict[str, np.ndarray] = {"z_opt": np.asarray(pyramid.z_opt, np.float32)}
+    for n, real in enumerate(pyramid.reals):
+        out[f"reals/{n}"] = np.asarray(real, np.float32)
+    for n, stage in enumerate(pyramid.stages):
+        _flatten(f"stages/{n}/g", stage.params, out)
+        _flatten_stats(f"stages/{n}/stats", stage.stats, out)
+    if pyramid.discriminator is not None:
+        _flatten("train/d", pyramid.discriminator, out)
+    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+def expected_shapes(meta: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes that a pyramid.json implies."""
+    mcfg = ModelConfig.from_dict(meta["model_config"])
+    c = len(meta["channels"]["names"])
+    shapes = [tuple(s) for s in meta["shapes"]]
+    out: dict[str, tuple[int, ...]] = {"z_opt": (1, *shapes[0], c)}
+    for n, (h, w) in enumerate(shapes):
+        out[f"reals/{n}"] = (h, w, c)
+
+    def net(prefix: str, width: int, out_ch: int) -> None:
+        chans = [c] + [width] * (mcfg.num_layers - 1) + [out_ch]
+        for i in range(mcfg.num_layers):
+            out[f"{prefix}/layers/{i}/w"] = (3, 3, chans[i], chans[i + 1])
+            out[f"{prefix}/layers/{i}/b"] = (chans[i + 1],)
+            if i < mcfg.num_layers - 1:
+                out[f"{prefix}/layers/{i}/gamma"] = (chans[i + 1],)
+                out[f"{prefix}/layers/{i}/beta"] = (chans[i + 1],)
+
+    for n in range(meta["num_trained"]):
+        width = mcfg.nfc(n)
+        net(f"stages/{n}/g", width, c)
+        for i in range(mcfg.num_layers - 1):
+            out[f"stages/{n}/stats/{i}/mean"] = (width,)
+            out[f"stages/{n}/stats/{i}/var"] = (width,)
+    if meta.get("has_discriminator"):
+        net("train/d", mcfg.nfc(meta["num_trained"] - 1), 1)
+    return out
+
+
+def save_pyramid(
+    pyramid: Pyramid, directory: str | os.PathLike, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write ``pyramid`` into ``directory`` atomically (created if missing). Returns the path."""
+    from safetensors.numpy import save
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    blob = save(pyramid_tensors(pyramid))
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "package_version": __version__,
+        "shapes": [list(s) for s in pyramid.shapes],
+        "num_scales": pyramid.num_scales,
+        "num_trained": pyramid.num_trained,
+        "complete": pyramid.complete,
+        "noise_amps": [float(np.float32(s.amp)) for s in pyramid.stages],
+        "nfc": [pyramid.model_config.nfc(n) for n in range(pyramid.num_scales)],
+        "channels": pyramid.channels.to_dict(),
+        "model_config": pyramid.model_config.to_dict(),
+        "train_config": pyramid.train_config.to_dict(),
+        "pyramid_config": pyramid.pyramid_config.to_dict(),
+        "provenance": pyramid.provenance,
+        "has_discriminator": pyramid.discriminator is not None,
+        "weights_sha256": hashlib.sha256(blob).hexdigest(),
+        "extra": extra or {},
+    }
+    text = json.dumps(meta, indent=2, sort_keys=True).encode()
+    json_tmp = d / (JSON_NAME + ".tmp")
+    _atomic_write(json_tmp, text)  # complete, but not yet the live metadata
+    _atomic_write(d / WEIGHTS_NAME, blob)
+    os.replace(json_tmp, d / JSON_NAME)
+    _fsync_dir(d)
+    return d
+
+
+def _depth(obj: Any, level: int = 0) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(obj, dict):
+        return max([_depth(v, level + 1) for v in obj.values()], default=level + 1)
+    if isinstance(obj, list):
+        return max([_depth(v, level + 1) for v in obj], default=level + 1)
+    return level
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise PyramidFileError(
+            f"{path}: {size} bytes is over the {MAX_JSON_BYTES}-byte limit for pyramid metadata"
+        )
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise PyramidFileError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise PyramidFileError(f"{path}: expected a JSON object at the top level")
+    if _depth(meta) > MAX_JSON_DEPTH:
+        raise PyramidFileError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return meta
+
+
+def _validate_meta(meta: dict[str, Any], where: Path) -> None:
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            raise PyramidFileError(f"{where}: {what}")
+
+    need(
+        meta.get("format") == FORMAT,
+        f"not a singan-augment pyramid (format {meta.get('format')!r})",
+    )
+    need(
+        meta.get("version") == VERSION,
+        f"unsupported format version {meta.get('version')!r} (this build reads {VERSION})",
+    )
+    for key in (
+        "shapes",
+        "num_trained",
+        "noise_amps",
+        "channels",
+        "model_config",
+        "train_config",
+        "pyramid_config",
+        "weights_sha256",
+    ):
+        need(key in meta, f"missing field {key!r}")
+    shapes = meta["shapes"]
+    need(
+        isinstance(shapes, list)
+        and 1 <= len(shapes) <= 64
+        and all(
+            isinstance(s, list)
+            and len(s) == 2
+            and all(isinstance(v, int) and 1 <= v <= 65536 for v in s)
+            for s in shapes
+        ),
+        "field 'shapes' must be a list of [H, W] positive integers",
+    )
+    nt = meta["num_trained"]
+    need(
+        isinstance(nt, int) and 0 <= nt <= len(shapes),
+        f"num_trained {nt!r} is not in 0..{len(shapes)}",
+    )
+    amps = meta["noise_amps"]
+    need(
+        isinstance(amps, list)
+        and len(amps) == nt
+        and all(isinstance(a, int | float) for a in amps),
+        "noise_amps must hold one number per trained scale",
+    )
+    need(
+        isinstance(meta["weights_sha256"], str) and len(meta["weights_sha256"]) == 64,
+        "weights_sha256 must be a sha256 hex digest",
+    )
+    try:
+        ChannelSpec.from_dict(meta["channels"])
+        ModelConfig.from_dict(meta["model_config"])
+        TrainConfig.from_dict(meta["train_config"])
+        PyramidConfig.from_dict(meta["pyramid_config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise PyramidFileError(f"{where}: invalid channels or config ({e})") from None
+
+
+def _unflatten(tensors: dict[str, np.ndarray], prefix: str, num_layers: int) -> dict[str, Any]:
+    layers = []
+    for i in range(num_layers):
+        keys = ("w", "b", "gamma", "beta") if i < num_layers - 1 else ("w", "b")
+        layers.append({k: jnp.asarray(tensors[f"{prefix}/layers/{i}/{k}"]) for k in keys})
+    return {"layers": layers}
+
+
+def load_pyramid(directory: str | os.PathLike, *, require_complete: bool = True) -> Pyramid:
+    """Load and verify a pyramid directory.
+
+    Raises:
+        PyramidFileError: missing files, oversized or malformed JSON, unknown format version,
+            weights whose sha256 differs from the recorded one, missing/extra/misshapen tensors,
+            or (with ``require_complete``) a partly trained pyramid.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    d = Path(directory)
+    if not d.is_dir():
+        raise PyramidFileError(f"{d}: no such pyramid directory")
+    json_path, weights_path = d / JSON_NAME, d / WEIGHTS_NAME
+    if not weights_path.is_file():
+        raise PyramidFileError(f"{d}: missing {WEIGHTS_NAME}")
+    wsize = weights_path.stat().st_size
+    if wsize > MAX_WEIGHTS_BYTES:
+        raise PyramidFileError(
+            f"{weights_path}: {wsize} bytes is over the {MAX_WEIGHTS_BYTES}-byte limit"
+        )
+    blob = weights_path.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    pending = d / (JSON_NAME + ".tmp")
+    meta = None
+    if pending.is_file():  # a save was interrupted after the weights were renamed into place
+        try:
+            cand = _read_json(pending)
+            if cand.get("weights_sha256") == digest:
+                meta, json_path = cand, pending
+        except PyramidFileError:
+            pass
+    if meta is None:
+        if not json_path.is_file():
+            raise PyramidFileError(f"{d}: missing {JSON_NAME}")
+        meta = _read_json(json_path)
+    _validate_meta(meta, json_path)
+    if meta["weights_sha256"] != digest:
+        raise PyramidFileError(
+            f"{weights_path}: sha256 {digest[:12]}… does not match the {meta['weights_sha256'][:12]}… recorded in "
+            f"{JSON_NAME}: the weights were modified or the files come from different pyramids"
+        )
+    try:
+        tensors = load(blob)
+    except (SafetensorError, ValueError, Exception) as e:  # noqa: BLE001 - any parse failure is a file error
+        raise PyramidFileError(f"{weights_path}: not a valid safetensors file ({e})") from None
+    try:
+        expected = expected_shapes(meta)
+    except (KeyError, TypeError, ValueError) as e:
+        raise PyramidFileError(f"{json_path}: inconsistent metadata ({e})") from None
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise PyramidFileError(
+            f"{weights_path}: tensors do not match the metadata (missing {missing[:3]}, unexpected {extra[:3]})"
+        )
+    for name, shape in expected.items():
+        t = tensors[name]
+        if tuple(t.shape) != shape or t.dtype != np.float32:
+            raise PyramidFileError(
+                f"{weights_path}: tensor {name!r} is {t.dtype}{tuple(t.shape)}, expected float32{shape}"
+            )
+        if not np.all(np.isfinite(t)):
+            raise PyramidFileError(f"{weights_path}: tensor {name!r} has non-finite values")
+    if pending.is_file() and json_path == pending and os.access(d, os.W_OK):
+        os.replace(pending, d / JSON_NAME)  # roll the interrupted save forward
+    mcfg = ModelConfig.from_dict(meta["model_config"])
+    stages = []
+    for n in range(meta["num_trained"]):
+        params = _unflatten(tensors, f"stages/{n}/g", mcfg.num_layers)
+        stats = [
+            {
+                "mean": jnp.asarray(tensors[f"stages/{n}/stats/{i}/mean"]),
+                "var": jnp.asarray(tensors[f"stages/{n}/stats/{i}/var"]),
+            }
+            for i in range(mcfg.num_layers - 1)
+        ]
+        stages.append(Stage(params, stats, jnp.asarray(np.float32(meta["noise_amps"][n]))))
+    disc = (
+        _unflatten(tensors, "train/d", mcfg.num_layers) if meta.get("has_discriminator") else None
+    )
+    pyr = Pyramid(
+        shapes=tuple(tuple(s) for s in meta["shapes"]),
+        stages=tuple(stages),
+        z_opt=jnp.asarray(tensors["z_opt"]),
+        reals=tuple(jnp.asarray(tensors[f"reals/{n}"]) for n in range(len(meta["shapes"]))),
+        channels=ChannelSpec.from_dict(meta["channels"]),
+        model_config=mcfg,
+        train_config=TrainConfig.from_dict(meta["train_config"]),
+        pyramid_config=PyramidConfig.from_dict(meta["pyramid_config"]),
+        provenance=dict(meta.get("provenance") or {}),
+        discriminator=disc,
+    )
+    if require_complete and not pyr.complete:
+        raise PyramidFileError(
+            f"{d}: pyramid is only trained to scale {pyr.num_trained - 1} of {pyr.num_scales - 1}; "
+            "finish it with `singan-augment train ... --resume`"
+        )
+    return pyr
+
+
+def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
+    """The validated ``pyramid.json`` of a directory, without loading tensors."""
+    p = Path(directory) / JSON_NAME
+    if not p.is_file():
+        raise PyramidFileError(f"{directory}: missing {JSON_NAME}")
+    meta = _read_json(p)
+    _validate_meta(meta, p)
+    return meta
