@@ -1,2 +1,304 @@
-def main():  # placeholder until the CLI lands
-    raise SystemExit('not ready')
+"""The ``singan-augment`` command line. Heavy imports happen inside each command, so
+``--help`` is fast. Errors caused by the input print one line and exit with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = text.lower().split("x")
+        return int(h), int(w)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 128x160, got {text!r}") from None
+
+
+def _factors(text: str) -> tuple[float, float]:
+    try:
+        a, b = text.lower().split("x")
+        return float(a), float(b)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected VxH factors, e.g. 1x1.5, got {text!r}"
+        ) from None
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .config import ModelConfig, PyramidConfig, TrainConfig
+    from .errors import InputError
+    from .fit import fit
+    from .image_io import read_stack
+    from .io import JSON_NAME, load_pyramid, save_pyramid
+
+    image = read_stack(args.image)
+    out = Path(args.out)
+    resume = None
+    mcfg, tcfg, pcfg = ModelConfig(), TrainConfig(), PyramidConfig()
+    exists = (out / JSON_NAME).exists() or (out / (JSON_NAME + ".tmp")).exists()
+    if exists and not args.resume:
+        raise InputError(
+            f"{out} already holds a pyramid: pass --resume to continue it, or choose another --out"
+        )
+    if args.resume and exists:
+        resume = load_pyramid(out, require_complete=False)
+        mcfg, tcfg, pcfg = resume.model_config, resume.train_config, resume.pyramid_config
+        if args.seed is None:
+            args.seed = int(resume.provenance.get("seed", 0))
+        if resume.complete:
+            print(f"{out}: already complete ({resume.num_scales} scales); nothing to do")
+            return 0
+    overrides_t = {
+        k: v
+        for k, v in {"iters": args.iters, "coarsest_noise": args.coarsest_noise}.items()
+        if v is not None
+    }
+    overrides_p = {
+        k: v
+        for k, v in {
+            "max_size": args.max_size,
+            "min_size": args.min_size,
+            "scale_factor": args.scale_factor,
+        }.items()
+        if v is not None
+    }
+    overrides_m = {k: v for k, v in {"conv_impl": args.conv_impl}.items() if v is not None}
+    tcfg = dataclasses.replace(tcfg, **overrides_t)
+    pcfg = dataclasses.replace(pcfg, **overrides_p)
+    mcfg = dataclasses.replace(mcfg, **overrides_m)
+    names = _names(args.channels) if args.channels else None
+    labels = _names(args.label_channels) if args.label_channels else []
+    if resume is not None:
+        names = names or list(resume.channels.names)
+        labels = labels or [
+            n for n, k in zip(resume.channels.names, resume.channels.kinds) if k == "label"
+        ]
+    times: dict[int, dict] = {}
+
+    def checkpoint(pyrs, scale, summaries):
+        times[scale] = summaries[0]
+        save_pyramid(pyrs[0], out, extra={"train_log": {str(k): v for k, v in times.items()}})
+
+    t0 = time.perf_counter()
+    pyr = fit(
+        image,
+        args.seed or 0,
+        channel_names=names,
+        label_channels=labels,
+        model_config=mcfg,
+        train_config=tcfg,
+        pyramid_config=pcfg,
+        provenance={"source": [str(Path(p).name) for p in args.image]},
+        resume=resume,
+        on_scale_done=checkpoint,
+        progress=not args.quiet,
+    )
+    print(f"trained {pyr.num_scales} scales in {time.perf_counter() - t0:.1f} s -> {out}")
+    print(f"{'scale':>5} {'size':>9} {'nfc':>4} {'s/iter':>8} {'rec RMSE':>9} {'noise amp':>9}")
+    for n, s in sorted(times.items()):
+        h, w = pyr.shapes[n]
+        print(
+            f"{n:>5} {f'{h}x{w}':>9} {mcfg.nfc(n):>4} {s['s_per_iter']:>8.4f} {s['rec_rmse']:>9.4f} {s['noise_amp']:>9.4f}"
+        )
+    return 0
+
+
+def _write_outputs(out: Path, stem: str, image, labels, pyr, fmt: str) -> None:
+    from .image_io import png_bytes, preview, write_array
+    from .io import _atomic_write
+
+    ch = pyr.channels
+    write_array(out / f"{stem}.{fmt}", image)
+    if labels is not None:
+        write_array(
+            out / f"{stem}_label.{fmt}", labels[None].astype("uint8") if fmt != "npy" else labels
+        )
+    _atomic_write(
+        out / f"{stem}.png", png_bytes(preview(image, ch.names, ch.kinds, ch.low, ch.high, labels))
+    )
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import jax
+
+    from .io import load_pyramid
+    from .sample import sample
+
+    pyr = load_pyramid(args.pyramid)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    key = jax.random.PRNGKey(args.seed)
+    done = 0
+    chunk = 0
+    from tqdm.auto import tqdm
+
+    with tqdm(total=args.n, desc="sampling", disable=args.quiet, unit="img") as bar:
+        while done < args.n:
+            k = min(args.batch, args.n - done)
+            res = sample(
+                pyr,
+                jax.random.fold_in(key, chunk),
+                k,
+                start_scale=args.start_scale,
+                size=args.size,
+                factors=args.factors,
+            )
+            for i in range(k):
+                lab = None if res.labels is None else res.labels[i]
+                _write_outputs(out, f"sample_{done + i:04d}", res.images[i], lab, pyr, args.format)
+            done += k
+            chunk += 1
+            bar.update(k)
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def cmd_harmonize(args: argparse.Namespace) -> int:
+    from .harmonize import edit, harmonize
+    from .image_io import read_image, write_array
+    from .io import load_pyramid
+
+    pyr = load_pyramid(args.pyramid)
+    comp = read_image(args.composite)
+    mask = read_image(args.mask)
+    if mask.shape[0] != 1:
+        mask = mask.max(axis=0, keepdims=True)
+    fn = edit if args.editing else harmonize
+    res = fn(pyr, comp, mask[0] > 0, args.scale, args.seed)
+    write_array(args.out, res)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .io import read_metadata
+
+    meta = read_metadata(args.pyramid)
+    if args.json:
+        print(json.dumps(meta, indent=2))
+        return 0
+    ch = meta["channels"]
+    print(f"pyramid {args.pyramid}: {meta['num_trained']}/{len(meta['shapes'])} scales trained")
+    print("channels: " + ", ".join(f"{n} ({k})" for n, k in zip(ch["names"], ch["kinds"])))
+    print(f"source: {meta.get('provenance', {})}")
+    for n, s in enumerate(meta["shapes"]):
+        amp = meta["noise_amps"][n] if n < len(meta["noise_amps"]) else None
+        print(
+            f"  scale {n}: {s[0]}x{s[1]} nfc {meta['nfc'][n]}"
+            + (f" noise amp {amp:.4f}" if amp is not None else " (untrained)")
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="singan-augment", description="SinGAN pyramids (JAX) for medical-image augmentation"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser(
+        "train", help="train a pyramid on one image (several files = channels, in order)"
+    )
+    t.add_argument(
+        "image",
+        nargs="+",
+        help="PNG/JPEG/TIFF, .npy (C,H,W) or 2D NIfTI; several files are stacked",
+    )
+    t.add_argument(
+        "--out", required=True, help="pyramid directory (checkpointed after every scale)"
+    )
+    t.add_argument("--channels", help="comma-separated channel names, e.g. t1,t2,flair")
+    t.add_argument(
+        "--label-channels", help="comma-separated names of label (mask / one-hot) channels"
+    )
+    t.add_argument("--iters", type=int, help="iterations per scale (default 2000)")
+    t.add_argument("--max-size", type=int, help="finest scale's long side (default 250)")
+    t.add_argument("--min-size", type=int, help="coarsest scale's short side (default 25)")
+    t.add_argument("--scale-factor", type=float, help="pyramid factor (default 0.75)")
+    t.add_argument("--coarsest-noise", choices=["shared", "independent"])
+    t.add_argument("--conv-impl", help="convolution implementation (default auto)")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the pyramid in --out from its last finished scale",
+    )
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="draw random samples from a pyramid")
+    s.add_argument("pyramid")
+    s.add_argument("--n", type=int, default=8)
+    s.add_argument("--start-scale", type=int, default=0)
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--size", type=_size, help="output HxW")
+    g.add_argument(
+        "--factors", type=_factors, help="output size as VxH multiples of the training size"
+    )
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--format", choices=["npy", "nii.gz", "nii"], default="npy")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_sample)
+
+    h = sub.add_parser("harmonize", help="harmonize a naive composite at an injection scale")
+    h.add_argument("pyramid")
+    h.add_argument("--composite", required=True)
+    h.add_argument("--mask", required=True)
+    h.add_argument("--scale", type=int, required=True)
+    h.add_argument("--out", required=True, help=".npy, .nii.gz or .png")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--editing", action="store_true", help="wider blend mask (editing)")
+    h.set_defaults(func=cmd_harmonize)
+
+    i = sub.add_parser("info", help="describe a pyramid")
+    i.add_argument("pyramid")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+    for register in _extensions():
+        register(sub)
+    return p
+
+
+def _extensions():
+    """Sub-commands defined in other modules (each exposes ``register(subparsers)``)."""
+    import importlib
+
+    for name in ("singan_augment.demo", "singan_augment.dataset_cli"):
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        yield mod.register
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import SinGANError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SinGANError as e:
+        print(f"singan-augment: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("singan-augment: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

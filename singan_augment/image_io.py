@@ -1,0 +1,183 @@
+"""Reading and writing image files for the CLI: PNG/JPEG/TIFF, NumPy .npy, 2D NIfTI.
+
+Every reader returns a channel-first float32 (C, H, W) array. Several files can be stacked
+in order as channels (e.g. T1, T2, FLAIR as three files).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+RGB_NAMES = (("r", "g", "b"), ("red", "green", "blue"))
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read one file as (C, H, W) float32.
+
+    PNG/JPEG/TIFF: grayscale -> 1 channel, RGB -> 3 (alpha dropped). ``.npy``: (H, W) or
+    (C, H, W), loaded without pickle. NIfTI: a 2D image (X, Y) or (X, Y, 1) -> (1, X, Y).
+
+    Raises:
+        InputError: missing/unreadable file, unknown extension, or a 3D volume.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    ext = _suffix(p)
+    try:
+        if ext == ".npy":
+            arr = np.load(p, allow_pickle=False)
+        elif ext in (".nii", ".nii.gz"):
+            import nibabel as nib
+
+            arr = np.asarray(nib.load(str(p)).dataobj)
+            arr = np.squeeze(arr)
+            if arr.ndim != 2:
+                raise InputError(
+                    f"{p}: NIfTI data has shape {arr.shape}; the CLI takes 2D images — extract a slice first "
+                    "(the transforms handle volumes slice-wise with an explicit spatial_axis)"
+                )
+        elif ext in (".tif", ".tiff"):
+            import tifffile
+
+            arr = tifffile.imread(p)
+            if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4:
+                arr = np.moveaxis(arr[..., :3], -1, 0)
+        elif ext in (".png", ".jpg", ".jpeg", ".bmp"):
+            from PIL import Image
+
+            with Image.open(p) as im:
+                if im.mode in ("RGBA", "P", "LA", "CMYK", "YCbCr"):
+                    im = im.convert("RGB") if im.mode != "LA" else im.convert("L")
+                arr = np.asarray(im)
+            if arr.ndim == 3:
+                arr = np.moveaxis(arr, -1, 0)
+        else:
+            raise InputError(
+                f"{p}: unsupported file type {ext!r} (use .png, .jpg, .tif, .npy, .nii or .nii.gz)"
+            )
+    except InputError:
+        raise
+    except (ValueError, OSError) as e:
+        raise InputError(f"{p}: cannot read image ({e})") from None
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise InputError(f"{p}: expected a 2D image or (C, H, W) array, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise InputError(f"{p}: unsupported dtype {arr.dtype}")
+    return arr.astype(np.float32)
+
+
+def read_stack(paths: Sequence[str | os.PathLike]) -> np.ndarray:
+    """Read files and stack their channels in order. All must share H and W."""
+    if not paths:
+        raise InputError("no input image given")
+    arrays = [read_image(p) for p in paths]
+    shapes = {a.shape[1:] for a in arrays}
+    if len(shapes) > 1:
+        raise InputError(f"input images differ in size: {[a.shape[1:] for a in arrays]}")
+    return np.concatenate(arrays, axis=0)
+
+
+def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write an array atomically as .npy or NIfTI (.nii / .nii.gz, identity affine), or PNG."""
+    from .io import _atomic_write
+
+    p = Path(path)
+    ext = _suffix(p)
+    if ext == ".npy":
+        import io as _io
+
+        buf = _io.BytesIO()
+        np.save(buf, np.asarray(array), allow_pickle=False)
+        _atomic_write(p, buf.getvalue())
+    elif ext in (".nii", ".nii.gz"):
+        import nibabel as nib
+
+        arr = np.asarray(array)
+        data = np.moveaxis(arr, 0, -1)[:, :, None, :] if arr.ndim == 3 else arr
+        img = nib.Nifti1Image(data, np.eye(4))
+        _atomic_write(p, img.to_bytes() if ext == ".nii" else _gz(img.to_bytes()))
+    elif ext == ".png":
+        _atomic_write(p, png_bytes(np.asarray(array)))
+    else:
+        raise InputError(f"{p}: unsupported output type {ext!r} (use .npy, .nii, .nii.gz or .png)")
+    return p
+
+
+def _gz(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """PNG of an (H, W), (H, W, 3) uint8 image, or a float one scaled by its own min/max."""
+    import io as _io
+
+    from PIL import Image
+
+    arr = np.asarray(array)
+    if arr.dtype != np.uint8:
+        lo, hi = float(np.min(arr)), float(np.max(arr))
+        arr = ((arr - lo) / (hi - lo + 1e-12) * 255).round().astype(np.uint8)
+    buf = _io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+LABEL_COLOURS = np.array(
+    [
+        [0, 0, 0],
+        [230, 25, 75],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+    ],
+    np.uint8,
+)
+
+
+def preview(
+    image: np.ndarray,
+    names: Sequence[str],
+    kinds: Sequence[str],
+    low: Sequence[float],
+    high: Sequence[float],
+    labels: np.ndarray | None = None,
+) -> np.ndarray:
+    """An (H, W', 3) uint8 montage: RGB if the image channels are named r/g/b, else one gray
+    panel per image channel, then the decoded label map in colour."""
+    img_idx = [i for i, k in enumerate(kinds) if k == "image"]
+    scaled = [
+        np.clip((image[i] - low[i]) / (high[i] - low[i] + 1e-12), 0, 1) for i in range(len(names))
+    ]
+    panels = []
+    if tuple(n.lower() for n in (names[i] for i in img_idx)) in RGB_NAMES:
+        panels.append(np.stack([scaled[i] for i in img_idx], -1))
+    else:
+        panels += [np.repeat(scaled[i][..., None], 3, -1) for i in img_idx]
+    panels = [(p * 255).round().astype(np.uint8) for p in panels]
+    if labels is not None:
+        panels.append(LABEL_COLOURS[np.asarray(labels) % len(LABEL_COLOURS)])
+    gap = np.full((image.shape[1], 2, 3), 255, np.uint8)
+    out = []
+    for p in panels:
+        out += [p, gap]
+    return np.concatenate(out[:-1], axis=1)
