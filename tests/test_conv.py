@@ -1,0 +1,133 @@
+"""Every conv3x3_valid implementation against lax.conv_general_dilated: values, grads, grad of grad."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from singan_augment.conv import IMPLS, conv3x3_valid, select_impl
+
+ALL = ("auto",) + IMPLS
+CASES = [  # (N, H, W, Cin, Cout)
+    (1, 7, 9, 3, 32),
+    (2, 8, 8, 32, 1),
+    (1, 25, 34, 8, 8),
+    (2, 9, 6, 5, 7),
+    (1, 3, 3, 4, 2),
+]
+
+
+def ref_conv(x: jax.Array, w: jax.Array) -> jax.Array:
+    return lax.conv_general_dilated(
+        x,
+        w,
+        (1, 1),
+        "VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=lax.Precision.HIGHEST,
+    )
+
+
+def make(case: tuple[int, ...], seed: int = 0) -> tuple[jax.Array, jax.Array]:
+    n, h, wd, cin, cout = case
+    kx, kw = jax.random.split(jax.random.PRNGKey(seed))
+    x = jax.random.normal(kx, (n, h, wd, cin), jnp.float32)
+    w = jax.random.normal(kw, (3, 3, cin, cout), jnp.float32) / np.sqrt(9 * cin)
+    return x, w
+
+
+def assert_close(a: jax.Array, b: jax.Array, rtol: float = 1e-4) -> None:
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    scale = max(float(np.abs(b).max()), 1e-12)
+    err = float(np.abs(a - b).max()) / scale
+    assert err < rtol, f"max error {err:.2e} relative to max |ref|"
+
+
+@pytest.mark.parametrize("impl", ALL)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
+def test_values(impl: str, case: tuple[int, ...]) -> None:
+    x, w = make(case)
+    out = jax.jit(conv3x3_valid, static_argnames="impl")(x, w, impl=impl)
+    n, h, wd, _, cout = case
+    assert out.shape == (n, h - 2, wd - 2, cout)
+    assert out.dtype == jnp.float32
+    assert_close(out, ref_conv(x, w))
+
+
+@pytest.mark.parametrize("impl", ALL)
+@pytest.mark.parametrize("case", CASES[:4], ids=lambda c: "x".join(map(str, c)))
+def test_grads(impl: str, case: tuple[int, ...]) -> None:
+    x, w = make(case)
+    proj = jax.random.normal(jax.random.PRNGKey(7), (case[0], case[1] - 2, case[2] - 2, case[4]))
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.tanh(conv(x, w)) * proj)
+
+    got = jax.jit(
+        jax.grad(lambda x, w: loss(lambda a, b: conv3x3_valid(a, b, impl), x, w), (0, 1))
+    )(x, w)
+    want = jax.grad(lambda x, w: loss(ref_conv, x, w), (0, 1))(x, w)
+    assert_close(got[0], want[0])
+    assert_close(got[1], want[1])
+
+
+def gradient_penalty(conv, x: jax.Array, w1: jax.Array, w2: jax.Array) -> jax.Array:
+    """WGAN-GP-like: a 2-layer critic, (||d critic.sum() / dx||_2 over channels per pixel - 1)^2."""
+
+    def critic(x):
+        return conv(jax.nn.leaky_relu(conv(x, w1), 0.2), w2).sum()
+
+    g = jax.grad(critic)(x)
+    norm = jnp.sqrt(jnp.sum(g**2, axis=-1) + 1e-12)
+    return jnp.mean((norm - 1.0) ** 2)
+
+
+@pytest.mark.parametrize("impl", ALL)
+@pytest.mark.parametrize(
+    "case", [(1, 11, 10, 3, 16), (2, 12, 9, 16, 8)], ids=lambda c: "x".join(map(str, c))
+)
+def test_grad_of_grad(impl: str, case: tuple[int, ...]) -> None:
+    n, h, wd, cin, cmid = case
+    x, w1 = make(case, seed=1)
+    w2 = jax.random.normal(jax.random.PRNGKey(3), (3, 3, cmid, 1)) / np.sqrt(9 * cmid)
+
+    def conv(a, b):
+        return conv3x3_valid(a, b, impl)
+
+    got = jax.jit(jax.grad(lambda w1, w2: gradient_penalty(conv, x, w1, w2), (0, 1)))(w1, w2)
+    want = jax.grad(lambda w1, w2: gradient_penalty(ref_conv, x, w1, w2), (0, 1))(w1, w2)
+    assert float(jnp.abs(want[0]).max()) > 0
+    assert_close(got[0], want[0])
+    assert_close(got[1], want[1])
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape",
+    [
+        ((8, 8, 3), (3, 3, 3, 4)),  # rank 3 input
+        ((1, 8, 8, 3), (3, 3, 4)),  # rank 3 kernel
+        ((1, 8, 8, 3), (5, 5, 3, 4)),  # not 3x3
+        ((1, 8, 8, 3), (3, 3, 2, 4)),  # Cin mismatch
+        ((1, 2, 8, 3), (3, 3, 3, 4)),  # H < 3
+        ((1, 8, 2, 3), (3, 3, 3, 4)),  # W < 3
+    ],
+)
+def test_bad_shapes(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="conv3x3_valid"):
+        conv3x3_valid(jnp.zeros(x_shape), jnp.zeros(w_shape))
+
+
+def test_unknown_impl() -> None:
+    with pytest.raises(ValueError, match="unknown impl"):
+        conv3x3_valid(jnp.zeros((1, 5, 5, 2)), jnp.zeros((3, 3, 2, 2)), impl="fft")
+
+
+def test_auto_rule() -> None:
+    assert select_impl((1, 186, 248, 3), (3, 3, 3, 128)) == "im2col"
+    assert select_impl((1, 186, 248, 128), (3, 3, 128, 1)) == "taps"
+    assert select_impl((1, 186, 248, 128), (3, 3, 128, 128)) == "winograd"
+    assert select_impl((1, 25, 34, 32), (3, 3, 32, 32)) == "rows"
