@@ -13,7 +13,7 @@ from singan_augment.config import ModelConfig, PyramidConfig, TrainConfig
 
 TINY_MODEL = ModelConfig(nfc_init=8, nfc_max=8)
 TINY_TRAIN = TrainConfig(iters=8)
-TINY_PYRAMID = PyramidConfig(min_size=25, max_size=32)
+TINY_PYRAMID = PyramidConfig(min_size=25, max_size=36)
 
 
 def tiny_image(channels: int = 3, h: int = 32, w: int = 36, seed: int = 0) -> np.ndarray:

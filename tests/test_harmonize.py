@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from conftest import tiny_image
+
+from singan_augment.config import BlendConfig
+from singan_augment.errors import InputError, PyramidMismatchError, ScaleError
+from singan_augment.harmonize import blend_mask, edit, harmonize, inject
+
+
+def _composite(h=32, w=36):
+    img = tiny_image(h=h, w=w)
+    mask = np.zeros((h, w), bool)
+    mask[4:10, 5:12] = True
+    comp = img.copy()
+    comp[:, mask] = 100.0  # a bright naive paste
+    return img, comp, mask
+
+
+def test_pixels_outside_the_blend_mask_are_unchanged(tiny_pyramid):
+    _, comp, mask = _composite(h=64, w=72)
+    out = harmonize(tiny_pyramid, comp, mask, 1, seed_or_key=0)
+    m = blend_mask(mask)
+    assert out.shape == comp.shape
+    assert (m == 0).any()
+    np.testing.assert_array_equal(out[:, m == 0], comp[:, m == 0])
+    assert not np.allclose(out[:, mask], comp[:, mask])
+
+
+def test_harmonize_any_composite_size(tiny_pyramid):
+    _, comp, mask = _composite(h=50, w=41)
+    assert harmonize(tiny_pyramid, comp, mask, 2).shape == (3, 50, 41)
+
+
+def test_editing_mask_is_wider():
+    mask = np.zeros((80, 80), bool)
+    mask[35:45, 35:45] = True
+    assert (blend_mask(mask, BlendConfig.editing()) > 0).sum() > (blend_mask(mask) > 0).sum()
+
+
+def test_edit_runs(tiny_pyramid):
+    _, comp, mask = _composite()
+    assert edit(tiny_pyramid, comp, mask, 1).shape == comp.shape
+
+
+def test_inject_preserves_structure_and_varies(tiny_pyramid):
+    img = tiny_image()
+    out = inject(tiny_pyramid, img, 2, seed_or_key=0, n=3)
+    assert out.shape == (3, 3, 32, 36)
+    assert not np.allclose(out[0], out[1])
+    np.testing.assert_array_equal(out, inject(tiny_pyramid, img, 2, seed_or_key=0, n=3))
+
+
+def test_errors(tiny_pyramid):
+    img, comp, mask = _composite()
+    with pytest.raises(InputError, match="does not match"):
+        harmonize(tiny_pyramid, comp, mask[:-1], 1)
+    with pytest.raises(PyramidMismatchError, match="channels"):
+        harmonize(tiny_pyramid, comp[:2], mask, 1)
+    with pytest.raises(ScaleError):
+        harmonize(tiny_pyramid, comp, mask, 0)
+    with pytest.raises(ScaleError):
+        harmonize(tiny_pyramid, comp, mask, 7)
+    with pytest.raises(InputError, match="empty"):
+        harmonize(tiny_pyramid, comp, np.zeros_like(mask), 1)
+    bad = comp.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="non-finite"):
+        harmonize(tiny_pyramid, bad, mask, 1)
