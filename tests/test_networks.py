@@ -40,11 +40,11 @@ def test_train_mode_uses_batch_statistics():
 
 def test_init_statistics():
     params, stats = init_generator(jax.random.PRNGKey(0), 3, 64, CFG)
-    w = np.concatenate([np.ravel(l["w"]) for l in params["layers"]])
+    w = np.concatenate([np.ravel(layer["w"]) for layer in params["layers"]])
     assert abs(w.std() - 0.02) < 0.002
-    gam = np.concatenate([np.ravel(l["gamma"]) for l in params["layers"][:-1]])
+    gam = np.concatenate([np.ravel(layer["gamma"]) for layer in params["layers"][:-1]])
     assert abs(gam.mean() - 1.0) < 0.01
-    assert all(np.all(l["beta"] == 0) for l in params["layers"][:-1])
+    assert all(np.all(layer["beta"] == 0) for layer in params["layers"][:-1])
 
 
 def test_discriminator_shape():
