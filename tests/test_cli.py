@@ -1,0 +1,141 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import tiny_image
+
+from singan_augment.cli import main
+
+
+def test_help_is_fast_and_lists_commands():
+    out = subprocess.run(
+        [sys.executable, "-m", "singan_augment.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0
+    for cmd in ("train", "sample", "harmonize", "info"):
+        assert cmd in out.stdout
+
+
+def test_train_sample_harmonize_info(tmp_path, capsys):
+    img = tmp_path / "img.npy"
+    np.save(img, tiny_image(channels=2))
+    out = tmp_path / "pyr"
+    rc = main(
+        [
+            "train",
+            str(img),
+            "--out",
+            str(out),
+            "--iters",
+            "3",
+            "--max-size",
+            "36",
+            "--channels",
+            "t1,t2",
+            "--seed",
+            "1",
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    assert "rec RMSE" in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    assert "t1 (image)" in capsys.readouterr().out
+    rc = main(
+        [
+            "sample",
+            str(out),
+            "--n",
+            "3",
+            "--start-scale",
+            "1",
+            "--out",
+            str(tmp_path / "s"),
+            "--seed",
+            "2",
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    arrs = [np.load(tmp_path / "s" / f"sample_{i:04d}.npy") for i in range(3)]
+    assert all(a.shape == (2, 32, 36) for a in arrs)
+    assert (tmp_path / "s" / "sample_0000.png").stat().st_size > 100
+    mask = np.zeros((1, 32, 36), np.float32)
+    mask[0, 10:16, 10:18] = 1
+    comp = tiny_image(channels=2)
+    comp[:, mask[0] > 0] = 90
+    np.save(tmp_path / "comp.npy", comp)
+    np.save(tmp_path / "mask.npy", mask)
+    rc = main(
+        [
+            "harmonize",
+            str(out),
+            "--composite",
+            str(tmp_path / "comp.npy"),
+            "--mask",
+            str(tmp_path / "mask.npy"),
+            "--scale",
+            "1",
+            "--out",
+            str(tmp_path / "h.npy"),
+        ]
+    )
+    assert rc == 0 and np.load(tmp_path / "h.npy").shape == (2, 32, 36)
+    # An existing pyramid is never overwritten without --resume.
+    assert main(["train", str(img), "--out", str(out), "--quiet"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    # --resume on a complete pyramid is a no-op.
+    assert main(["train", str(img), "--out", str(out), "--resume", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize(
+    "make,args,match",
+    [
+        (
+            lambda p: np.save(p / "x.npy", np.full((1, 30, 30), np.nan, np.float32)),
+            ["train", "{p}/x.npy", "--out", "{p}/o"],
+            "non-finite",
+        ),
+        (
+            lambda p: np.save(p / "x.npy", np.zeros((1, 10, 10), np.float32)),
+            ["train", "{p}/x.npy", "--out", "{p}/o"],
+            "min_size",
+        ),
+        (
+            lambda p: (p / "x.txt").write_text("hi"),
+            ["train", "{p}/x.txt", "--out", "{p}/o"],
+            "unsupported file type",
+        ),
+        (lambda p: None, ["train", "{p}/missing.png", "--out", "{p}/o"], "no such file"),
+        (lambda p: None, ["sample", "{p}/nopyr", "--out", "{p}/o"], "no such pyramid"),
+        (lambda p: None, ["info", "{p}"], "missing pyramid.json"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make, args, match):
+    make(tmp_path)
+    rc = main([a.format(p=tmp_path) for a in args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert match in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_out_of_range_scale_on_cli(tiny_pyramid_dir, tmp_path, capsys):
+    assert (
+        main(
+            [
+                "sample",
+                str(tiny_pyramid_dir),
+                "--start-scale",
+                "5",
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
+    assert "out of range" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from singan_augment.errors import PyramidFileError
+from singan_augment.io import JSON_NAME, WEIGHTS_NAME, load_pyramid, save_pyramid
+from singan_augment.sample import sample
+
+
+@pytest.fixture
+def pyr_copy(tiny_pyramid_dir, tmp_path):
+    dst = tmp_path / "p"
+    shutil.copytree(tiny_pyramid_dir, dst)
+    return dst
+
+
+def test_round_trip_gives_bit_identical_samples(tiny_pyramid, tmp_path):
+    save_pyramid(tiny_pyramid, tmp_path / "again")
+    again = load_pyramid(tmp_path / "again")
+    for k in (0, 1):
+        np.testing.assert_array_equal(
+            sample(tiny_pyramid, 4, 2, start_scale=k).images,
+            sample(again, 4, 2, start_scale=k).images,
+        )
+    assert again.channels == tiny_pyramid.channels
+    assert (
+        again.model_config == tiny_pyramid.model_config
+        and again.train_config == tiny_pyramid.train_config
+    )
+
+
+def test_metadata_contents(tiny_pyramid_dir):
+    meta = json.loads((tiny_pyramid_dir / JSON_NAME).read_text())
+    assert meta["format"] == "singan-augment-pyramid" and meta["version"] == 1
+    assert meta["channels"]["names"] == ["t1", "t2", "flair"]
+    assert len(meta["noise_amps"]) == len(meta["shapes"]) == 3
+    assert len(meta["provenance"]["sha256"]) == 64 and meta["provenance"]["shape"] == [3, 32, 36]
+    assert meta["train_config"]["gp_weight"] == 0.1 and meta["train_config"]["rec_weight"] == 10.0
+
+
+def test_tampered_weights_are_refused(pyr_copy):
+    w = pyr_copy / WEIGHTS_NAME
+    data = bytearray(w.read_bytes())
+    data[-5] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(PyramidFileError, match="sha256"):
+        load_pyramid(pyr_copy)
+
+
+def test_truncated_weights_are_refused(pyr_copy):
+    w = pyr_copy / WEIGHTS_NAME
+    w.write_bytes(w.read_bytes()[:100])
+    with pytest.raises(PyramidFileError):
+        load_pyramid(pyr_copy)
+
+
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda m: m.update(format="other"), "not a singan-augment pyramid"),
+        (lambda m: m.update(version=99), "version"),
+        (lambda m: m.pop("shapes"), "missing field"),
+        (lambda m: m.update(num_trained=9), "num_trained"),
+        (lambda m: m["channels"].update(kinds=["image", "image", "mystery"]), "channels or config"),
+        (lambda m: m["model_config"].update(unknown_knob=1), "channels or config"),
+    ],
+)
+def test_edited_metadata_is_refused(pyr_copy, edit, match):
+    p = pyr_copy / JSON_NAME
+    meta = json.loads(p.read_text())
+    edit(meta)
+    p.write_text(json.dumps(meta))
+    with pytest.raises(PyramidFileError, match=match):
+        load_pyramid(pyr_copy)
+
+
+def test_shape_edit_with_consistent_hash_is_refused(pyr_copy):
+    # Changing the recorded shapes leaves the hash valid but the tensors no longer match.
+    p = pyr_copy / JSON_NAME
+    meta = json.loads(p.read_text())
+    meta["shapes"][0] = [26, 29]
+    p.write_text(json.dumps(meta))
+    with pytest.raises(PyramidFileError, match="expected float32|do not match"):
+        load_pyramid(pyr_copy)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "{", "[1, 2]", "[" * 5000 + "]" * 5000, '{"a":' * 40 + "1" + "}" * 40]
+)
+def test_malformed_json_is_refused(pyr_copy, text):
+    (pyr_copy / JSON_NAME).write_text(text)
+    with pytest.raises(PyramidFileError):
+        load_pyramid(pyr_copy)
+
+
+def test_oversized_json_is_refused(pyr_copy):
+    (pyr_copy / JSON_NAME).write_text(" " * (2 << 20) + "{}")
+    with pytest.raises(PyramidFileError, match="limit"):
+        load_pyramid(pyr_copy)
+
+
+def test_missing_files(tmp_path, pyr_copy):
+    with pytest.raises(PyramidFileError, match="no such"):
+        load_pyramid(tmp_path / "nothing")
+    os.remove(pyr_copy / JSON_NAME)
+    with pytest.raises(PyramidFileError, match="missing"):
+        load_pyramid(pyr_copy)
+
+
+def test_extra_files_are_ignored(pyr_copy):
+    (pyr_copy / "evil.pkl").write_bytes(b"\x80\x04not loaded")
+    assert load_pyramid(pyr_copy).complete
+
+
+def test_interrupted_save_rolls_forward(tiny_pyramid, pyr_copy, tmp_path):
+    # Simulate a crash between renaming the new weights and renaming the new JSON: the
+    # complete pending JSON matches the new weights and is taken.
+    other = tmp_path / "other"
+    save_pyramid(tiny_pyramid, other, extra={"note": "new"})
+    shutil.copy(other / WEIGHTS_NAME, pyr_copy / WEIGHTS_NAME)
+    shutil.copy(other / JSON_NAME, pyr_copy / (JSON_NAME + ".tmp"))
+    (pyr_copy / JSON_NAME).write_text(
+        (pyr_copy / JSON_NAME).read_text().replace('"weights_sha256": "', '"weights_sha256": "0')
+    )
+    assert load_pyramid(pyr_copy).complete
+    assert not (pyr_copy / (JSON_NAME + ".tmp")).exists()
+
+
+def test_partial_pyramid_needs_opt_in(tiny_pyramid, tmp_path):
+    from dataclasses import replace
+
+    part = replace(tiny_pyramid, stages=tiny_pyramid.stages[:1])
+    save_pyramid(part, tmp_path / "part")
+    with pytest.raises(PyramidFileError, match="--resume"):
+        load_pyramid(tmp_path / "part")
+    assert load_pyramid(tmp_path / "part", require_complete=False).num_trained == 1
