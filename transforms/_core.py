@@ -480,6 +480,8 @@ def run_engine(
     if mode == "sample":
         out = sample_normalised(pyramid, key, s, start_scale=scale, size=(a, b))
     else:
+        if not torch.isfinite(planes).all():
+            raise InputError("the input contains NaN or Inf values")
         xj, _ = torch_to_jax(normalise_planes(spec, planes))
         keys = jax.random.split(key, s)
         outs = [inject_normalised(pyramid, xj[i : i + 1], scale, keys[i]) for i in range(s)]
@@ -708,7 +710,7 @@ def paste(
         lo, hi = np.percentile(image[ch][region], [1, 99])
         comp[ch][pm] = lo + pi[ch][pm] * (hi - lo)
     new_label = label.copy()
-    mapped = np.zeros_like(pl)
+    mapped = pl.copy()  # labels not in label_map keep their value
     for src, dst in label_map.items():
         mapped[pl == src] = dst
     sel = pm & (pl > 0)
