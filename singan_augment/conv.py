@@ -28,12 +28,18 @@ Implementations (``impl``):
     per-position products are 16 separate 2-D matmuls (XLA's batched dot was slower).
     It does 2.25x fewer multiply-adds than the direct form. Max error vs ``"xla"`` is
     ~1e-6 relative in float32.
+``"winograd_cv"``
+    The same forward with a ``jax.custom_vjp``: the input gradient is computed as another
+    Winograd convolution (of the cotangent padded by 2, with the flipped kernel) instead of
+    JAX's transpose of the tile transforms; the weight gradient is JAX's transpose. The rule's
+    backward is itself built from differentiable ops, so grad-of-grad works (tested).
 ``"auto"``
     Picks by shape (see :func:`select_impl`).
 
-Every implementation is built from slices, pads, reshapes, concatenations, additions and
-dots only, so forward, backward and grad-of-grad (the WGAN-GP penalty) come from plain
-``jax.grad``; the backward of each is the same matmul formulation transposed by JAX.
+Every implementation except ``"winograd_cv"`` is built from slices, pads, reshapes,
+concatenations, additions and dots only, so forward, backward and grad-of-grad (the WGAN-GP
+penalty) come from plain ``jax.grad``: the backward of each is the same matmul formulation
+transposed by JAX.
 """
 
 from __future__ import annotations
@@ -44,18 +50,19 @@ from jax import lax
 
 from .errors import InputError
 
-IMPLS: tuple[str, ...] = ("xla", "shifted", "im2col", "rows", "taps", "winograd")
+IMPLS: tuple[str, ...] = ("xla", "shifted", "im2col", "rows", "taps", "winograd", "winograd_cv")
 
-# Thresholds for "auto", from benchmarks/conv_kernels.py on the 2-core AMD EPYC (jax 0.10.2);
-# see docs/conv_kernels.md. Forward+backward, batch 1:
-#   Cin <= 4 (e.g. 3->128 at 186x248): im2col ~19 ms vs xla ~40 ms vs winograd ~73 ms.
-#   Cout <= 4 (e.g. 128->1 at 186x248): taps ~17 ms vs xla ~114 ms vs rows ~104 ms.
-#   wide, >= 4096 output pixels (69x91 64ch, 145x193 64ch, 186x248 128ch): winograd wins;
-#   at 186x248 128->128 winograd ~174 ms vs rows ~217 ms vs xla ~370-420 ms.
-#   wide, small images (25x34, 42x56 32ch): everything is ~0.1-3 ms; rows is as fast as xla
-#   or faster.
+# The "auto" rule, from benchmarks/conv_kernels.py --edge on the shared 2-core AMD EPYC
+# (jax 0.10.2; the run is in docs/conv_kernels.md), forward+backward medians, batch 1:
+#   Cin <= 4, e.g. 3->128 at 186x248: im2col 55 ms, xla 73 ms, rows 179 ms, winograd 144 ms.
+#   Cout <= 4, e.g. 64->1 at 145x193: taps 5.6 ms, xla 56 ms, rows 52 ms, winograd 79 ms.
+#   64->64: rows 13.7 ms vs winograd 15.6 vs xla 26.9 at 69x91; rows 72 vs winograd 74 vs
+#   xla 90 at 145x193; at 25x34 (32ch) everything is 0.8-2 ms and rows ~ xla.
+#   128->128 at 186x248: winograd 380 ms vs rows 458 vs xla 1173 (torch channels_last 380).
+# Winograd's transforms cost O(C) per pixel and save 2.25x of the O(Cin*Cout) products, so it
+# pays only from ~128 channels on; "winograd_cv" was not faster than "winograd" in that run.
 _SMALL_CHANNELS = 4
-_WINOGRAD_MIN_PIXELS = 4096
+_WINOGRAD_MIN_CHANNELS = 96
 
 
 def _check(x: jax.Array, w: jax.Array) -> None:
@@ -77,13 +84,13 @@ def _check(x: jax.Array, w: jax.Array) -> None:
 
 def select_impl(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> str:
     """The implementation ``"auto"`` uses for these static shapes (measured rule, see above)."""
-    _, h, wd, cin = x_shape
+    cin = x_shape[3]
     cout = w_shape[3]
     if cin <= _SMALL_CHANNELS:
         return "im2col"
     if cout <= _SMALL_CHANNELS:
         return "taps"
-    if (h - 2) * (wd - 2) >= _WINOGRAD_MIN_PIXELS:
+    if min(cin, cout) >= _WINOGRAD_MIN_CHANNELS:
         return "winograd"
     return "rows"
 
@@ -190,6 +197,29 @@ def _winograd(x: jax.Array, w: jax.Array) -> jax.Array:
     return out.reshape(n, 2 * ty, 2 * tx, cout)[:, :ho, :wo]
 
 
+@jax.custom_vjp
+def _winograd_cv(x: jax.Array, w: jax.Array) -> jax.Array:
+    return _winograd(x, w)
+
+
+def _winograd_cv_fwd(x: jax.Array, w: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    return _winograd(x, w), (x, w)
+
+
+def _winograd_cv_bwd(res: tuple[jax.Array, jax.Array], g: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x, w = res
+    # dx is the full correlation of g with the flipped, in/out-swapped kernel: a valid conv of
+    # g padded by 2, done by the same Winograd forward (itself differentiable by this rule).
+    gp = jnp.pad(g, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    dx = _winograd_cv(gp, jnp.transpose(w[::-1, ::-1], (0, 1, 3, 2)))
+    # dw: JAX's transpose of the Winograd forward w.r.t. w only (products in the Winograd domain).
+    _, vjp_w = jax.vjp(lambda w_: _winograd(x, w_), w)
+    return dx, vjp_w(g)[0]
+
+
+_winograd_cv.defvjp(_winograd_cv_fwd, _winograd_cv_bwd)
+
+
 _FUNCS = {
     "xla": _xla,
     "shifted": _shifted,
@@ -197,6 +227,7 @@ _FUNCS = {
     "rows": _rows,
     "taps": _taps,
     "winograd": _winograd,
+    "winograd_cv": _winograd_cv,
 }
 
 
@@ -204,7 +235,7 @@ def conv3x3_valid(x: jax.Array, w: jax.Array, impl: str = "auto") -> jax.Array:
     """x: (N, H, W, Cin); w: (3, 3, Cin, Cout). Returns (N, H-2, W-2, Cout). No bias.
 
     ``impl`` is one of ``"auto"``, ``"xla"``, ``"shifted"``, ``"im2col"``, ``"rows"``,
-    ``"taps"``, ``"winograd"``. All give the same values (to float32 rounding) and are
+    ``"taps"``, ``"winograd"``, ``"winograd_cv"``. All give the same values (to float32 rounding) and are
     differentiable to any order with ``jax.grad``.
     """
     _check(x, w)

@@ -130,4 +130,5 @@ def test_auto_rule() -> None:
     assert select_impl((1, 186, 248, 3), (3, 3, 3, 128)) == "im2col"
     assert select_impl((1, 186, 248, 128), (3, 3, 128, 1)) == "taps"
     assert select_impl((1, 186, 248, 128), (3, 3, 128, 128)) == "winograd"
+    assert select_impl((1, 145, 193, 64), (3, 3, 64, 64)) == "rows"
     assert select_impl((1, 25, 34, 32), (3, 3, 32, 32)) == "rows"
