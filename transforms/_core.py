@@ -500,7 +500,8 @@ def apply_named(
     """Map named (c, *spatial) tensors onto the pyramid, transform, and split them back."""
     counts = {k: int(v.shape[0]) for k, v in named.items()}
     mapping = resolve_mapping(pyramid.channels, counts, label_name, channel_map)
-    x = build_layout(pyramid.channels, named, mapping, need_values=kwargs.get("mode") == "inject")
+    # values are needed in sample mode too: planes that are not transformed are kept
+    x = build_layout(pyramid.channels, named, mapping, need_values=True)
     return split_layout(apply_layout(pyramid, x, **kwargs), named, mapping)
 
 
