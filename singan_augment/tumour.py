@@ -1,0 +1,186 @@
+"""Procedural brain-tumour patches for the tumour-insertion use case (numpy/scipy only).
+
+No real tumour images ship with any package reachable offline, so the insertion demo uses
+synthetic glioma-like lesions: an irregular **necrotic core** inside an **enhancing rim** inside
+a region of **oedema**, each with smooth random texture. They are not meant to be realistic
+enough to train a tumour segmenter on; they give SinGAN harmonisation a plausible, labelled
+object to blend in.
+
+Shape
+    Each region is a perturbed disc: a radius ``R(theta) = R0 (1 + sum_k a_k cos(k theta +
+    phi_k))`` over harmonics k = 2..5 (random amplitudes, decaying with k) plus a smoothed
+    random field added to the normalised distance, so boundaries are lobulated and not exactly
+    star-shaped. Nesting is enforced: the rim-filled region lies inside the oedema eroded by
+    2 px, and the core inside the rim-filled region eroded by 2 px (so rim and oedema rings are
+    >= 2 px thick; 1 px for patches under 32 px).
+
+Intensities (channel values in [0, 1], on the scale of :func:`singan_augment.datasets.
+brain_multicontrast`, whose white matter is about T1 0.85, T2w 0.29, FLAIR 0.78, grey matter
+about 0.65 / 0.41 / 0.89, CSF about 0.26 / 0.90 / 0.02). Mean levels, before texture:
+
+=========  =====================  =========================  ==========================
+contrast   necrotic core (1)      enhancing rim (2)          oedema (3)
+=========  =====================  =========================  ==========================
+t1         0.30 dark (fluid-like)  0.62 brighter than core    0.55 hypo vs white matter
+t2w        0.85 bright (fluid)     0.52 intermediate          0.70 bright
+flair      0.45 darker than oedema 0.80                       0.97 brightest
+=========  =====================  =========================  ==========================
+
+This follows the usual radiological description of a high-grade glioma on non-contrast T1 and
+on T2w/FLAIR: vasogenic oedema is T2/FLAIR hyperintense and T1 hypointense; necrosis is
+fluid-like (T1 dark, T2 bright, only partly suppressed on FLAIR); the viable enhancing rim is
+intermediate on T2 and slightly brighter than necrosis on T1 (without gadolinium it does not
+enhance; ``t1`` here is a non-contrast T1w like the shipped MNI template). Outside the lesion
+the patch holds normal white matter (``BACKGROUND``) so that a patch can be pasted as a whole;
+use ``mask`` to paste only the lesion. Texture is multiplicative smoothed Gaussian noise (about
+6-10 % per region); region edges are softened with a 0.8 px Gaussian.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["BACKGROUND", "CONTRASTS", "LABELS", "TumourPatch", "make_tumour"]
+
+LABELS = {0: "outside", 1: "necrotic core", 2: "enhancing rim", 3: "oedema"}
+
+# contrast -> (background white matter, core, rim, oedema)
+_LEVELS = {
+    "t1": (0.85, 0.30, 0.62, 0.55),
+    "t2w": (0.29, 0.85, 0.52, 0.70),
+    "flair": (0.78, 0.45, 0.80, 0.97),
+}
+_TEXTURE = (0.04, 0.10, 0.08, 0.06)  # relative texture amplitude: bg, core, rim, oedema
+_ALIASES = {"t2": "t2w", "t2w_sim": "t2w", "flair_sim": "flair", "t1w": "t1"}
+CONTRASTS = tuple(_LEVELS)
+BACKGROUND = {k: v[0] for k, v in _LEVELS.items()}
+
+
+@dataclass(frozen=True)
+class TumourPatch:
+    """A synthetic lesion: ``image`` (C, size, size) float32 in [0, 1] (channels ``contrasts``),
+    ``label`` (size, size) uint8 (0 outside, 1 necrotic core, 2 enhancing rim, 3 oedema) and
+    ``mask`` (size, size) bool = ``label > 0``."""
+
+    image: np.ndarray
+    label: np.ndarray
+    mask: np.ndarray
+    contrasts: tuple[str, ...]
+    seed: int
+
+
+def _smooth_noise(rng: np.random.Generator, shape, sigma: float) -> np.ndarray:
+    """Unit-variance Gaussian noise low-passed by a Gaussian of ``sigma`` px."""
+    n = ndi.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return n / (n.std() + 1e-12)
+
+
+def _blob(rng, yy, xx, cy, cx, wobble, field_amp, field_sigma):
+    """Irregular disc generator: radius with harmonics 2..5 plus a smoothed random distance
+    field. The random draws happen once; the returned function maps a base radius to a mask."""
+    theta = np.arctan2(yy - cy, xx - cx)
+    r = np.hypot(yy - cy, xx - cx)
+    rad = np.ones_like(r)
+    for k in range(2, 6):
+        a = wobble * rng.uniform(0.3, 1.0) / (k - 1)
+        rad += a * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    rad = np.maximum(rad, 0.5)
+    field = field_amp * _smooth_noise(rng, r.shape, field_sigma)
+    return lambda r0: (r / (r0 * rad) + field) < 1.0
+
+
+def _resolve(contrasts) -> tuple[str, ...]:
+    if isinstance(contrasts, str):
+        contrasts = (contrasts,)
+    out = []
+    for c in contrasts:
+        key = _ALIASES.get(str(c).lower(), str(c).lower())
+        if key not in _LEVELS:
+            raise ValueError(f"unknown contrast {c!r}; valid: {', '.join(CONTRASTS)}")
+        out.append(key)
+    if not out:
+        raise ValueError(f"contrasts must name at least one of {', '.join(CONTRASTS)}")
+    return tuple(out)
+
+
+def make_tumour(
+    seed: int, size: int = 48, contrasts: tuple[str, ...] = ("t1", "t2w", "flair")
+) -> TumourPatch:
+    """Make one synthetic tumour patch, deterministic in ``seed``.
+
+    ``size`` >= 16 is the patch side in pixels (the lesion's oedema spans about 55-85 % of it
+    and stays 2 px clear of the border). ``contrasts`` picks and orders the channels among
+    ``"t1"``, ``"t2w"``, ``"flair"`` (aliases ``"t2"``, ``"t2w_sim"``, ``"flair_sim"``).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16:
+        raise ValueError(f"size must be an int >= 16, got {size!r}")
+    names = _resolve(contrasts)
+    size = int(size)
+    rng = np.random.default_rng(int(seed))
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    half = (size - 1) / 2.0
+    cy, cx = half + rng.uniform(-0.04, 0.04, size=2) * size
+    s = size / 48.0  # sizes below are tuned at 48 px and scale with the patch
+
+    border = np.zeros((size, size), bool)
+    border[2:-2, 2:-2] = True
+    disk = ndi.generate_binary_structure(2, 1)
+
+    # oedema: the largest, most irregular region; shrunk until it is 2 px clear of the border
+    r_oed = size * rng.uniform(0.29, 0.38)
+    oedema_at = _blob(rng, yy, xx, cy, cx, 0.28, 0.10, 3.0 * s)
+    oedema = oedema_at(r_oed)
+    while (oedema & ~border).any():
+        r_oed *= 0.95
+        oedema = oedema_at(r_oed)
+    # tumour (rim-filled) and core, offset a little from the oedema centre
+    ty, tx = cy + rng.normal(0, 1.2 * s), cx + rng.normal(0, 1.2 * s)
+    r_tum = r_oed * rng.uniform(0.50, 0.66)
+    tumour = _blob(rng, yy, xx, ty, tx, 0.22, 0.07, 2.5 * s)(r_tum)
+    r_core = r_tum * rng.uniform(0.45, 0.65)
+    core = _blob(rng, yy, xx, ty, tx, 0.20, 0.06, 2.0 * s)(r_core)
+
+    # fill holes, keep the largest piece, enforce nesting (rim and oedema margins >= 2 px)
+    m = 2 if size >= 32 else 1
+    oedema = ndi.binary_fill_holes(_largest(oedema & border))
+    tumour = ndi.binary_fill_holes(_largest(tumour & ndi.binary_erosion(oedema, disk, m)))
+    core = ndi.binary_fill_holes(_largest(core & ndi.binary_erosion(tumour, disk, m)))
+    if not core.any():  # tiny tumour: fall back to its single deepest pixel
+        dist = ndi.distance_transform_edt(tumour)
+        core = np.zeros_like(tumour)
+        core[np.unravel_index(np.argmax(dist), dist.shape)] = True
+    if not tumour.any() or not core.any():  # pragma: no cover - guarded by the radii above
+        raise RuntimeError(f"degenerate tumour for seed {seed}")
+
+    label = np.zeros((size, size), np.uint8)
+    label[oedema] = 3
+    label[tumour] = 2
+    label[core] = 1
+
+    image = np.empty((len(names), size, size), np.float32)
+    region = [label == k for k in range(4)]
+    tex_sigma = (3.0 * s, 1.5 * s, 1.2 * s, 2.0 * s)
+    textures = [_smooth_noise(rng, (size, size), sg) for sg in tex_sigma]
+    for c, name in enumerate(names):
+        levels = _LEVELS[name]
+        chan = np.zeros((size, size))
+        for k in range(4):
+            chan[region[k]] = levels[k] * (1.0 + _TEXTURE[k] * textures[k][region[k]])
+        chan = ndi.gaussian_filter(chan, 0.8)
+        image[c] = np.clip(chan, 0.0, 1.0)
+    return TumourPatch(image=image, label=label, mask=label > 0, contrasts=names, seed=int(seed))
+
+
+def _largest(mask: np.ndarray) -> np.ndarray:
+    lab, n = ndi.label(mask)
+    if n <= 1:
+        return mask
+    counts = np.bincount(lab.ravel())
+    counts[0] = 0
+    return lab == counts.argmax()

@@ -1,0 +1,106 @@
+"""Procedural tumour patches: shapes, ranges, label nesting, contrast logic, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from singan_augment.tumour import CONTRASTS, TumourPatch, make_tumour
+
+
+@pytest.mark.parametrize("size", [16, 33, 48, 64])
+def test_shapes_dtypes_ranges(size):
+    t = make_tumour(0, size=size)
+    assert isinstance(t, TumourPatch)
+    assert t.image.shape == (3, size, size) and t.image.dtype == np.float32
+    assert 0 <= t.image.min() and t.image.max() <= 1
+    assert t.label.shape == (size, size) and t.label.dtype == np.uint8
+    assert set(np.unique(t.label)) == {0, 1, 2, 3}
+    assert t.mask.dtype == bool and np.array_equal(t.mask, t.label > 0)
+    assert t.contrasts == ("t1", "t2w", "flair")
+    # lesion stays clear of the patch border
+    assert not t.mask[0].any() and not t.mask[-1].any()
+    assert not t.mask[:, 0].any() and not t.mask[:, -1].any()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_label_nesting(seed):
+    t = make_tumour(seed)
+    core = t.label == 1
+    rim_filled = ndi.binary_fill_holes((t.label == 1) | (t.label == 2))
+    oedema_filled = ndi.binary_fill_holes(t.mask)
+    assert core.any() and (t.label == 2).any() and (t.label == 3).any()
+    assert np.all(rim_filled[core])
+    assert np.all(oedema_filled[rim_filled])
+    # the rim encloses the core: core never touches oedema or outside
+    grown = ndi.binary_dilation(core)
+    assert not np.any(grown & (t.label == 3)) and not np.any(grown & (t.label == 0))
+    # oedema encloses the tumour
+    assert not np.any(ndi.binary_dilation(rim_filled) & (t.label == 0))
+    # a single connected lesion
+    assert ndi.label(t.mask)[1] == 1
+
+
+def _region_means(t):
+    return {
+        c: [float(t.image[i][t.label == k].mean()) for k in range(4)]
+        for i, c in enumerate(t.contrasts)
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 5, 17])
+def test_contrast_logic(seed):
+    m = _region_means(make_tumour(seed, size=64))
+    bg, core, rim, oed = range(4)
+    # T2w / FLAIR: oedema bright vs background white matter
+    assert m["t2w"][oed] > m["t2w"][bg] + 0.2 and m["flair"][oed] > m["flair"][bg] + 0.1
+    # T1: core dark, rim brighter than core, oedema hypointense vs white matter
+    assert m["t1"][core] < m["t1"][rim] and m["t1"][core] < m["t1"][oed] < m["t1"][bg]
+    # FLAIR: necrotic core darker than oedema; T2w core (fluid) brightest
+    assert m["flair"][core] < m["flair"][oed]
+    assert m["t2w"][core] > m["t2w"][oed] > m["t2w"][rim]
+
+
+def test_texture_present():
+    t = make_tumour(3, size=64)
+    oed = ndi.binary_erosion(t.label == 3, iterations=2)
+    assert t.image[1][oed].std() > 0.01
+
+
+def test_deterministic_and_seed_dependent():
+    a, b, c = make_tumour(7), make_tumour(7), make_tumour(8)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.label, b.label)
+    assert not np.array_equal(a.label, c.label)
+    assert not np.allclose(a.image, c.image)
+
+
+def test_contrast_selection_and_aliases():
+    full = make_tumour(2)
+    sub = make_tumour(2, contrasts=("flair_sim", "t1"))
+    assert sub.contrasts == ("flair", "t1") and sub.image.shape[0] == 2
+    assert np.array_equal(sub.image[0], full.image[2]) and np.array_equal(sub.label, full.label)
+    one = make_tumour(2, contrasts="t2")
+    assert one.contrasts == ("t2w",) and np.array_equal(one.image[0], full.image[1])
+    assert set(CONTRASTS) == {"t1", "t2w", "flair"}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"seed": -1},
+        {"seed": 1.5},
+        {"seed": 0, "size": 8},
+        {"seed": 0, "contrasts": ("t1", "pd")},
+        {"seed": 0, "contrasts": ()},
+    ],
+)
+def test_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        make_tumour(**kwargs)
+
+
+def test_frozen():
+    t = make_tumour(0)
+    with pytest.raises(AttributeError):
+        t.seed = 1  # type: ignore[misc]
