@@ -1,0 +1,277 @@
+"""A PyTorch SinGAN with the same math as the JAX engine, for equivalence tests and timing.
+
+Written for this project (not copied from the reference repository). It is idiomatic,
+efficient eager PyTorch: NCHW tensors, ``nn.Conv2d``/``nn.BatchNorm2d`` (oneDNN kernels),
+one backward per D step (real + fake + GP terms summed), D frozen (``requires_grad_(False)``)
+during G steps, coarser generators in eval mode under ``torch.no_grad``.
+
+Per scale, one training iteration is:
+
+* one noise map ``noise`` (one channel repeated over C at the coarsest scale);
+* 3 D steps, each with a fresh random ``prev`` from the coarser generators (eval mode),
+  ``fake = G(pad(amp * noise + prev), pad(prev))`` (train-mode BN, no grad), loss
+  ``-mean D(real) + mean D(fake) + 0.1 * GP`` (scalar alpha, grad norm over channels per pixel);
+* 3 G steps on the last D step's ``prev``, each recomputing the fake with the current params:
+  ``-mean D(G(fake_in)) + 10 * MSE(G(pad(amp * z_opt + rec_prev)), real)``;
+* Adam(5e-4, betas (0.5, 0.999)) for both, lr x0.1 from iteration ``0.8 * iters``.
+
+Weights can be loaded from the engine's parameter pytrees (HWIO -> OIHW) with ``load_jax``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PAD = 5
+
+
+class Net(nn.Module):
+    """5 valid 3x3 convs: 4 x (conv + BN + LeakyReLU(0.2)), then a conv to ``out_ch``."""
+
+    def __init__(self, in_ch: int, width: int, out_ch: int, num_layers: int = 5):
+        super().__init__()
+        chans = [in_ch] + [width] * (num_layers - 1)
+        blocks = []
+        for cin, cout in zip(chans[:-1], chans[1:]):
+            blocks += [nn.Conv2d(cin, cout, 3), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]
+        self.body = nn.Sequential(*blocks)
+        self.tail = nn.Conv2d(width, out_ch, 3)
+        self.reset_parameters()
+
+    def reset_parameters(self, std: float = 0.02) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, std)  # the bias keeps PyTorch's default init
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, std)
+                nn.init.zeros_(m.bias)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.body(x))
+
+
+class Generator(Net):
+    def __init__(self, channels: int, width: int, num_layers: int = 5):
+        super().__init__(channels, width, channels, num_layers)
+
+    def forward(self, z_in: torch.Tensor, prev_p: torch.Tensor) -> torch.Tensor:
+        """``tanh(net(z_in)) + centre-crop(prev_p)``; both inputs are padded by 5 px."""
+        return torch.tanh(self.trunk(z_in)) + prev_p[..., PAD:-PAD, PAD:-PAD]
+
+
+class Discriminator(Net):
+    def __init__(self, channels: int, width: int, num_layers: int = 5):
+        super().__init__(channels, width, 1, num_layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk(x)
+
+
+def _convs_and_bns(net: Net) -> tuple[list[nn.Conv2d], list[nn.BatchNorm2d]]:
+    convs = [m for m in net.body if isinstance(m, nn.Conv2d)] + [net.tail]
+    bns = [m for m in net.body if isinstance(m, nn.BatchNorm2d)]
+    return convs, bns
+
+
+@torch.no_grad()
+def load_jax(net: Net, params, stats=None) -> Net:
+    """Copy an engine parameter pytree (and optionally BN running averages) into ``net``."""
+    convs, bns = _convs_and_bns(net)
+    layers = params["layers"]
+    for i, conv in enumerate(convs):
+        w = np.asarray(layers[i]["w"])  # HWIO
+        conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))))
+        conv.bias.copy_(torch.from_numpy(np.asarray(layers[i]["b"])))
+    for i, bn in enumerate(bns):
+        bn.weight.copy_(torch.from_numpy(np.asarray(layers[i]["gamma"])))
+        bn.bias.copy_(torch.from_numpy(np.asarray(layers[i]["beta"])))
+        if stats is not None:
+            bn.running_mean.copy_(torch.from_numpy(np.asarray(stats[i]["mean"])))
+            bn.running_var.copy_(torch.from_numpy(np.asarray(stats[i]["var"])))
+    return net
+
+
+def to_jax_layout(net: Net, grads: bool = False) -> dict:
+    """Params (or their ``.grad``) of ``net`` as an engine-shaped pytree of numpy arrays."""
+    convs, bns = _convs_and_bns(net)
+
+    def get(t):
+        t = t.grad if grads else t
+        return t.detach().numpy().copy()
+
+    layers = []
+    for i, conv in enumerate(convs):
+        layer = {"w": get(conv.weight).transpose(2, 3, 1, 0), "b": get(conv.bias)}
+        if i < len(bns):
+            layer["gamma"] = get(bns[i].weight)
+            layer["beta"] = get(bns[i].bias)
+        layers.append(layer)
+    return {"layers": layers}
+
+
+def running_stats(net: Net) -> list[dict]:
+    _, bns = _convs_and_bns(net)
+    return [
+        {"mean": bn.running_mean.numpy().copy(), "var": bn.running_var.numpy().copy()} for bn in bns
+    ]
+
+
+def pad(x: torch.Tensor, p: int = PAD) -> torch.Tensor:
+    return F.pad(x, (p, p, p, p))
+
+
+def resize(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(shape):
+        return x
+    return F.interpolate(x, size=tuple(shape), mode="bicubic", align_corners=False, antialias=True)
+
+
+def noise_map(shape: Sequence[int], channels: int, shared: bool) -> torch.Tensor:
+    if shared:
+        return torch.randn(1, 1, *shape).expand(1, channels, *shape)
+    return torch.randn(1, channels, *shape)
+
+
+def discriminator_loss(
+    D: Discriminator, real: torch.Tensor, fake: torch.Tensor, alpha, gp_weight: float = 0.1
+):
+    """WGAN-GP: ``-mean D(real) + mean D(fake) + gp_weight * GP``; returns (total, terms)."""
+    err_real = -D(real).mean()
+    err_fake = D(fake).mean()
+    x = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (g,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    gp = ((g.square().sum(dim=1).sqrt() - 1) ** 2).mean()
+    total = err_real + err_fake + gp_weight * gp
+    return total, {"d_real": err_real, "d_fake": err_fake, "gp": gp, "d_total": total}
+
+
+def generator_loss(
+    G: Generator,
+    D: Discriminator,
+    fake_in: torch.Tensor,
+    prev_p: torch.Tensor,
+    rec_in: torch.Tensor,
+    rec_prev_p: torch.Tensor,
+    real: torch.Tensor,
+    rec_weight: float = 10.0,
+):
+    """``-mean D(G(fake_in)) + rec_weight * MSE(G(rec_in), real)``; returns (total, terms)."""
+    err_adv = -D(G(fake_in, prev_p)).mean()
+    rec = F.mse_loss(G(rec_in, rec_prev_p), real)
+    total = err_adv + rec_weight * rec
+    return total, {"g_adv": err_adv, "rec": rec, "g_total": total}
+
+
+@dataclass
+class FrozenStage:
+    G: Generator  # eval mode
+    amp: float
+    shape: tuple[int, int]
+
+
+def run_frozen(stages: Sequence[FrozenStage], channels: int, shared: bool) -> torch.Tensor:
+    """A random image from ``stages`` (fresh noise at every scale), at the last stage's shape."""
+    prev = None
+    for i, st in enumerate(stages):
+        z = noise_map(st.shape, channels, shared and i == 0)
+        prev = torch.zeros(1, channels, *st.shape) if prev is None else resize(prev, st.shape)
+        prev_p = pad(prev)
+        prev = st.G(pad(st.amp * z) + prev_p, prev_p)
+    return prev
+
+
+@dataclass
+class ScaleTrainer:
+    """Trains one scale. ``real``, ``z_opt`` and ``rec_prev`` are (1, C, H, W)."""
+
+    G: Generator
+    D: Discriminator
+    real: torch.Tensor
+    z_opt: torch.Tensor
+    rec_prev: torch.Tensor
+    amp: float
+    frozen: list[FrozenStage] = field(default_factory=list)
+    shared_noise: bool = True
+    iters: int = 2000
+    d_steps: int = 3
+    g_steps: int = 3
+    lr: float = 5e-4
+    gp_weight: float = 0.1
+    rec_weight: float = 10.0
+
+    def __post_init__(self):
+        self.channels = self.real.shape[1]
+        self.shape = tuple(self.real.shape[-2:])
+        betas = (0.5, 0.999)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=betas)
+        drop = [int(round(0.8 * self.iters))]
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, drop, gamma=0.1)
+        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, drop, gamma=0.1)
+        for st in self.frozen:
+            st.G.eval().requires_grad_(False)
+        self.G.train()
+        self.D.train()
+        with torch.no_grad():
+            self.rec_prev_p = pad(self.rec_prev)
+            self.rec_in = pad(self.amp * self.z_opt) + self.rec_prev_p
+
+    @torch.no_grad()
+    def random_prev(self) -> torch.Tensor:
+        if not self.frozen:
+            return torch.zeros(1, self.channels, *self.shape)
+        return resize(run_frozen(self.frozen, self.channels, self.shared_noise), self.shape)
+
+    def d_step(self, noise, prev, alpha) -> dict:
+        with torch.no_grad():
+            prev_p = pad(prev)
+            fake = self.G(pad(self.amp * noise) + prev_p, prev_p)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss, terms = discriminator_loss(self.D, self.real, fake, alpha, self.gp_weight)
+        loss.backward()
+        self.opt_d.step()
+        return terms
+
+    def g_step(self, fake_in, prev_p) -> dict:
+        self.opt_g.zero_grad(set_to_none=True)
+        loss, terms = generator_loss(
+            self.G,
+            self.D,
+            fake_in,
+            prev_p,
+            self.rec_in,
+            self.rec_prev_p,
+            self.real,
+            self.rec_weight,
+        )
+        loss.backward()
+        self.opt_g.step()
+        return terms
+
+    def iteration(self, noise=None, prevs=None, alphas=None) -> dict:
+        """One iteration; ``noise`` (1,C,H,W), ``prevs`` (d_steps x (1,C,H,W)) and ``alphas``
+        (d_steps floats) may be injected, else they are drawn from torch's RNG."""
+        if noise is None:
+            noise = noise_map(self.shape, self.channels, self.shared_noise and not self.frozen)
+        terms = {}
+        prev = None
+        self.D.requires_grad_(True)
+        for j in range(self.d_steps):
+            prev = self.random_prev() if prevs is None else prevs[j]
+            alpha = float(torch.rand(())) if alphas is None else float(alphas[j])
+            terms.update(self.d_step(noise, prev, alpha))
+        self.D.requires_grad_(False)
+        with torch.no_grad():
+            prev_p = pad(prev)
+            fake_in = pad(self.amp * noise) + prev_p
+        for _ in range(self.g_steps):
+            terms.update(self.g_step(fake_in, prev_p))
+        self.sched_d.step()
+        self.sched_g.step()
+        return {k: float(v) for k, v in terms.items()}
