@@ -537,15 +537,15 @@ def apply_layout(
 # Tumour insertion
 # ---------------------------------------------------------------------------------------------
 
-# Relative intensity of (necrotic core, oedema, enhancing rim) per contrast, in [0, 1] of the
+# Relative intensity of (necrotic core, enhancing rim, oedema) per contrast, in [0, 1] of the
 # brain's intensity range. Plausible orders for 1.5 T (T2/FLAIR: oedema bright; FLAIR core
 # darker; T1: oedema/core dark, rim bright as after contrast). Unknown contrasts draw at random.
 _CONTRAST_TABLE = {
-    "t1": (0.15, 0.35, 0.75),
-    "t1c": (0.15, 0.35, 0.9),
-    "t1ce": (0.15, 0.35, 0.9),
-    "t2": (0.95, 0.85, 0.6),
-    "flair": (0.45, 0.9, 0.65),
+    "t1": (0.15, 0.75, 0.35),
+    "t1c": (0.15, 0.9, 0.35),
+    "t1ce": (0.15, 0.9, 0.35),
+    "t2": (0.95, 0.6, 0.85),
+    "flair": (0.45, 0.65, 0.9),
 }
 
 
@@ -557,8 +557,9 @@ class TumourPatchData:
 
 
 def procedural_tumour(seed: int, size: int, contrasts: Sequence[str]) -> TumourPatchData:
-    """A simple internal tumour: irregular necrotic core (1), oedema (2) and enhancing rim (3)
-    with smooth texture. Used when ``singan_augment.tumour`` is not available."""
+    """A simple internal tumour: irregular necrotic core (1), enhancing rim (2) and oedema (3)
+    (the label convention of ``singan_augment.tumour``) with smooth texture. Used when that
+    module is missing or does not accept the size/contrasts (it needs t1/t2/flair names)."""
     from scipy import ndimage
 
     rng = np.random.default_rng(int(seed))
@@ -572,9 +573,9 @@ def procedural_tumour(seed: int, size: int, contrasts: Sequence[str]) -> TumourP
     )
     rn = r / (0.48 * s * wobble)
     label = np.zeros((s, s), np.uint8)
-    label[rn < 1.0] = 2
+    label[rn < 1.0] = 3
     rim = rng.uniform(0.45, 0.6)
-    label[rn < rim] = 3
+    label[rn < rim] = 2
     label[rn < rim * rng.uniform(0.55, 0.75)] = 1
     tex = ndimage.gaussian_filter(rng.standard_normal((s, s)), max(s / 24, 0.8))
     tex = tex / (np.abs(tex).max() + 1e-8)
@@ -598,7 +599,10 @@ def make_patch(seed: int, size: int, contrasts: Sequence[str]) -> TumourPatchDat
         from singan_augment.tumour import make_tumour
     except ImportError:
         return procedural_tumour(seed, size, contrasts)
-    t = make_tumour(int(seed), int(size), list(contrasts))
+    try:  # it needs size >= 16 and contrasts among t1/t2(w)/flair
+        t = make_tumour(int(seed), max(int(size), 16), tuple(contrasts))
+    except ValueError:
+        return procedural_tumour(seed, size, contrasts)
     image = np.asarray(t.image, np.float32)
     label = np.asarray(t.label).astype(np.uint8)
     mask = np.asarray(getattr(t, "mask", label > 0)).astype(bool)

@@ -336,7 +336,7 @@ _TUMOUR_DOC = """
         tumour_bank: optional sequence of ``(image (C, s, s) in [0, 1], mask or label (s, s))``
             patches (or objects with ``image``/``label``/``mask``); one is drawn per call.
             Without it, patches come from ``singan_augment.tumour.make_tumour`` when available,
-            else from a simple internal procedural tumour (core 1, oedema 2, enhancing rim 3).
+            else from a simple internal procedural tumour (core 1, enhancing rim 2, oedema 3).
         patch_size: int or (lo, hi) side of generated patches, in pixels.
         zoom_range, rotate: random scale (uniform in the range) and rotation (0-360 degrees).
         location: fixed (row, col) centre in the plane; default: random inside the brain mask.
