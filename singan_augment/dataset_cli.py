@@ -1,0 +1,146 @@
+"""Sub-commands ``fit-dataset``, ``expand`` and ``report`` (registered by ``cli.py``).
+
+Heavy imports happen inside the commands so that ``singan-augment --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def cmd_fit_dataset(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .config import ModelConfig, PyramidConfig, TrainConfig
+    from .dataset import fit_dataset
+
+    tcfg = (
+        TrainConfig()
+        if args.iters is None
+        else dataclasses.replace(TrainConfig(), iters=args.iters)
+    )
+    pover = {
+        k: v
+        for k, v in {"max_size": args.max_size, "min_size": args.min_size}.items()
+        if v is not None
+    }
+    pcfg = dataclasses.replace(PyramidConfig(), **pover)
+    mover = {
+        k: v
+        for k, v in {
+            "nfc_init": args.nfc,
+            "nfc_max": args.nfc_max,
+            "conv_impl": args.conv_impl,
+        }.items()
+        if v is not None
+    }
+    mcfg = dataclasses.replace(ModelConfig(), **mover)
+    report = fit_dataset(
+        args.input,
+        args.out,
+        seed=args.seed,
+        model_config=mcfg,
+        train_config=tcfg,
+        pyramid_config=pcfg,
+        image_keys=_names(args.image_keys) if args.image_keys else None,
+        label_key=args.label_key,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        max_retries=args.max_retries,
+        progress=not args.quiet,
+    )
+    print(report.table(f"fit-dataset {args.input} -> {args.out}"))
+    return 0 if report.ok else 1
+
+
+def cmd_expand(args: argparse.Namespace) -> int:
+    from .dataset import expand
+
+    report = expand(
+        args.pyramids,
+        args.out,
+        args.n,
+        fmt=args.format,
+        seed=args.seed,
+        start_scale=args.start_scale,
+        inject_scale=args.inject_scale,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        max_retries=args.max_retries,
+        progress=not args.quiet,
+    )
+    print(report.table(f"expand {args.pyramids} -> {args.out} (datalist.json)"))
+    return 0 if report.ok else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .dataset_report import make_report
+
+    path = make_report(args.path, args.out, n=args.n, seed=args.seed, max_rows=args.max_rows)
+    print(f"wrote {path}")
+    return 0
+
+
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=["local", "ray"], default="local")
+    p.add_argument("--ray-address", help="connect to this Ray cluster (default: start a local one)")
+    p.add_argument("--max-retries", type=int, default=2, help="Ray task retries (default 2)")
+    p.add_argument("--quiet", action="store_true")
+
+
+def register(sub) -> None:
+    f = sub.add_parser(
+        "fit-dataset",
+        help="train one pyramid per image of a folder or MONAI datalist (skip done, resume partial)",
+    )
+    f.add_argument(
+        "input", help="folder of images (png/npy/nii.gz) or a decathlon-style datalist .json"
+    )
+    f.add_argument("--out", required=True, help="folder of pyramids, one sub-folder per image")
+    f.add_argument("--iters", type=int, help="iterations per scale (default 2000)")
+    f.add_argument("--max-size", type=int, help="finest scale's long side (default 250)")
+    f.add_argument("--min-size", type=int, help="coarsest scale's short side (default 25)")
+    f.add_argument("--nfc", type=int, help="width at scale 0 (default 32)")
+    f.add_argument("--nfc-max", type=int, help="maximum width (default 128)")
+    f.add_argument("--conv-impl", help="convolution implementation")
+    f.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="run seed; each pyramid's seed derives from it and its name",
+    )
+    f.add_argument(
+        "--label-key", default="label", help="datalist key of the label map (one-hot encoded)"
+    )
+    f.add_argument("--image-keys", help="datalist keys stacked as channels, e.g. t1,t2,flair")
+    _executor_args(f)
+    f.set_defaults(func=cmd_fit_dataset)
+
+    e = sub.add_parser(
+        "expand", help="N synthetic image+label pairs per pyramid, plus a MONAI datalist"
+    )
+    e.add_argument("pyramids", help="a fit-dataset output folder (or one pyramid)")
+    e.add_argument("--n", type=int, required=True, help="synthetic pairs per pyramid")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--start-scale", type=int, help="sample from this scale (default 0)")
+    g.add_argument("--inject-scale", type=int, help="inject the real image at this scale instead")
+    e.add_argument("--out", required=True)
+    e.add_argument("--format", choices=["nii.gz", "png", "npy"], default="nii.gz")
+    e.add_argument("--seed", type=int, default=0)
+    _executor_args(e)
+    e.set_defaults(func=cmd_expand)
+
+    r = sub.add_parser(
+        "report",
+        help="sample grids and quality figures for a pyramid, pyramids or expanded dataset",
+    )
+    r.add_argument("path", help="a pyramid, a fit-dataset folder, or an expand output folder")
+    r.add_argument("--out", required=True, help="report.html or report.png")
+    r.add_argument("--n", type=int, default=6, help="samples per pyramid shown (default 6)")
+    r.add_argument("--max-rows", type=int, default=8, help="pyramids shown at most (default 8)")
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(func=cmd_report)

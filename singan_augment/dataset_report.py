@@ -1,0 +1,284 @@
+"""``singan-augment report``: sample grids and quality figures (matplotlib, Agg backend).
+
+Works on one pyramid, a ``fit-dataset`` folder of pyramids, or an ``expand`` output folder.
+Quality numbers per pyramid: sliced Wasserstein distance between real and synthetic patches
+(lower = closer patch statistics), diversity (mean per-pixel std over samples / std of the real
+image, as in the SinGAN paper) and the label foreground fraction, real vs synthetic. The
+metrics come from ``singan_augment.metrics`` when it provides them, else from the small
+implementations below.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _patches(images: np.ndarray, size: int = 7, per_image: int = 256, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = []
+    for img in images:
+        c, h, w = img.shape
+        if h < size or w < size:
+            continue
+        ys = rng.integers(0, h - size + 1, per_image)
+        xs = rng.integers(0, w - size + 1, per_image)
+        out.append(np.stack([img[:, y : y + size, x : x + size].ravel() for y, x in zip(ys, xs)]))
+    return np.concatenate(out) if out else np.zeros((0, 1))
+
+
+def swd_fallback(real: np.ndarray, fake: np.ndarray, projections: int = 64, seed: int = 0) -> float:
+    """Sliced Wasserstein-1 distance between 7x7 patches of (N, C, H, W) sets."""
+    a, b = _patches(real, seed=seed), _patches(fake, seed=seed + 1)
+    m = min(len(a), len(b))
+    if m == 0:
+        return float("nan")
+    rng = np.random.default_rng(seed + 2)
+    d = rng.standard_normal((a.shape[1], projections))
+    d /= np.linalg.norm(d, axis=0, keepdims=True)
+    pa = np.sort((a[rng.permutation(len(a))[:m]]) @ d, axis=0)
+    pb = np.sort((b[rng.permutation(len(b))[:m]]) @ d, axis=0)
+    return float(np.mean(np.abs(pa - pb)))
+
+
+def diversity_fallback(samples: np.ndarray, real: np.ndarray) -> float:
+    """Mean over pixels of the std across samples, divided by the real image's std."""
+    if len(samples) < 2:
+        return float("nan")
+    return float(np.mean(np.std(samples, axis=0)) / (np.std(real) + 1e-12))
+
+
+def _metric_fns():
+    swd, div = swd_fallback, diversity_fallback
+    try:
+        from . import metrics  # written alongside; used when it offers these names
+    except ImportError:
+        return swd, div, "built-in"
+    src = "built-in"
+    f = getattr(metrics, "sliced_wasserstein", None)
+    if callable(f):
+
+        def swd(real, fake, f=f):  # noqa: F811
+            try:
+                return float(f(real, fake))
+            except Exception:  # noqa: BLE001 - signature mismatch: fall back
+                return swd_fallback(real, fake)
+
+        src = "singan_augment.metrics"
+    g = getattr(metrics, "diversity", None)
+    if callable(g):
+
+        def div(samples, real, g=g):  # noqa: F811
+            try:
+                return float(g(samples, real))
+            except TypeError:
+                try:
+                    return float(g(samples))
+                except Exception:  # noqa: BLE001
+                    return diversity_fallback(samples, real)
+            except Exception:  # noqa: BLE001
+                return diversity_fallback(samples, real)
+
+    return swd, div, src
+
+
+def _normalise_pair(real: np.ndarray, many: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo = real.min(axis=(1, 2), keepdims=True)
+    hi = real.max(axis=(1, 2), keepdims=True)
+    scale = np.where(hi - lo < 1e-12, 1.0, hi - lo)
+    return (real - lo) / scale, (many - lo) / scale
+
+
+def _display(img: np.ndarray, real: np.ndarray) -> np.ndarray:
+    lo = real.min(axis=(1, 2), keepdims=True)
+    hi = real.max(axis=(1, 2), keepdims=True)
+    x = np.clip((img - lo) / np.where(hi - lo < 1e-12, 1, hi - lo), 0, 1)
+    return np.moveaxis(x, 0, -1) if x.shape[0] == 3 else x[0]
+
+
+def _collect(path: Path, n: int, seed: int, max_rows: int) -> tuple[str, list[dict[str, Any]]]:
+    """Rows of (name, real image, real label, synthetic images, synthetic labels)."""
+    from .dataset import DATALIST_NAME, find_pyramids, read_output, real_pair
+
+    rows = []
+    if (path / DATALIST_NAME).is_file():
+        data = json.loads((path / DATALIST_NAME).read_text())
+        by: dict[str, dict[str, list]] = {}
+        for e in data.get("training", []):
+            src = str(e.get("source_pyramid", "?"))
+            by.setdefault(src, {"real": [], "syn": []})[
+                "syn" if e.get("synthetic") else "real"
+            ].append(e)
+        for src in sorted(by)[:max_rows]:
+            group = by[src]
+            if not group["real"] or not group["syn"]:
+                continue
+
+            def load(e):
+                img = read_output(path / e["image"])
+                lab = read_output(path / e["label"]) if "label" in e else None
+                return np.asarray(img, np.float32), lab
+
+            real, rlab = load(group["real"][0])
+            syn = [load(e) for e in group["syn"][: max(n, 8)]]
+            rows.append(
+                {
+                    "name": src,
+                    "real": real,
+                    "real_label": rlab,
+                    "syn": np.stack([s[0] for s in syn]),
+                    "syn_label": None if rlab is None else np.stack([s[1] for s in syn]),
+                    "mode": {k: data.get(k) for k in ("start_scale", "inject_scale") if k in data},
+                }
+            )
+        return "expanded dataset", rows
+    from .io import load_pyramid
+    from .sample import sample
+
+    pyrs = find_pyramids(path)
+    for name, d in pyrs[:max_rows]:
+        pyr = load_pyramid(d)
+        real, rlab = real_pair(pyr)
+        idx = pyr.channels.image_indices
+        start = 1 if pyr.num_scales > 2 else 0
+        res = sample(pyr, seed, max(n, 8), start_scale=start)
+        rows.append(
+            {
+                "name": name,
+                "real": real[idx],
+                "real_label": rlab,
+                "syn": res.images[:, idx],
+                "syn_label": res.labels,
+                "mode": {"start_scale": start},
+            }
+        )
+    return ("pyramid" if len(pyrs) == 1 else "pyramids"), rows
+
+
+def make_report(
+    path: str | os.PathLike, out: str | os.PathLike, *, n: int = 6, seed: int = 0, max_rows: int = 8
+) -> Path:
+    """Write ``out`` (.html with embedded figures and a metrics table, or .png).
+
+    Raises:
+        InputError: unknown output type, or nothing to report on.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from .io import _atomic_write
+
+    out = Path(out)
+    kind = out.suffix.lower()
+    if kind not in (".html", ".png"):
+        raise InputError(f"{out}: report must be .html or .png")
+    what, rows = _collect(Path(path), n, seed, max_rows)
+    if not rows:
+        raise InputError(f"{path}: nothing to report on (no complete pyramids or synthetic pairs)")
+    swd, div, metric_src = _metric_fns()
+    table = []
+    for r in rows:
+        real_n, syn_n = _normalise_pair(r["real"], r["syn"])
+        m = {
+            "name": r["name"],
+            "mode": ", ".join(f"{k} {v}" for k, v in r["mode"].items()),
+            "swd_real_vs_synthetic": swd(real_n[None], syn_n),
+            "diversity": div(syn_n, real_n),
+        }
+        if r["real_label"] is not None:
+            m["fg_fraction_real"] = float(np.mean(r["real_label"] > 0))
+            m["fg_fraction_synthetic"] = float(np.mean(r["syn_label"] > 0))
+        table.append(m)
+
+    cols = 2 + n if rows[0]["real_label"] is not None else 1 + n
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.6 * cols, 1.7 * len(rows)), squeeze=False)
+    for i, r in enumerate(rows):
+        ax = axes[i]
+        ax[0].imshow(_display(r["real"], r["real"]), cmap="gray")
+        ax[0].set_title(f"{r['name'][:18]}\nreal", fontsize=7)
+        k = 1
+        if r["real_label"] is not None:
+            ax[1].imshow(r["real_label"], cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
+            ax[1].set_title("real label", fontsize=7)
+            k = 2
+        for j in range(n):
+            a = ax[k + j]
+            if j < len(r["syn"]):
+                a.imshow(_display(r["syn"][j], r["real"]), cmap="gray")
+                if r["syn_label"] is not None:
+                    a.contour(r["syn_label"][j] > 0, levels=[0.5], colors="r", linewidths=0.6)
+                a.set_title(f"synthetic {j}", fontsize=7)
+        for a in ax:
+            a.set_axis_off()
+    fig.suptitle(f"{what}: {Path(path).name} (red: decoded label outline)", fontsize=9)
+    fig.tight_layout()
+    grid = io.BytesIO()
+    fig.savefig(grid, format="png", dpi=110)
+    plt.close(fig)
+
+    fig2, ax2 = plt.subplots(1, 2, figsize=(8, 2.8))
+    names = [t["name"][:14] for t in table]
+    ax2[0].bar(names, [t["swd_real_vs_synthetic"] for t in table], color="tab:blue")
+    ax2[0].set_title("sliced Wasserstein, real vs synthetic (lower = closer)", fontsize=8)
+    ax2[1].bar(names, [t["diversity"] for t in table], color="tab:orange")
+    ax2[1].set_title("diversity (std over samples / std of real)", fontsize=8)
+    for a in ax2:
+        a.tick_params(axis="x", labelrotation=45, labelsize=6)
+    fig2.tight_layout()
+    quality = io.BytesIO()
+    fig2.savefig(quality, format="png", dpi=110)
+    plt.close(fig2)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kind == ".png":
+        from PIL import Image
+
+        a = Image.open(io.BytesIO(grid.getvalue())).convert("RGB")
+        b = Image.open(io.BytesIO(quality.getvalue())).convert("RGB")
+        canvas = Image.new("RGB", (max(a.width, b.width), a.height + b.height), "white")
+        canvas.paste(a, (0, 0))
+        canvas.paste(b, (0, a.height))
+        buf = io.BytesIO()
+        canvas.save(buf, format="PNG")
+        _atomic_write(out, buf.getvalue())
+        return out
+    keys = list(dict.fromkeys(k for t in table for k in t))
+    head = "".join(f"<th>{k}</th>" for k in keys)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{t.get(k):.4f}</td>"
+            if isinstance(t.get(k), float)
+            else f"<td>{t.get(k, '')}</td>"
+            for k in keys
+        )
+        + "</tr>"
+        for t in table
+    )
+
+    def img(b: io.BytesIO) -> str:
+        return f'<img src="data:image/png;base64,{base64.b64encode(b.getvalue()).decode()}">'
+
+    html = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>singan-augment report: {Path(path).name}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}}td,th{{border:1px solid #ccc;padding:3px 6px}}
+table{{border-collapse:collapse;font-size:13px}}</style></head><body>
+<h1>singan-augment report: {what} <code>{Path(path)}</code></h1>
+<h2>Samples</h2>{img(grid)}
+<h2>Quality</h2><p>Metrics from {metric_src}; intensities normalised by each real image's
+per-channel range. Synthetic samples: {len(rows[0]["syn"])} per pyramid.</p>
+<table><tr>{head}</tr>{body}</table>{img(quality)}
+</body></html>
+"""
+    _atomic_write(out, html.encode())
+    return out

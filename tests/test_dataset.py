@@ -1,0 +1,344 @@
+"""fit-dataset / expand / report: folder and datalist inputs, skip and resume, traversal refusal,
+expand determinism, exactly-once outputs on rerun, datalist content.
+
+Pyramids here are tiny (25x27 images, 2 scales, width 8, a few iterations): the tests check the
+bookkeeping, not the quality. XLA compilations are cached on disk (JAX's persistent cache) so
+that the same tiny graphs are not compiled again in every run and subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_image, tiny_image_with_mask
+
+from singan_augment.config import ModelConfig, PyramidConfig, TrainConfig
+
+CACHE = os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "singan-augment-test-jax-cache")
+)
+KW = dict(
+    model_config=ModelConfig(nfc_init=8, nfc_max=8),
+    train_config=TrainConfig(iters=4),
+    pyramid_config=PyramidConfig(max_size=27),
+    progress=False,
+)
+CLI_FLAGS = ["--iters", "4", "--max-size", "27", "--nfc", "8", "--nfc-max", "8", "--quiet"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _jax_cache():
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", CACHE)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def _tree_digest(root: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("images")
+    np.save(d / "case a.npy", tiny_image(1, 25, 27, seed=0))  # name with a space -> "case_a"
+    np.save(d / "case_b.npy", tiny_image(1, 25, 27, seed=1))
+    np.save(d / "notes.txt.npy", tiny_image(1, 25, 27, seed=2)[:, :, :26])  # another shape
+    (d / "readme.txt").write_text("not an image")
+    return d
+
+
+@pytest.fixture(scope="module")
+def fitted(folder, tmp_path_factory) -> tuple[Path, object]:
+    from singan_augment.dataset import fit_dataset
+
+    out = tmp_path_factory.mktemp("pyrs")
+    report = fit_dataset(folder, out, seed=3, **KW)
+    return out, report
+
+
+def test_folder_input_trains_one_pyramid_per_image(fitted):
+    from singan_augment.dataset import derive_seed
+    from singan_augment.io import load_pyramid
+
+    out, report = fitted
+    assert report.ok, report.table("fit")
+    assert [r.name for r in report.rows] == ["case_a", "case_b", "notes.txt"]
+    assert [r.status for r in report.rows] == ["done"] * 3
+    for name in ("case_a", "case_b", "notes.txt"):
+        pyr = load_pyramid(out / name)
+        assert pyr.complete and pyr.num_scales == 2
+        assert pyr.provenance["seed"] == derive_seed(3, name)
+        assert pyr.channels.names == ("image",)
+    assert load_pyramid(out / "notes.txt").shapes[-1] == (25, 26)
+    assert "done 3, skipped 0, failed 0" in report.table("fit")
+
+
+def test_rerun_skips_finished_pyramids_and_touches_nothing(fitted, folder, capsys):
+    from singan_augment.cli import main
+
+    out, _ = fitted
+    before = _tree_digest(out)
+    assert main(["fit-dataset", str(folder), "--out", str(out), "--seed", "3", *CLI_FLAGS]) == 0
+    text = capsys.readouterr().out
+    assert "done 0, skipped 3, failed 0" in text
+    assert _tree_digest(out) == before
+
+
+def test_killed_run_is_resumed_to_the_same_pyramid(fitted, folder, tmp_path):
+    from singan_augment.dataset import CRASH_ENV, expand, fit_dataset
+    from singan_augment.io import load_pyramid, pyramid_tensors, read_metadata
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "notes.txt.npy").write_bytes((folder / "notes.txt.npy").read_bytes())
+    out = tmp_path / "pyrs"
+    marker = tmp_path / "crashed"
+    env = {**os.environ, CRASH_ENV: str(marker)}
+    cmd = [sys.executable, "-m", "singan_augment.cli", "fit-dataset", str(src), "--out", str(out)]
+    proc = subprocess.run(
+        [*cmd, "--seed", "3", *CLI_FLAGS], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 75, proc.stderr[-2000:]  # the process died after scale 0
+    assert marker.exists()
+    meta = read_metadata(out / "notes.txt")
+    assert meta["num_trained"] == 1 and meta["complete"] is False
+    # a partial pyramid is never taken as finished
+    rep = expand(out, tmp_path / "syn", 2, fmt="npy", progress=False)
+    assert [r.status for r in rep.rows] == ["failed"] and "not complete" in rep.rows[0].detail
+
+    report = fit_dataset(src, out, seed=3, **KW)
+    assert [r.status for r in report.rows] == ["done"]
+    resumed = load_pyramid(out / "notes.txt")
+    assert resumed.complete
+    assert set(read_metadata(out / "notes.txt")["extra"]["train_log"]) == {"1"}  # only scale 1 ran
+    ref = pyramid_tensors(load_pyramid(fitted[0] / "notes.txt"))
+    got = pyramid_tensors(resumed)
+    assert ref.keys() == got.keys()
+    for k in ref:
+        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+
+
+def test_pyramid_of_another_image_is_refused_not_overwritten(fitted, folder, tmp_path):
+    from singan_augment.dataset import fit_dataset
+
+    out = tmp_path / "pyrs"
+    (out / "case_a").mkdir(parents=True)
+    for f in (fitted[0] / "notes.txt").iterdir():  # a pyramid of another image under this name
+        (out / "case_a" / f.name).write_bytes(f.read_bytes())
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "case a.npy").write_bytes((folder / "case a.npy").read_bytes())
+    # a complete pyramid on disk is skipped without retraining
+    assert [r.status for r in fit_dataset(src, out, seed=3, **KW).rows] == ["skipped"]
+    meta = json.loads((out / "case_a" / "pyramid.json").read_text())
+    meta["complete"] = False  # now it looks unfinished, so it would be resumed: refused
+    (out / "case_a" / "pyramid.json").write_text(json.dumps(meta))
+    before = _tree_digest(out)
+    rows = fit_dataset(src, out, seed=3, **KW).rows
+    assert [r.status for r in rows] == ["failed"] and "another image" in rows[0].detail
+    assert _tree_digest(out) == before
+
+
+def _write_datalist(root: Path, entries: list[dict]) -> Path:
+    p = root / "dataset.json"
+    p.write_text(json.dumps({"name": "tiny", "training": entries}))
+    return p
+
+
+def test_datalist_traversal_and_bad_entries_are_refused(tmp_path, capsys):
+    from singan_augment.cli import main
+    from singan_augment.dataset import discover
+    from singan_augment.errors import InputError
+
+    base = tmp_path / "ds"
+    (base / "img").mkdir(parents=True)
+    np.save(base / "img" / "a.npy", tiny_image(1, 25, 27))
+    np.save(tmp_path / "outside.npy", tiny_image(1, 25, 27))
+    for bad in ("../outside.npy", "../../etc/x", "img/../../outside.npy", "/etc/passwd"):
+        dl = _write_datalist(base, [{"image": "img/a.npy"}, {"image": bad}])
+        with pytest.raises(InputError, match="escapes|absolute"):
+            discover(dl)
+    dl = _write_datalist(base, [{"image": "img/a.npy", "label": "../../etc/x"}])
+    with pytest.raises(InputError, match="escapes"):
+        discover(dl)
+    out = tmp_path / "out"
+    assert main(["fit-dataset", str(dl), "--out", str(out), *CLI_FLAGS]) == 2
+    assert "path traversal" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+    dl = _write_datalist(base, [{"image": "img/missing.npy"}])
+    with pytest.raises(InputError, match="no such file"):
+        discover(dl)
+    with pytest.raises(InputError, match="no such folder"):
+        discover(tmp_path / "nothing")
+    # entry names are safe directory names, unique, inside the output folder
+    (base / "img" / "sub").mkdir()
+    np.save(base / "img" / "sub" / "a.npy", tiny_image(1, 25, 27))
+    dl = _write_datalist(base, [{"image": "img/a.npy"}, {"image": "img/sub/a.npy"}])
+    names = [e.name for e in discover(dl)]
+    assert names == ["img__a", "img__sub__a"]
+
+
+@pytest.fixture(scope="module")
+def datalist_pyramids(tmp_path_factory) -> tuple[Path, Path]:
+    """Two cases with t1/t2 contrasts as separate files and a 2-class label map."""
+    from singan_augment.dataset import fit_dataset
+
+    base = tmp_path_factory.mktemp("decathlon")
+    (base / "imagesTr").mkdir()
+    (base / "labelsTr").mkdir()
+    entries = []
+    for i in range(2):
+        im = tiny_image_with_mask(25, 27, seed=i)
+        lab = im[1].astype(np.uint8)
+        lab[:4, :5] = 2  # a second class
+        np.save(base / "imagesTr" / f"case{i}_t1.npy", im[0])
+        np.save(base / "imagesTr" / f"case{i}_t2.npy", 1.0 - im[0] ** 2)
+        np.save(base / "labelsTr" / f"case{i}.npy", lab)
+        entries.append(
+            {
+                "t1": f"imagesTr/case{i}_t1.npy",
+                "t2": f"imagesTr/case{i}_t2.npy",
+                "label": f"labelsTr/case{i}.npy",
+            }
+        )
+    dl = _write_datalist(base, entries)
+    out = tmp_path_factory.mktemp("dlpyrs")
+    report = fit_dataset(dl, out, image_keys=["t1", "t2"], seed=0, **KW)
+    assert report.ok, report.table("fit")
+    return dl, out
+
+
+def test_datalist_input_stacks_contrasts_and_one_hot_labels(datalist_pyramids):
+    from singan_augment.io import load_pyramid
+
+    dl, out = datalist_pyramids
+    assert sorted(p.name for p in out.iterdir()) == ["imagesTr__case0_t1", "imagesTr__case1_t1"]
+    pyr = load_pyramid(out / "imagesTr__case0_t1")
+    assert pyr.channels.names == ("t1", "t2", "label_1", "label_2")
+    assert pyr.channels.kinds == ("image", "image", "label", "label")
+    real = np.moveaxis(np.asarray(pyr.reals[-1]), -1, 0)
+    lab = np.load(dl.parent / "labelsTr" / "case0.npy")
+    np.testing.assert_array_equal(real[2] > 0, lab == 1)
+    np.testing.assert_array_equal(real[3] > 0, lab == 2)
+
+
+@pytest.fixture(scope="module")
+def expanded(fitted, tmp_path_factory):
+    from singan_augment.dataset import expand
+
+    out = tmp_path_factory.mktemp("syn")
+    report = expand(fitted[0], out, 3, fmt="npy", seed=5, start_scale=0, progress=False)
+    return out, report
+
+
+def test_expand_writes_pairs_and_a_monai_datalist(expanded, fitted):
+    from monai.data import load_decathlon_datalist
+
+    out, report = expanded
+    assert report.ok and [r.status for r in report.rows] == ["done"] * 3
+    data = json.loads((out / "datalist.json").read_text())
+    assert data["num_real"] == 3 and data["num_synthetic"] == 9 and data["seed"] == 5
+    tr = data["training"]
+    assert [e["source_pyramid"] for e in tr] == ["case_a"] * 4 + ["case_b"] * 4 + ["notes.txt"] * 4
+    assert [e["synthetic"] for e in tr[:4]] == [False, True, True, True]
+    for e in tr:
+        img = np.load(out / e["image"])
+        assert img.shape == ((1, 25, 26) if e["source_pyramid"] == "notes.txt" else (1, 25, 27))
+        assert "label" not in e  # these pyramids have no label channels
+    loaded = load_decathlon_datalist(str(out / "datalist.json"), data_list_key="training")
+    assert len(loaded) == 12 and all(Path(e["image"]).is_file() for e in loaded)
+
+
+def test_expand_is_deterministic_and_order_independent(expanded, fitted, tmp_path):
+    from singan_augment.dataset import expand
+
+    out, _ = expanded
+    other = tmp_path / "again"
+    expand(fitted[0], other, 3, fmt="npy", seed=5, start_scale=0, progress=False)
+    assert {k: v[1] for k, v in _tree_digest(other).items()} == {
+        k: v[1] for k, v in _tree_digest(out).items()
+    }
+    # one pyramid alone gives the same files as within the whole set; more samples keep the first ones
+    single = tmp_path / "single"
+    expand(fitted[0] / "case_b", single, 4, fmt="npy", seed=5, progress=False)
+    for i in range(3):
+        a = np.load(single / "images" / f"case_b_syn{i:04d}.npy")
+        np.testing.assert_array_equal(a, np.load(out / "images" / f"case_b_syn{i:04d}.npy"))
+    diff = tmp_path / "seed6"
+    expand(fitted[0] / "case_b", diff, 1, fmt="npy", seed=6, progress=False)
+    assert not np.array_equal(
+        np.load(diff / "images" / "case_b_syn0000.npy"),
+        np.load(out / "images" / "case_b_syn0000.npy"),
+    )
+
+
+def test_expand_rerun_writes_each_output_exactly_once(fitted, tmp_path, capsys):
+    from singan_augment.cli import main
+
+    out = tmp_path / "syn"
+    args = ["expand", str(fitted[0]), "--n", "3", "--out", str(out), "--format", "png"]
+    assert main([*args, "--seed", "1", "--quiet"]) == 0
+    first = _tree_digest(out)
+    victim = out / "images" / "case_a_syn0001.png"
+    victim.unlink()  # as if the run had been killed before writing it
+    for f in out.rglob("*.partial"):
+        f.unlink()
+    assert main([*args, "--seed", "1", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "1 written, 11 existed" in text.replace("  ", " ") or "1 written" in text
+    again = _tree_digest(out)
+    assert again.keys() == first.keys()
+    for k in first:
+        if k in ("images/case_a_syn0001.png", "datalist.json"):
+            assert again[k][1] == first[k][1]  # rewritten, same content
+        else:
+            assert again[k] == first[k], k  # untouched: same mtime and bytes
+    assert main([*args, "--seed", "1", "--quiet"]) == 0
+    assert "done 0, skipped 3, failed 0" in capsys.readouterr().out
+
+
+def test_expand_label_pyramids_nifti_and_inject(datalist_pyramids, tmp_path):
+    from singan_augment.dataset import expand, read_output
+
+    dl, pyrs = datalist_pyramids
+    out = tmp_path / "syn"
+    rep = expand(pyrs, out, 2, fmt="nii.gz", inject_scale=1, seed=0, progress=False)
+    assert rep.ok, rep.table("expand")
+    data = json.loads((out / "datalist.json").read_text())
+    assert data["inject_scale"] == 1 and data["num_synthetic"] == 4
+    for e in data["training"]:
+        img, lab = read_output(out / e["image"]), read_output(out / e["label"])
+        assert img.shape == (2, 25, 27) and lab.shape == (25, 27)
+        assert set(np.unique(lab).tolist()) <= {0, 1, 2}
+    for real in (e for e in data["training"] if not e["synthetic"]):
+        case = real["source_pyramid"].replace("imagesTr__", "").replace("_t1", "")
+        np.testing.assert_array_equal(
+            read_output(out / real["label"]), np.load(dl.parent / "labelsTr" / f"{case}.npy")
+        )
+
+
+def test_report_html_and_png(expanded, datalist_pyramids, tmp_path):
+    from singan_augment.cli import main
+
+    out, _ = expanded
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html"), "--n", "3"]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "data:image/png;base64," in html and "swd_real_vs_synthetic" in html
+    assert main(["report", str(datalist_pyramids[1]), "--out", str(tmp_path / "r.png")]) == 0
+    from PIL import Image
+
+    with Image.open(tmp_path / "r.png") as im:
+        assert im.width > 200 and im.height > 200
+    assert main(["report", str(out), "--out", str(tmp_path / "r.pdf")]) == 2
