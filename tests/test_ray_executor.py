@@ -1,0 +1,115 @@
+"""fit-dataset with the Ray executor on a real local Ray instance: same files as the local
+executor; a task whose worker process dies once is retried and ends complete."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    import ray
+except ImportError:  # pragma: no cover - depends on the install
+    pytest.skip("ray is not installed (pip install 'singan-augment[ray]')", allow_module_level=True)
+
+from conftest import tiny_image
+
+from singan_augment.config import ModelConfig, PyramidConfig, TrainConfig
+
+CACHE = os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "singan-augment-test-jax-cache")
+)
+KW = dict(
+    model_config=ModelConfig(nfc_init=8, nfc_max=8),
+    train_config=TrainConfig(iters=4),
+    pyramid_config=PyramidConfig(max_size=27),
+    progress=False,
+)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", CACHE)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    # workers inherit this process's environment (the compilation cache settings included)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("images")
+    np.save(d / "one.npy", tiny_image(1, 25, 27, seed=10))
+    np.save(d / "two.npy", tiny_image(1, 25, 27, seed=11))
+    return d
+
+
+@pytest.fixture(scope="module")
+def local_out(images, tmp_path_factory) -> Path:
+    from singan_augment.dataset import fit_dataset
+
+    out = tmp_path_factory.mktemp("local")
+    assert fit_dataset(images, out, seed=7, **KW).ok
+    return out
+
+
+def _same_pyramids(a: Path, b: Path) -> None:
+    from singan_augment.io import load_pyramid, pyramid_tensors
+
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir()) == ["one", "two"]
+    for name in names:
+        pa, pb = load_pyramid(a / name), load_pyramid(b / name)
+        assert pa.complete and pb.complete
+        ta, tb = pyramid_tensors(pa), pyramid_tensors(pb)
+        assert ta.keys() == tb.keys()
+        for k in ta:
+            np.testing.assert_array_equal(ta[k], tb[k], err_msg=f"{name}: {k}")
+
+
+def test_ray_executor_matches_local(ray_local, images, local_out, tmp_path):
+    from singan_augment.dataset import fit_dataset
+
+    out = tmp_path / "ray"
+    report = fit_dataset(images, out, seed=7, executor="ray", **KW)
+    assert report.ok, report.table("ray")
+    assert [r.status for r in report.rows] == ["done", "done"]
+    _same_pyramids(local_out, out)
+    again = fit_dataset(images, out, seed=7, executor="ray", **KW)
+    assert [r.status for r in again.rows] == ["skipped", "skipped"]
+
+
+def test_crashed_task_is_retried_and_completes(ray_local, images, local_out, tmp_path, monkeypatch):
+    from singan_augment.dataset import CRASH_ENV, fit_dataset
+
+    marker = tmp_path / "crashed-once"
+    monkeypatch.setenv(CRASH_ENV, str(marker))
+    out = tmp_path / "ray"
+    report = fit_dataset(images, out, seed=7, executor="ray", max_retries=2, **KW)
+    assert marker.exists(), "the injected crash did not happen"
+    assert "crashed after scale 0" in marker.read_text()
+    assert report.ok, report.table("ray")
+    _same_pyramids(local_out, out)  # resumed from the crashed worker's checkpoint, same result
+
+
+def test_crash_without_retries_is_reported_failed_and_partial(
+    ray_local, images, tmp_path, monkeypatch
+):
+    from singan_augment.dataset import CRASH_ENV, fit_dataset
+    from singan_augment.io import read_metadata
+
+    monkeypatch.setenv(CRASH_ENV, str(tmp_path / "marker"))
+    out = tmp_path / "ray"
+    report = fit_dataset(images, out, seed=7, executor="ray", max_retries=0, **KW)
+    assert [r.status for r in report.rows] == ["failed", "failed"]
+    assert all(read_metadata(out / n)["complete"] is False for n in ("one", "two"))
