@@ -86,14 +86,14 @@ def load_jax(net: Net, params, stats=None) -> Net:
     layers = params["layers"]
     for i, conv in enumerate(convs):
         w = np.asarray(layers[i]["w"])  # HWIO
-        conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))))
-        conv.bias.copy_(torch.from_numpy(np.asarray(layers[i]["b"])))
+        conv.weight.copy_(torch.from_numpy(np.array(w.transpose(3, 2, 0, 1))))
+        conv.bias.copy_(torch.from_numpy(np.array(layers[i]["b"])))
     for i, bn in enumerate(bns):
-        bn.weight.copy_(torch.from_numpy(np.asarray(layers[i]["gamma"])))
-        bn.bias.copy_(torch.from_numpy(np.asarray(layers[i]["beta"])))
+        bn.weight.copy_(torch.from_numpy(np.array(layers[i]["gamma"])))
+        bn.bias.copy_(torch.from_numpy(np.array(layers[i]["beta"])))
         if stats is not None:
-            bn.running_mean.copy_(torch.from_numpy(np.asarray(stats[i]["mean"])))
-            bn.running_var.copy_(torch.from_numpy(np.asarray(stats[i]["var"])))
+            bn.running_mean.copy_(torch.from_numpy(np.array(stats[i]["mean"])))
+            bn.running_var.copy_(torch.from_numpy(np.array(stats[i]["var"])))
     return net
 
 
@@ -274,4 +274,4 @@ class ScaleTrainer:
             terms.update(self.g_step(fake_in, prev_p))
         self.sched_d.step()
         self.sched_g.step()
-        return {k: float(v) for k, v in terms.items()}
+        return {k: v.item() for k, v in terms.items()}
