@@ -257,6 +257,8 @@ def train_eval(task, real, syn, arm, seed, args) -> list[float]:
 def run(args) -> dict:
     import torch
 
+    from singan_augment.dataset import safe_name
+
     torch.set_num_threads(args.threads)
     work = Path(args.work)
     tasks = {"nuclei": nuclei_task, "brain": brain_task}
@@ -270,7 +272,8 @@ def run(args) -> dict:
             real = ([t[1] for t in chosen], [t[2] for t in chosen])
             syn_i, syn_l = [], []
             for name, _, _ in chosen:
-                si, sl = syn_by_name.get(name, ([], []))
+                # pyramid folders carry the sanitised name (e.g. "z+4" -> "z_4")
+                si, sl = syn_by_name[safe_name(name)]
                 syn_i += si
                 syn_l += sl
             for arm in args.arms:

@@ -113,3 +113,16 @@ def test_crash_without_retries_is_reported_failed_and_partial(
     report = fit_dataset(images, out, seed=7, executor="ray", max_retries=0, **KW)
     assert [r.status for r in report.rows] == ["failed", "failed"]
     assert all(read_metadata(out / n)["complete"] is False for n in ("one", "two"))
+
+
+def test_ray_expand_matches_local(ray_local, local_out, tmp_path):
+    from singan_augment.dataset import expand
+
+    a, b = tmp_path / "local", tmp_path / "ray"
+    assert expand(local_out, a, 2, fmt="npy", seed=4, progress=False).ok
+    rep = expand(local_out, b, 2, fmt="npy", seed=4, executor="ray", progress=False)
+    assert rep.ok and [r.status for r in rep.rows] == ["done", "done"]
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
