@@ -66,7 +66,7 @@ class ModelConfig:
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
     init_std: float = 0.02
-    conv_impl: str = "xla"
+    conv_impl: str = "auto"
 
     def __post_init__(self) -> None:
         if self.num_layers < 2:
