@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from singan_augment import metrics
+from singan_augment.errors import InputError
+
+
+def _texture(seed=0, h=64, w=64):
+    rng = np.random.default_rng(seed)
+    return ndimage.gaussian_filter(rng.standard_normal((1, h, w)), (0, 2, 2)).astype(np.float32)
+
+
+def _shuffle_tiles(img, tile=16, seed=0):
+    c, h, w = img.shape
+    tiles = [
+        img[:, y : y + tile, x : x + tile] for y in range(0, h, tile) for x in range(0, w, tile)
+    ]
+    order = np.random.default_rng(seed).permutation(len(tiles))
+    rows = [
+        np.concatenate([tiles[order[r * (w // tile) + k]] for k in range(w // tile)], 2)
+        for r in range(h // tile)
+    ]
+    return np.concatenate(rows, 1)
+
+
+def test_swd_identical_is_zero():
+    img = _texture()
+    assert metrics.sliced_wasserstein(img, img) < 1e-9
+
+
+def test_swd_orders_shuffle_blur_noise():
+    img = _texture()
+    shuffled = metrics.sliced_wasserstein(_shuffle_tiles(img), img)
+    noisy = metrics.sliced_wasserstein(np.random.default_rng(1).standard_normal(img.shape), img)
+    blurred = metrics.sliced_wasserstein(ndimage.gaussian_filter(img, (0, 4, 4)), img)
+    assert shuffled < 0.3 * noisy and shuffled < blurred
+
+
+def test_swd_grows_with_noise():
+    img = _texture()
+    rng = np.random.default_rng(2)
+    vals = [
+        metrics.sliced_wasserstein(img + s * img.std() * rng.standard_normal(img.shape), img)
+        for s in (0.1, 0.5, 2.0)
+    ]
+    assert vals[0] < vals[1] < vals[2]
+
+
+def test_diversity_known_values():
+    img = _texture()
+    assert metrics.diversity(np.stack([img, img, img]), img) == 0.0
+    # two samples at +-d: per-pixel std = d everywhere
+    d = 0.5 * img.std()
+    assert metrics.diversity(np.stack([img + d, img - d]), img) == pytest.approx(0.5, rel=1e-4)
+
+
+def test_dice_known_values():
+    a = np.zeros((10, 10), np.uint8)
+    a[:5] = 1
+    b = np.zeros_like(a)
+    b[:, :5] = 1
+    assert metrics.dice(a, a) == 1.0
+    assert metrics.dice(a, 1 - a) == 0.0
+    assert metrics.dice(a, b) == pytest.approx(0.5)
+
+
+def test_seam_step_scores_higher_than_smooth_paste():
+    img = np.full((1, 64, 64), 0.5) + 0.01 * np.random.default_rng(0).standard_normal((1, 64, 64))
+    m = np.zeros((64, 64), bool)
+    m[20:40, 20:40] = True
+    step = img.copy()
+    step[:, m] += 0.4
+    smooth = img + 0.4 * ndimage.gaussian_filter(m.astype(float), 4)[None]
+    assert metrics.seam_strength(step, m) > 2 * metrics.seam_strength(smooth, m)
+
+
+def test_mask_consistency_of_detector_on_synthetic_nuclei():
+    rgb = np.ones((3, 48, 48)) * np.array([0.95, 0.85, 0.9])[:, None, None]
+    m = np.zeros((48, 48), bool)
+    yy, xx = np.mgrid[0:48, 0:48]
+    for cy, cx in ((12, 12), (30, 35), (36, 10)):
+        m |= (yy - cy) ** 2 + (xx - cx) ** 2 < 25
+    rgb[:, m] = np.array([0.35, 0.3, 0.6])[:, None]
+    assert metrics.mask_consistency(rgb, m) > 0.8
+    assert metrics.mask_consistency(rgb, ~m) < 0.3
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (
+            lambda: metrics.sliced_wasserstein(np.full((1, 16, 16), np.nan), np.zeros((1, 16, 16))),
+            "non-finite",
+        ),
+        (
+            lambda: metrics.sliced_wasserstein(np.zeros((2, 16, 16)), np.zeros((1, 16, 16))),
+            "channels",
+        ),
+        (lambda: metrics.sliced_wasserstein(np.zeros((16, 16)), np.zeros((1, 16, 16))), "shape"),
+        (lambda: metrics.diversity(np.zeros((1, 1, 8, 8)), np.zeros((1, 8, 8))), "at least 2"),
+        (lambda: metrics.dice(np.zeros((3, 3)), np.zeros((4, 4))), "shape"),
+        (lambda: metrics.seam_strength(np.zeros((1, 8, 8)), np.zeros((8, 8))), "empty"),
+    ],
+)
+def test_bad_inputs(call, match):
+    with pytest.raises(InputError, match=match):
+        call()
