@@ -60,24 +60,36 @@ def inject(
         PyramidMismatchError/InputError: wrong channels, NaN/Inf; ScaleError: scale out of 1..N-1.
     """
     image = _check_against(pyramid, image, "image")
-    s = _check_injection_scale(pyramid, scale)
-    shapes = output_shapes(pyramid, size=image.shape[1:])
     hwc = jax.numpy.asarray(np.moveaxis(pyramid.channels.normalise(image), 0, -1))[None]
-    out = _inject(
-        pyramid.stages,
-        hwc,
-        _keys(seed_or_key, n),
-        shapes=shapes,
-        start=s,
-        channels=pyramid.num_channels,
-        mcfg=pyramid.model_config,
-    )
+    out = inject_normalised(pyramid, hwc, scale, seed_or_key, n)
     arr = np.moveaxis(np.asarray(out), -1, 1)
     res = pyramid.channels.denormalise(arr, axis=1)
     li = pyramid.channels.label_indices
     if li:
         res[:, li] = np.clip(res[:, li], 0.0, 1.0)
     return res
+
+
+def inject_normalised(
+    pyramid: Pyramid, nhwc: jax.Array, scale: int, seed_or_key: int | jax.Array = 0, n: int = 1
+) -> jax.Array:
+    """JAX-in/JAX-out ``inject``: a normalised (1, H, W, C) image in [-1, 1] units ->
+    (n, H, W, C) variations in the same units (no host round trip).
+
+    Raises:
+        ScaleError: scale out of 1..N-1.
+    """
+    s = _check_injection_scale(pyramid, scale)
+    shapes = output_shapes(pyramid, size=tuple(int(v) for v in nhwc.shape[1:3]))
+    return _inject(
+        pyramid.stages,
+        nhwc,
+        _keys(seed_or_key, n),
+        shapes=shapes,
+        start=s,
+        channels=pyramid.num_channels,
+        mcfg=pyramid.model_config,
+    )
 
 
 def _check_against(pyramid: Pyramid, image: np.ndarray, what: str) -> np.ndarray:

@@ -436,26 +436,11 @@ def denormalise_planes(spec: Any, nhwc: torch.Tensor, decode: Any = None) -> tor
 
 
 def inject_normalised(pyramid: Any, nhwc: Any, scale: int, key: Any) -> Any:
-    """One structure-preserving variation of a normalised (1, H, W, C) JAX image at ``scale``.
+    """One structure-preserving variation of a normalised (1, H, W, C) JAX image at ``scale``
+    (the engine's ``harmonize.inject_normalised``); returns (1, H, W, C) in [-1, 1] units."""
+    from singan_augment.harmonize import inject_normalised as engine_inject
 
-    The JAX-in/JAX-out twin of ``harmonize.inject`` (which takes and returns numpy), built on
-    the engine's jitted ``_inject``; returns (1, H, W, C) in [-1, 1] units.
-    """
-    import jax
-
-    from singan_augment.harmonize import _inject
-    from singan_augment.sample import output_shapes
-
-    shapes = output_shapes(pyramid, size=tuple(int(s) for s in nhwc.shape[1:3]))
-    return _inject(
-        pyramid.stages,
-        nhwc,
-        jax.random.split(key, 1),
-        shapes=shapes,
-        start=scale,
-        channels=pyramid.num_channels,
-        mcfg=pyramid.model_config,
-    )
+    return engine_inject(pyramid, nhwc, scale, key, 1)
 
 
 def run_engine(
