@@ -91,6 +91,8 @@ def quality(pyr, image: np.ndarray, spec: Spec) -> dict:
 
     out: dict = {"reconstruction_rmse": [round(v, 5) for v in reconstruction_rmse(pyr)]}
     img_idx = pyr.channels.image_indices
+    # The finest scale of the pyramid is the training image at the trained size.
+    image = pyr.channels.denormalise(np.moveaxis(np.asarray(pyr.reals[-1]), -1, 0))
     real = image[img_idx]
     for k in (0, 1, 2):
         s = sample(pyr, 1234 + k, 16, start_scale=k)
@@ -161,7 +163,8 @@ side, 3 D + 3 G steps, Adam({tc.lr_g}, betas ({tc.beta1}, {tc.beta2})), WGAN-GP 
 reconstruction α={tc.rec_weight}, coarsest noise `{tc.coarsest_noise}`, conv impl `{mc.conv_impl}`.
 
 Training time on this machine ({platform.processor() or platform.machine()}, 2 cores, shared with
-other jobs while it ran): **{train_seconds / 60:.1f} min**.
+other jobs while it ran): **about {train_seconds / 60:.1f} min** (wall clock including compilation; for a pyramid whose run
+recorded no wall time, the sum of its measured s/iter x iterations).
 
 | scale | size | nfc | noise amp | reconstruction RMSE ([-1, 1] units) |
 |---|---|---|---|---|
@@ -192,15 +195,28 @@ def main() -> int:
     ap.add_argument("--max-size", type=int, default=96)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-root", default=str(ROOT))
+    ap.add_argument(
+        "--cards-only", action="store_true", help="recompute quality and card of a trained pyramid"
+    )
     args = ap.parse_args()
     image, spec = load_image(args.name)
     out = Path(args.out_root) / spec.name
     t0 = time.perf_counter()
     log = {}
+    if args.cards_only:
+        from singan_augment.io import load_pyramid, read_metadata
+
+        pyr = load_pyramid(out)
+        extra = read_metadata(out).get("extra", {})
+        log = extra.get("train_log", {})
+        secs = extra.get("elapsed_s") or sum(
+            v["s_per_iter"] * pyr.train_config.iters for v in log.values()
+        )
+        return _finish(pyr, image, spec, out, log, secs, args)
 
     def ckpt(pyrs, n, summ):
         log[str(n)] = summ[0]
-        save_pyramid(pyrs[0], out, extra={"train_log": log})
+        save_pyramid(pyrs[0], out, extra={"train_log": log, "elapsed_s": time.perf_counter() - t0})
 
     pyr = fit(
         image,
@@ -213,6 +229,10 @@ def main() -> int:
         on_scale_done=ckpt,
     )
     secs = time.perf_counter() - t0
+    return _finish(pyr, image, spec, out, log, secs, args)
+
+
+def _finish(pyr, image, spec, out, log, secs, args) -> int:
     q = quality(pyr, image, spec)
     save_pyramid(pyr, out, extra={"train_log": log, "train_seconds": secs, "quality": q})
     (out / "quality.json").write_text(json.dumps(q, indent=2))
