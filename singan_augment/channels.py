@@ -93,8 +93,10 @@ class ChannelSpec:
                 high.append(1.0)
             else:
                 lo, hi = float(ch.min()), float(ch.max())
-                if hi - lo < 1e-12:
-                    hi = lo + 1.0
+                if np.float32(hi) - np.float32(lo) <= 8 * np.finfo(np.float32).eps * max(
+                    1.0, abs(lo)
+                ):
+                    hi = lo + max(1.0, abs(lo))  # a constant channel: any non-degenerate range
                 kinds.append("image")
                 low.append(lo)
                 high.append(hi)
@@ -147,11 +149,14 @@ def check_image(image: Any, channels: int | None = None, what: str = "image") ->
         raise InputError(f"{what} is empty: shape {arr.shape}")
     if channels is not None and arr.shape[0] != channels:
         raise InputError(f"{what} has {arr.shape[0]} channels but the pyramid has {channels}")
-    arr = arr.astype(np.float32, copy=False)
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise InputError(f"{what} contains {bad} non-finite values (NaN or Inf)")
-    return arr
+    if arr.dtype.itemsize > 4 and np.issubdtype(arr.dtype, np.floating):
+        big = int(np.count_nonzero(np.abs(arr) > np.finfo(np.float32).max))
+        if big:
+            raise InputError(f"{what} has {big} values outside the float32 range")
+    return arr.astype(np.float32, copy=False)
 
 
 def one_hot(label_map: np.ndarray, num_classes: int) -> np.ndarray:

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from .errors import InputError
+
 T = TypeVar("T")
 
 
@@ -17,7 +19,7 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+        raise InputError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return cls(**kwargs)
 
@@ -36,11 +38,11 @@ class PyramidConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.scale_factor < 1.0:
-            raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
+            raise InputError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
         if self.min_size < 11:
-            raise ValueError(f"min_size must be >= 11 (5 valid 3x3 convs), got {self.min_size}")
+            raise InputError(f"min_size must be >= 11 (5 valid 3x3 convs), got {self.min_size}")
         if self.max_size < self.min_size:
-            raise ValueError(f"max_size {self.max_size} < min_size {self.min_size}")
+            raise InputError(f"max_size {self.max_size} < min_size {self.min_size}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,7 +72,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.num_layers < 2:
-            raise ValueError(f"num_layers must be >= 2, got {self.num_layers}")
+            raise InputError(f"num_layers must be >= 2, got {self.num_layers}")
 
     @property
     def pad(self) -> int:
@@ -111,9 +113,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.iters < 1:
-            raise ValueError(f"iters must be >= 1, got {self.iters}")
+            raise InputError(f"iters must be >= 1, got {self.iters}")
         if self.coarsest_noise not in ("shared", "independent"):
-            raise ValueError(
+            raise InputError(
                 f"coarsest_noise must be 'shared' or 'independent', got {self.coarsest_noise!r}"
             )
 
@@ -161,7 +163,7 @@ class LabelDecodeConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.low <= self.high < 1.0:
-            raise ValueError(f"need 0 < low <= high < 1, got low={self.low}, high={self.high}")
+            raise InputError(f"need 0 < low <= high < 1, got low={self.low}, high={self.high}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

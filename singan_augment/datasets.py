@@ -30,6 +30,8 @@ from importlib import resources
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = [
     "MNISlices",
     "MULTICONTRAST_CHANNELS",
@@ -139,9 +141,9 @@ def brain_multicontrast(slice_index: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """
     n = _n_mni()
     if isinstance(slice_index, bool) or not isinstance(slice_index, (int, np.integer)):
-        raise ValueError(f"slice_index must be an int in [0, {n - 1}], got {slice_index!r}")
+        raise InputError(f"slice_index must be an int in [0, {n - 1}], got {slice_index!r}")
     if not -n <= int(slice_index) < n:
-        raise ValueError(f"slice_index {slice_index} out of range: valid are 0..{n - 1}")
+        raise InputError(f"slice_index {slice_index} out of range: valid are 0..{n - 1}")
     real = _npz("mni152_real_t1_tissue.npz")
     sim = _npz("mni152_simulated_t2w_flair.npz")
     i = int(slice_index)
@@ -157,7 +159,7 @@ def histology(name: str = "he") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     (300x500 H&E) or ``"ihc"`` (512x512 DAB + haematoxylin). The masks are not ground truth.
     """
     if name not in HISTOLOGY_NAMES:
-        raise ValueError(f"unknown histology image {name!r}; valid: {', '.join(HISTOLOGY_NAMES)}")
+        raise InputError(f"unknown histology image {name!r}; valid: {', '.join(HISTOLOGY_NAMES)}")
     rgb = _png(f"histology_{name}.png")
     d = _npz(f"histology_{name}_nuclei_derived.npz")
     image = np.ascontiguousarray(_unit(rgb).transpose(2, 0, 1))
@@ -194,11 +196,11 @@ def nuclei_metrics(
     Returns ``{"f1", "precision", "recall", "dice", "tp", "n_gt", "n_pred", "iou_threshold"}``.
     """
     if iou_threshold < 0.5:
-        raise ValueError("iou_threshold must be >= 0.5 so that matches are unique")
+        raise InputError("iou_threshold must be >= 0.5 so that matches are unique")
     gt = np.asarray(gt_labels).astype(np.int64).ravel()
     pr = np.asarray(pred_labels).astype(np.int64).ravel()
     if gt.shape != pr.shape:
-        raise ValueError(f"shape mismatch: {np.shape(gt_labels)} vs {np.shape(pred_labels)}")
+        raise InputError(f"shape mismatch: {np.shape(gt_labels)} vs {np.shape(pred_labels)}")
     gt, pr = _sequential(gt), _sequential(pr)
     ng, npd = int(gt.max()) + 1, int(pr.max()) + 1
     inter = np.bincount(gt * npd + pr, minlength=ng * npd).reshape(ng, npd)

@@ -21,3 +21,10 @@ class PyramidFileError(SinGANError, OSError):
 
 class PyramidMismatchError(InputError):
     """An image does not match the pyramid (channel count, kinds)."""
+
+
+class MissingKeyError(InputError, KeyError):
+    """A key or name that a transform needs is missing from the data dictionary or subject."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""

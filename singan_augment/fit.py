@@ -19,7 +19,7 @@ import numpy as np
 from .channels import ChannelSpec, check_image
 from .config import ModelConfig, PyramidConfig, TrainConfig
 from .errors import InputError, PyramidMismatchError
-from .generate import Stage, draw_noise
+from .generate import Stage, draw_noise, random_key
 from .model import Pyramid
 from .networks import init_discriminator, init_generator
 from .pyramid import build_pyramid, resize, scale_shapes
@@ -67,7 +67,9 @@ def init_pyramid(
     shapes = scale_shapes(image.shape[1], image.shape[2], pyramid_config)
     hwc = jnp.asarray(np.moveaxis(spec.normalise(image), 0, -1))
     reals = tuple(build_pyramid(hwc, shapes))
-    key = jax.random.PRNGKey(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise InputError(f"seed must be an int (it is recorded in the provenance), got {seed!r}")
+    key = random_key(seed)
     shared = train_config.coarsest_noise == "shared"
     z_opt = draw_noise(jax.random.fold_in(key, 0), 1, shapes[0], image.shape[0], shared)
     prov = {"sha256": image_sha256(image), "shape": list(image.shape), "seed": int(seed)}

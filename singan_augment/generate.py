@@ -12,8 +12,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .config import ModelConfig
+from .errors import InputError
 from .networks import generator_apply
 from .pyramid import pad, resize
 
@@ -24,6 +26,36 @@ class Stage(NamedTuple):
     params: Any
     stats: Any
     amp: jax.Array
+
+
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
+
+def random_key(seed_or_key: Any) -> jax.Array:
+    """A JAX PRNG key from an int seed (any 64-bit signed value) or an existing key.
+
+    Raises:
+        InputError: anything else (floats, strings, bools, out-of-range ints, malformed keys).
+    """
+    if isinstance(seed_or_key, bool):
+        raise InputError(f"seed must be an int or a JAX key, got {seed_or_key!r}")
+    if isinstance(seed_or_key, int | np.integer):
+        if not SEED_RANGE[0] <= int(seed_or_key) <= SEED_RANGE[1]:
+            raise InputError(f"seed {seed_or_key} does not fit in 64 bits")
+        return jax.random.PRNGKey(int(seed_or_key))
+    if isinstance(seed_or_key, jax.Array):
+        if jnp.issubdtype(seed_or_key.dtype, jax.dtypes.prng_key) and seed_or_key.ndim == 0:
+            return seed_or_key
+        if seed_or_key.dtype == jnp.uint32 and seed_or_key.shape == (2,):
+            return seed_or_key
+    raise InputError(
+        f"seed must be an int or a JAX key (uint32[2]), got {type(seed_or_key).__name__}"
+        + (
+            f" {seed_or_key.dtype}{tuple(seed_or_key.shape)}"
+            if hasattr(seed_or_key, "shape")
+            else ""
+        )
+    )
 
 
 def draw_noise(

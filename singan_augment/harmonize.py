@@ -114,6 +114,10 @@ def blend_mask(
         (H, W) float32 in [0, 1]; exactly 0 farther than radius + 4 sigma from the paste.
     """
     m = np.asarray(paste_mask)
+    if m.dtype != bool and not (
+        np.issubdtype(m.dtype, np.integer) or np.issubdtype(m.dtype, np.floating)
+    ):
+        raise InputError(f"mask must be boolean or real-valued, got dtype {m.dtype}")
     if m.ndim != 2:
         raise InputError(f"mask must be (H, W), got shape {m.shape}")
     if not np.all(np.isfinite(m.astype(np.float64))):

@@ -82,7 +82,14 @@ def sliced_wasserstein(
         for i, x in enumerate(imgs):
             a.append(_patches(x, patch_size, per, np.random.default_rng((seed, level, i))))
             same = x.shape == ref.shape
-            b.append(_patches(ref, patch_size, per, np.random.default_rng((seed, level, i if same else 10**6 + i))))
+            b.append(
+                _patches(
+                    ref,
+                    patch_size,
+                    per,
+                    np.random.default_rng((seed, level, i if same else 10**6 + i)),
+                )
+            )
         a, b = np.concatenate(a), np.concatenate(b)
         dirs = rng.standard_normal((a.shape[1], n_projections))
         dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)

@@ -38,6 +38,20 @@ class Pyramid:
     provenance: dict[str, Any] = field(default_factory=dict)
     discriminator: Any = None
 
+    def __repr__(self) -> str:
+        ch = ", ".join(
+            f"{n}" + (" (label)" if k == "label" else "")
+            for n, k in zip(self.channels.names, self.channels.kinds)
+        )
+        (h0, w0), (h, w) = self.shapes[0], self.shapes[-1]
+        return (
+            f"Pyramid(channels=[{ch}], scales={self.num_scales} ({h0}x{w0} .. {h}x{w}), "
+            f"trained={self.num_trained}, nfc={self.model_config.nfc(0)}..{self.model_config.nfc(self.num_scales - 1)})"
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython / hypothesis
+        printer.text(repr(self))
+
     @property
     def num_scales(self) -> int:
         return len(self.shapes)

@@ -16,10 +16,24 @@ import numpy as np
 from .channels import decode_labels
 from .config import LabelDecodeConfig
 from .errors import InputError
-from .generate import draw_noises, run_scales
+from .generate import draw_noises, random_key, run_scales
 from .model import Pyramid
 from .pyramid import resize
 from .train import reconstruction
+
+MAX_SAMPLES_PER_CALL = 1024
+MAX_OUTPUT_PIXELS = 4096 * 4096
+
+
+def _pair(value, ok) -> bool:
+    try:
+        return (
+            len(value) == 2
+            and not any(isinstance(v, bool) for v in value)
+            and all(ok(v) for v in value)
+        )
+    except TypeError:
+        return False
 
 
 class Samples(NamedTuple):
@@ -45,12 +59,20 @@ def output_shapes(
     if size is not None and factors is not None:
         raise InputError("give either size or factors, not both")
     if size is not None:
-        if len(size) != 2 or any(int(s) != s or s < 1 for s in size):
-            raise InputError(f"size must be two positive integers (H, W), got {size}")
+        if not _pair(size, lambda v: isinstance(v, int | np.integer) and v >= 1):
+            raise InputError(f"size must be two positive integers (H, W), got {size!r}")
+        if int(size[0]) * int(size[1]) > MAX_OUTPUT_PIXELS:
+            raise InputError(f"output size {tuple(size)} is too large (max 4096x4096 pixels)")
         fy, fx = size[0] / hn, size[1] / wn
     elif factors is not None:
-        if len(factors) != 2 or not all(math.isfinite(f) and f > 0 for f in factors):
-            raise InputError(f"factors must be two positive numbers, got {factors}")
+        if not _pair(
+            factors, lambda v: isinstance(v, int | float | np.number) and math.isfinite(v) and v > 0
+        ):
+            raise InputError(f"factors must be two positive finite numbers, got {factors!r}")
+        if factors[0] * factors[1] * hn * wn > MAX_OUTPUT_PIXELS:
+            raise InputError(
+                f"factors {tuple(factors)} make the output too large (max 4096x4096 pixels)"
+            )
         fy, fx = float(factors[0]), float(factors[1])
     else:
         return pyramid.shapes
@@ -62,7 +84,7 @@ def output_shapes(
         shapes = (*shapes[:-1], (int(size[0]), int(size[1])))
     if min(shapes[0]) < 3:
         raise InputError(f"output size too small: the coarsest scale would be {shapes[0]}")
-    if shapes[-1][0] * shapes[-1][1] > 4096 * 4096:
+    if shapes[-1][0] * shapes[-1][1] > MAX_OUTPUT_PIXELS:
         raise InputError(f"output size {shapes[-1]} is too large (max 4096x4096 pixels)")
     return shapes
 
@@ -83,14 +105,13 @@ def _reconstruct(stages, z_opt, *, shapes, upto, mcfg):
 
 
 def _keys(seed_or_key, n: int) -> jax.Array:
-    if n < 1:
-        raise InputError(f"number of samples must be >= 1, got {n}")
-    key = (
-        jax.random.PRNGKey(seed_or_key)
-        if isinstance(seed_or_key, int | np.integer)
-        else seed_or_key
-    )
-    return jax.random.split(key, n)
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise InputError(f"number of samples must be an int >= 1, got {n!r}")
+    if n > MAX_SAMPLES_PER_CALL:
+        raise InputError(
+            f"at most {MAX_SAMPLES_PER_CALL} samples per call, got {n}: draw in batches"
+        )
+    return jax.random.split(random_key(seed_or_key), int(n))
 
 
 def to_output(

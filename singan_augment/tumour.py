@@ -43,6 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from .errors import InputError
+
 __all__ = ["BACKGROUND", "CONTRASTS", "LABELS", "TumourPatch", "make_tumour"]
 
 LABELS = {0: "outside", 1: "necrotic core", 2: "enhancing rim", 3: "oedema"}
@@ -99,10 +101,10 @@ def _resolve(contrasts) -> tuple[str, ...]:
     for c in contrasts:
         key = _ALIASES.get(str(c).lower(), str(c).lower())
         if key not in _LEVELS:
-            raise ValueError(f"unknown contrast {c!r}; valid: {', '.join(CONTRASTS)}")
+            raise InputError(f"unknown contrast {c!r}; valid: {', '.join(CONTRASTS)}")
         out.append(key)
     if not out:
-        raise ValueError(f"contrasts must name at least one of {', '.join(CONTRASTS)}")
+        raise InputError(f"contrasts must name at least one of {', '.join(CONTRASTS)}")
     return tuple(out)
 
 
@@ -116,9 +118,9 @@ def make_tumour(
     ``"t1"``, ``"t2w"``, ``"flair"`` (aliases ``"t2"``, ``"t2w_sim"``, ``"flair_sim"``).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        raise InputError(f"seed must be a non-negative int, got {seed!r}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16:
-        raise ValueError(f"size must be an int >= 16, got {size!r}")
+        raise InputError(f"size must be an int >= 16, got {size!r}")
     names = _resolve(contrasts)
     size = int(size)
     rng = np.random.default_rng(int(seed))

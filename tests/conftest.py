@@ -88,3 +88,18 @@ def tiny_label_pyramid(tiny_label_pyramid_dir):
     from singan_augment.io import load_pyramid
 
     return load_pyramid(tiny_label_pyramid_dir)
+
+
+@pytest.fixture(scope="session")
+def ledger():
+    """The fuzz suites' ledger of bad inputs tried and handled cleanly (see fuzzing.py)."""
+    from fuzzing import LEDGER
+
+    return LEDGER
+
+
+def pytest_terminal_summary(terminalreporter):
+    from fuzzing import LEDGER
+
+    for line in LEDGER.report():
+        terminalreporter.write_line(line)

@@ -238,7 +238,7 @@ def safe_dataloader_kwargs(method: str = "spawn", persistent_workers: bool = Tru
     import multiprocessing as mp
 
     if method not in ("spawn", "forkserver"):
-        raise ValueError(f"method must be 'spawn' or 'forkserver', got {method!r}")
+        raise InputError(f"method must be 'spawn' or 'forkserver', got {method!r}")
     return {
         "multiprocessing_context": mp.get_context(method),
         "persistent_workers": persistent_workers,

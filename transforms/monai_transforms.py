@@ -25,6 +25,8 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms import InvertibleTransform, MapTransform, RandomizableTransform
 from monai.utils import TransformBackends, convert_to_tensor
 
+from singan_augment.errors import InputError, MissingKeyError
+
 from . import _core
 from .bridge import _plain, rewrap_like
 
@@ -165,9 +167,9 @@ class RandSinGANSampled(RandomizableTransform, MapTransform, InvertibleTransform
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
         if pyramid is None and pyramid_key is None:
-            raise ValueError("give pyramid= (a Pyramid or directory) or pyramid_key=")
+            raise InputError("give pyramid= (a Pyramid or directory) or pyramid_key=")
         if label_key is not None and label_key not in self.keys:
-            raise ValueError(f"label_key {label_key!r} must be one of keys {list(self.keys)}")
+            raise InputError(f"label_key {label_key!r} must be one of keys {list(self.keys)}")
         self.pyramid_key = pyramid_key
         self.label_key = label_key
         self.channel_map = dict(channel_map) if channel_map else None
@@ -237,7 +239,7 @@ def _range(v: Any, what: str, cast: type = float) -> tuple:
         return cast(v), cast(v)
     lo, hi = (cast(x) for x in v)
     if lo > hi:
-        raise ValueError(f"{what} must have lo <= hi, got {v!r}")
+        raise InputError(f"{what} must have lo <= hi, got {v!r}")
     return lo, hi
 
 
@@ -450,7 +452,7 @@ class SinGANTumourHarmonized(_TumourRandom, MapTransform, InvertibleTransform):
             label_map, tumour_label, threshold, spatial_axis, slices, transpose_plane, cache_size,
         )  # fmt: skip
         if label_key is not None and label_key in self.keys:
-            raise ValueError(f"label_key {label_key!r} must not be one of the image keys")
+            raise InputError(f"label_key {label_key!r} must not be one of the image keys")
         self.label_key = label_key
         self.brain_mask_key = brain_mask_key
         self.channel_map = dict(channel_map) if channel_map else None
@@ -465,7 +467,7 @@ class SinGANTumourHarmonized(_TumourRandom, MapTransform, InvertibleTransform):
         if self._do_transform and keys:
             brain = d.get(self.brain_mask_key) if self.brain_mask_key is not None else None
             if self.brain_mask_key is not None and brain is None:
-                raise KeyError(f"brain_mask_key {self.brain_mask_key!r} is not in the data")
+                raise MissingKeyError(f"brain_mask_key {self.brain_mask_key!r} is not in the data")
             label = d.get(self.label_key) if self.label_key is not None else None
             images = {k: d[k] for k in keys}
             res, lab = self._run(
