@@ -630,6 +630,25 @@ def read_output(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(arr, np.float32)
 
 
+def _remove_stale_temps(folder: Path, final_name: re.Pattern) -> int:
+    """Delete temp files that an interrupted earlier run left behind in ``folder``.
+
+    ``io._atomic_write`` writes ``.<final name>.<random>.partial`` and renames it; a process
+    killed in between leaves that hidden file behind. Only temps whose final name matches
+    ``final_name`` are removed, so concurrent tasks for other pyramids are not disturbed.
+    """
+    temp = re.compile(r"^\.(?P<final>.+)\.[A-Za-z0-9_]+\.partial$")
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for f in folder.iterdir():
+        m = temp.match(f.name)
+        if m and final_name.fullmatch(m.group("final")) and f.is_file():
+            f.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def expand_one(
     pyramid_dir: str,
     name: str,
@@ -641,6 +660,10 @@ def expand_one(
     inject_scale: int | None = None,
 ) -> dict[str, Any]:
     """Write the real pair and ``n`` synthetic pairs of one pyramid; skip existing outputs.
+
+    A pair is complete once its image file exists (the label is written first); every file is
+    written atomically, and temp files of this pyramid's outputs left by a killed earlier run
+    are removed first, so a rerun leaves each output exactly once and nothing else.
 
     Output i comes from chunk ``i // 8`` with key ``fold_in(PRNGKey(derive_seed(seed, name)),
     chunk)``, so it does not depend on ``n``, on other pyramids, or on which outputs exist.
@@ -663,6 +686,9 @@ def expand_one(
     if fmt == "png":
         _image_for_format(np.zeros((pyr.num_channels, 1, 1), np.float32), pyr, fmt)  # check early
     ext = {"png": "png", "npy": "npy", "nii.gz": "nii.gz", "nii": "nii"}[fmt]
+    ours = re.compile(rf"{re.escape(name)}_(real|syn\d+)\.{re.escape(ext)}")
+    for sub in ("images", "labels"):
+        _remove_stale_temps(outp / sub, ours)
 
     def paths(stem: str) -> tuple[Path, Path | None]:
         return outp / "images" / f"{stem}.{ext}", (
@@ -829,6 +855,7 @@ def expand(
         "num_synthetic": sum(bool(e["synthetic"]) for e in entries),
         "training": entries,
     }
+    _remove_stale_temps(Path(out), re.compile(re.escape(DATALIST_NAME)))
     _atomic_write(
         Path(out) / DATALIST_NAME, (json.dumps(datalist, indent=2, sort_keys=True) + "\n").encode()
     )

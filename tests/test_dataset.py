@@ -309,6 +309,122 @@ def test_expand_rerun_writes_each_output_exactly_once(fitted, tmp_path, capsys):
     assert "done 0, skipped 3, failed 0" in capsys.readouterr().out
 
 
+# Runs the real CLI and SIGKILLs it (a real kill: no cleanup handler runs) at the K-th rename of
+# an atomic write, i.e. right after the temp file was written and fsynced and before it gets its
+# final name - the worst moment for exactly-once. Only ``singan_augment.io`` sees the hook.
+_KILL_AT_RENAME = r"""
+import os, signal, sys, types
+import singan_augment.io as sio
+k, calls = int(os.environ["SINGAN_TEST_KILL_AT"]), [0]
+def replace(src, dst):
+    calls[0] += 1
+    if calls[0] == k:
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.replace(src, dst)
+sio.os = types.SimpleNamespace(**{**vars(os), "replace": replace})
+from singan_augment.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` (hidden ones too) -> (inode, mtime_ns)."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_expand_killed_then_rerun_writes_each_output_exactly_once(expanded, fitted, tmp_path):
+    from singan_augment.cli import main
+
+    ref, _ = expanded  # the same expand (n=3, npy, seed 5, scale 0), never interrupted
+    out = tmp_path / "syn"
+    args = ["expand", str(fitted[0]), "--n", "3", "--out", str(out), "--format", "npy"]
+    args += ["--seed", "5", "--start-scale", "0", "--quiet"]
+    # pyramids run in name order, 4 outputs each (real + 3): the 6th write is case_b_syn0000
+    env = {**os.environ, "SINGAN_TEST_KILL_AT": "6"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_AT_RENAME, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]  # killed, not exited
+    killed = _files(out)
+    done = [f"images/case_a_{s}.npy" for s in ("real", "syn0000", "syn0001", "syn0002")]
+    done.append("images/case_b_real.npy")
+    partial = [k for k in killed if Path(k).name.endswith(".partial")]
+    assert sorted(k for k in killed if k not in partial) == sorted(done)
+    # the interrupted write is a hidden temp file, never a file under an output's name
+    assert len(partial) == 1 and Path(partial[0]).name.startswith(".case_b_syn0000.npy.")
+    assert not (out / "datalist.json").exists()  # written last, atomically
+
+    assert main(args) == 0
+    after = _files(out)
+    # exactly the outputs of the uninterrupted run: none missing, none extra, no temp files
+    assert sorted(after) == sorted(_files(ref))
+    for k in after:
+        assert (out / k).read_bytes() == (ref / k).read_bytes(), k
+    for k in done:  # complete before the kill: skipped, not rewritten
+        assert after[k] == killed[k], k
+    images = [e["image"] for e in json.loads((out / "datalist.json").read_text())["training"]]
+    assert len(images) == len(set(images)) == 12
+    assert set(images) == {k for k in after if k.startswith("images/")}
+
+
+def test_expand_interrupted_between_label_and_image_completes_the_pair(
+    datalist_pyramids, tmp_path, monkeypatch
+):
+    """A pair is complete only once its image exists (the label is written first): a label left
+    alone by an interruption is written again with its image on the rerun."""
+    import types
+
+    import singan_augment.io as sio
+    from singan_augment.dataset import expand
+
+    class Interrupted(BaseException):
+        pass
+
+    _, pyrs = datalist_pyramids
+    out = tmp_path / "syn"
+    kw = dict(fmt="nii.gz", inject_scale=1, seed=0, progress=False)
+    calls = [0]
+
+    def replace(src, dst):
+        calls[0] += 1
+        if calls[0] == 4:  # real label, real image, syn0000 label, [syn0000 image]
+            raise Interrupted
+        os.replace(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(sio, "os", types.SimpleNamespace(**{**vars(os), "replace": replace}))
+        with pytest.raises(Interrupted):
+            expand(pyrs, out, 1, **kw)
+    first = _files(out)
+    name = "imagesTr__case0_t1"
+    orphan = f"labels/{name}_syn0000.nii.gz"
+    assert sorted(first) == sorted(
+        [f"images/{name}_real.nii.gz", f"labels/{name}_real.nii.gz", orphan]
+    )
+    orphan_bytes = (out / orphan).read_bytes()
+    rep = expand(pyrs, out, 1, **kw)
+    assert rep.ok and [r.detail for r in rep.rows] == [
+        "1 written, 1 existed",
+        "2 written, 0 existed",
+    ]
+    after = _files(out)
+    assert len(after) == 9 and not [k for k in after if ".partial" in k]
+    for k in (f"images/{name}_real.nii.gz", f"labels/{name}_real.nii.gz"):
+        assert after[k] == first[k], k
+    assert (out / orphan).read_bytes() == orphan_bytes  # rewritten with the same content
+    training = json.loads((out / "datalist.json").read_text())["training"]
+    pairs = [(e["image"], e["label"]) for e in training]
+    assert len(pairs) == len(set(pairs)) == 4
+
+
 def test_expand_label_pyramids_nifti_and_inject(datalist_pyramids, tmp_path):
     from singan_augment.dataset import expand, read_output
 
