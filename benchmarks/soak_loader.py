@@ -237,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         cells = " ".join(f"{fmt(row.get(p)):>13}" for p in sorted(worker_pids))
         print(f"{seen:>8} {row['t']:>8.1f} {fmt(row['main']):>9} {cells}  {label}", flush=True)
 
-    for batch in loader:
+    batches = iter(loader)
+    # the worker processes exist from here on: let the watchdog know them before any batch
+    worker_pids.update(w.pid for w in getattr(batches, "_workers", []) if w.pid)
+    for batch in batches:
         imgs = batch["image"]
         for pid in batch["pid"].tolist():
             if pid not in worker_pids:
@@ -278,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     t_end = time.perf_counter()
     snapshot("end")
     watchdog.cancel()
-    del loader  # shuts the persistent workers down
+    del batches, loader  # shuts the persistent workers down
 
     # ---- report
     pids = sorted(worker_pids)
