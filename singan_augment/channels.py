@@ -46,6 +46,11 @@ class ChannelSpec:
         bad = [k for k in self.kinds if k not in KINDS]
         if bad:
             raise InputError(f"channel kinds must be 'image' or 'label', got {bad}")
+        for name, lo, hi in zip(self.names, self.low, self.high):
+            if not (np.isfinite(lo) and np.isfinite(hi) and np.float32(hi) > np.float32(lo)):
+                raise InputError(
+                    f"channel {name!r} needs a finite range low < high, got [{lo}, {hi}]"
+                )
 
     @property
     def num_channels(self) -> int:
@@ -124,11 +129,22 @@ class ChannelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChannelSpec:
+        def seq(key: str, ok) -> tuple:
+            v = data[key]
+            if not isinstance(v, list | tuple) or not all(ok(x) for x in v):
+                raise InputError(f"channels.{key} has the wrong type: {v!r}")
+            return tuple(v)
+
+        def is_num(x) -> bool:
+            return isinstance(x, int | float) and not isinstance(x, bool)
+
+        if not isinstance(data, dict):
+            raise InputError(f"channels must be a JSON object, got {type(data).__name__}")
         return cls(
-            tuple(str(x) for x in data["names"]),
-            tuple(str(x) for x in data["kinds"]),
-            tuple(float(x) for x in data["low"]),
-            tuple(float(x) for x in data["high"]),
+            seq("names", lambda x: isinstance(x, str) and x != ""),
+            seq("kinds", lambda x: isinstance(x, str)),
+            tuple(float(x) for x in seq("low", is_num)),
+            tuple(float(x) for x in seq("high", is_num)),
         )
 
 

@@ -7,8 +7,11 @@ stored beside the weights in ``pyramid.json``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
+
+import numpy as np
 
 from .errors import InputError
 
@@ -16,12 +19,38 @@ T = TypeVar("T")
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    if not isinstance(data, dict):
+        raise InputError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
         raise InputError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return cls(**kwargs)
+
+
+def _check_fields(obj: Any, **ranges: tuple[float | None, float | None]) -> None:
+    """Type-check every field from its annotation (int, float, str) and the given numeric
+    (low, high) inclusive ranges. Raises InputError naming the field."""
+    name = type(obj).__name__
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        kind = str(f.type)
+        if kind == "int":
+            ok = isinstance(v, int | np.integer) and not isinstance(v, bool)
+        elif kind == "float":
+            ok = (
+                isinstance(v, int | float | np.integer | np.floating)
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+            )
+        else:
+            ok = isinstance(v, str)
+        if not ok:
+            raise InputError(f"{name}.{f.name} must be a finite {kind.split('[')[0]}, got {v!r}")
+        lo, hi = ranges.get(f.name, (None, None))
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise InputError(f"{name}.{f.name} must be in [{lo}, {hi}], got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -37,6 +66,7 @@ class PyramidConfig:
     max_size: int = 250
 
     def __post_init__(self) -> None:
+        _check_fields(self, min_size=(1, 65536), max_size=(1, 65536))
         if not 0.0 < self.scale_factor < 1.0:
             raise InputError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
         if self.min_size < 11:
@@ -71,8 +101,22 @@ class ModelConfig:
     conv_impl: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.num_layers < 2:
-            raise InputError(f"num_layers must be >= 2, got {self.num_layers}")
+        from .conv import IMPLS
+
+        _check_fields(
+            self,
+            num_layers=(2, 64),
+            nfc_init=(1, 4096),
+            nfc_max=(1, 4096),
+            leaky_slope=(0.0, 1.0),
+            bn_eps=(1e-12, 1.0),
+            bn_momentum=(0.0, 1.0),
+            init_std=(1e-12, 10.0),
+        )
+        if self.conv_impl not in ("auto", *IMPLS):
+            raise InputError(
+                f"ModelConfig.conv_impl must be one of {('auto', *IMPLS)}, got {self.conv_impl!r}"
+            )
 
     @property
     def pad(self) -> int:
@@ -112,8 +156,23 @@ class TrainConfig:
     coarsest_noise: Literal["shared", "independent"] = "shared"
 
     def __post_init__(self) -> None:
-        if self.iters < 1:
+        if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
             raise InputError(f"iters must be >= 1, got {self.iters}")
+        _check_fields(
+            self,
+            iters=(1, 10**9),
+            d_steps=(1, 1000),
+            g_steps=(1, 1000),
+            lr_g=(0.0, 10.0),
+            lr_d=(0.0, 10.0),
+            beta1=(0.0, 0.999999),
+            beta2=(0.0, 0.999999),
+            lr_drop_at=(0.0, 1.0),
+            lr_drop_factor=(0.0, 1.0),
+            gp_weight=(0.0, 1e6),
+            rec_weight=(0.0, 1e6),
+            noise_amp_init=(0.0, 1e3),
+        )
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(
                 f"coarsest_noise must be 'shared' or 'independent', got {self.coarsest_noise!r}"
@@ -137,6 +196,9 @@ class BlendConfig:
 
     dilation_radius: int = 7
     sigma: float = 5.0
+
+    def __post_init__(self) -> None:
+        _check_fields(self, dilation_radius=(0, 1000), sigma=(1e-3, 1000.0))
 
     @classmethod
     def harmonization(cls) -> BlendConfig:
@@ -162,6 +224,7 @@ class LabelDecodeConfig:
     min_size: int = 4
 
     def __post_init__(self) -> None:
+        _check_fields(self, min_size=(0, 10**9))
         if not 0.0 < self.low <= self.high < 1.0:
             raise InputError(f"need 0 < low <= high < 1, got low={self.low}, high={self.high}")
 

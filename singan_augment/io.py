@@ -164,6 +164,24 @@ def _depth(obj: Any, level: int = 0) -> int:
     return level
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"duplicate keys {dup}")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 20:
+        raise ValueError(f"integer with {len(text)} digits")
+    return int(text)
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     size = path.stat().st_size
     if size > MAX_JSON_BYTES:
@@ -171,8 +189,13 @@ def _read_json(path: Path) -> dict[str, Any]:
             f"{path}: {size} bytes is over the {MAX_JSON_BYTES}-byte limit for pyramid metadata"
         )
     try:
-        meta = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        meta = json.loads(
+            path.read_bytes().decode("utf-8"),
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constant,
+            parse_int=_bounded_int,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as e:
         raise PyramidFileError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(meta, dict):
         raise PyramidFileError(f"{path}: expected a JSON object at the top level")
@@ -226,8 +249,12 @@ def _validate_meta(meta: dict[str, Any], where: Path) -> None:
     need(
         isinstance(amps, list)
         and len(amps) == nt
-        and all(isinstance(a, int | float) for a in amps),
-        "noise_amps must hold one number per trained scale",
+        and all(isinstance(a, int | float) and not isinstance(a, bool) and a >= 0 for a in amps),
+        "noise_amps must hold one non-negative number per trained scale",
+    )
+    need(
+        isinstance(meta.get("has_discriminator", False), bool),
+        "has_discriminator must be true or false",
     )
     need(
         isinstance(meta["weights_sha256"], str) and len(meta["weights_sha256"]) == 64,

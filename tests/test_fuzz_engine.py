@@ -144,7 +144,12 @@ def test_configs_refuse_out_of_range_values(ledger, cfg):
 def test_configs_refuse_unknown_fields_from_json(ledger):
     from singan_augment.config import TrainConfig
 
-    ledger.bad("engine.config", TrainConfig.from_dict, {"iters": 3, "learning_rate_typo": 1}, match="unknown")
+    ledger.bad(
+        "engine.config",
+        TrainConfig.from_dict,
+        {"iters": 3, "learning_rate_typo": 1},
+        match="unknown",
+    )
 
 
 def test_fit_many_refuses_mismatched_pyramids(ledger):
