@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from .cli_args import positive as _positive
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -39,13 +41,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .errors import InputError
     from .fit import fit
     from .image_io import read_stack
-    from .io import JSON_NAME, load_pyramid, save_pyramid
+    from .io import JSON_NAME, WEIGHTS_NAME, load_pyramid, save_pyramid
 
     image = read_stack(args.image)
     out = Path(args.out)
     resume = None
     mcfg, tcfg, pcfg = ModelConfig(), TrainConfig(), PyramidConfig()
-    exists = (out / JSON_NAME).exists() or (out / (JSON_NAME + ".tmp")).exists()
+    # A checkpoint exists once a save got as far as the weights (a pending pyramid.json.tmp
+    # without weights is a first save killed early: nothing to resume, start afresh).
+    exists = (out / JSON_NAME).exists() or (
+        (out / (JSON_NAME + ".tmp")).exists() and (out / WEIGHTS_NAME).exists()
+    )
     if exists and not args.resume:
         raise InputError(
             f"{out} already holds a pyramid: pass --resume to continue it, or choose another --out"
@@ -72,7 +78,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         }.items()
         if v is not None
     }
-    overrides_m = {k: v for k, v in {"conv_impl": args.conv_impl}.items() if v is not None}
+    overrides_m = {
+        k: v
+        for k, v in {
+            "conv_impl": args.conv_impl,
+            "nfc_init": args.nfc,
+            "nfc_max": args.nfc_max,
+        }.items()
+        if v is not None
+    }
     tcfg = dataclasses.replace(tcfg, **overrides_t)
     pcfg = dataclasses.replace(pcfg, **overrides_p)
     mcfg = dataclasses.replace(mcfg, **overrides_m)
@@ -83,6 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         labels = labels or [
             n for n, k in zip(resume.channels.names, resume.channels.kinds) if k == "label"
         ]
+    out.mkdir(parents=True, exist_ok=True)  # fail now, not after the first scale, if unwritable
     times: dict[int, dict] = {}
 
     def checkpoint(pyrs, scale, summaries):
@@ -181,6 +196,7 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from .config import ModelConfig
     from .io import read_metadata
 
     meta = read_metadata(args.pyramid)
@@ -188,13 +204,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(meta, indent=2))
         return 0
     ch = meta["channels"]
+    mcfg = ModelConfig.from_dict(meta["model_config"])
     print(f"pyramid {args.pyramid}: {meta['num_trained']}/{len(meta['shapes'])} scales trained")
     print("channels: " + ", ".join(f"{n} ({k})" for n, k in zip(ch["names"], ch["kinds"])))
     print(f"source: {meta.get('provenance', {})}")
     for n, s in enumerate(meta["shapes"]):
         amp = meta["noise_amps"][n] if n < len(meta["noise_amps"]) else None
         print(
-            f"  scale {n}: {s[0]}x{s[1]} nfc {meta['nfc'][n]}"
+            f"  scale {n}: {s[0]}x{s[1]} nfc {mcfg.nfc(n)}"
             + (f" noise amp {amp:.4f}" if amp is not None else " (untrained)")
         )
     return 0
@@ -221,11 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--label-channels", help="comma-separated names of label (mask / one-hot) channels"
     )
-    t.add_argument("--iters", type=int, help="iterations per scale (default 2000)")
-    t.add_argument("--max-size", type=int, help="finest scale's long side (default 250)")
-    t.add_argument("--min-size", type=int, help="coarsest scale's short side (default 25)")
+    t.add_argument("--iters", type=_positive, help="iterations per scale (default 2000)")
+    t.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
+    t.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")
     t.add_argument("--scale-factor", type=float, help="pyramid factor (default 0.75)")
     t.add_argument("--coarsest-noise", choices=["shared", "independent"])
+    t.add_argument("--nfc", type=_positive, help="width at scale 0 (default 32)")
+    t.add_argument("--nfc-max", type=_positive, help="maximum width (default 128)")
     t.add_argument("--conv-impl", help="convolution implementation (default auto)")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument(
@@ -238,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="draw random samples from a pyramid")
     s.add_argument("pyramid")
-    s.add_argument("--n", type=int, default=8)
+    s.add_argument("--n", type=_positive, default=8)
     s.add_argument("--start-scale", type=int, default=0)
     g = s.add_mutually_exclusive_group()
     g.add_argument("--size", type=_size, help="output HxW")
@@ -247,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--batch", type=_positive, default=16)
     s.add_argument("--format", choices=["npy", "nii.gz", "nii"], default="npy")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_sample)
@@ -295,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     except SinGANError as e:
         print(f"singan-augment: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # unwritable --out, disk full, a file where a folder should be, ...
+        print(f"singan-augment: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("singan-augment: interrupted", file=sys.stderr)
         return 130

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from .cli_args import positive as _positive
+
 
 def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
@@ -101,11 +103,11 @@ def register(sub) -> None:
         "input", help="folder of images (png/npy/nii.gz) or a decathlon-style datalist .json"
     )
     f.add_argument("--out", required=True, help="folder of pyramids, one sub-folder per image")
-    f.add_argument("--iters", type=int, help="iterations per scale (default 2000)")
-    f.add_argument("--max-size", type=int, help="finest scale's long side (default 250)")
-    f.add_argument("--min-size", type=int, help="coarsest scale's short side (default 25)")
-    f.add_argument("--nfc", type=int, help="width at scale 0 (default 32)")
-    f.add_argument("--nfc-max", type=int, help="maximum width (default 128)")
+    f.add_argument("--iters", type=_positive, help="iterations per scale (default 2000)")
+    f.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
+    f.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")
+    f.add_argument("--nfc", type=_positive, help="width at scale 0 (default 32)")
+    f.add_argument("--nfc-max", type=_positive, help="maximum width (default 128)")
     f.add_argument("--conv-impl", help="convolution implementation")
     f.add_argument(
         "--seed",
@@ -124,7 +126,7 @@ def register(sub) -> None:
         "expand", help="N synthetic image+label pairs per pyramid, plus a MONAI datalist"
     )
     e.add_argument("pyramids", help="a fit-dataset output folder (or one pyramid)")
-    e.add_argument("--n", type=int, required=True, help="synthetic pairs per pyramid")
+    e.add_argument("--n", type=_positive, required=True, help="synthetic pairs per pyramid")
     g = e.add_mutually_exclusive_group()
     g.add_argument("--start-scale", type=int, help="sample from this scale (default 0)")
     g.add_argument("--inject-scale", type=int, help="inject the real image at this scale instead")
@@ -140,7 +142,9 @@ def register(sub) -> None:
     )
     r.add_argument("path", help="a pyramid, a fit-dataset folder, or an expand output folder")
     r.add_argument("--out", required=True, help="report.html or report.png")
-    r.add_argument("--n", type=int, default=6, help="samples per pyramid shown (default 6)")
-    r.add_argument("--max-rows", type=int, default=8, help="pyramids shown at most (default 8)")
+    r.add_argument("--n", type=_positive, default=6, help="samples per pyramid shown (default 6)")
+    r.add_argument(
+        "--max-rows", type=_positive, default=8, help="pyramids shown at most (default 8)"
+    )
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(func=cmd_report)

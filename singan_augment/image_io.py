@@ -69,8 +69,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             )
     except InputError:
         raise
-    except (ValueError, OSError) as e:
-        raise InputError(f"{p}: cannot read image ({e})") from None
+    except Exception as e:  # noqa: BLE001 - any reader failure (EOF, zlib, header, bomb) is bad input
+        raise InputError(f"{p}: cannot read image ({type(e).__name__}: {e})") from None
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     if arr.ndim == 2:
