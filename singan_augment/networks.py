@@ -127,6 +127,83 @@ def generator_apply(
     return jnp.tanh(x) + crop, new_stats
 
 
+_MANY_IMPL = "vmap"
+
+
+def _trunk_many(params: Params, xs: jax.Array, config: ModelConfig):
+    """K training-mode trunks on (K, N, H, W, C), the K folded into the conv batch axis and
+    BatchNorm statistics taken per k. Returns (K, N, H', W', Cout) and, per BN layer, the
+    batch mean and unbiased variance, each (K, C)."""
+    k, n = xs.shape[:2]
+    x = xs.reshape(k * n, *xs.shape[2:])
+    layers = params["layers"]
+    bstats = []
+    for layer in layers[:-1]:
+        x = conv3x3(x, layer["w"], config.conv_impl) + layer["b"]
+        xg = x.reshape(k, n, *x.shape[1:])
+        mean = jnp.mean(xg, axis=(1, 2, 3), keepdims=True)
+        var = jnp.mean(jnp.square(xg - mean), axis=(1, 2, 3), keepdims=True)
+        cnt = n * x.shape[1] * x.shape[2]
+        y = (xg - mean) * lax.rsqrt(var + config.bn_eps) * layer["gamma"] + layer["beta"]
+        x = jnp.where(y >= 0, y, config.leaky_slope * y).reshape(x.shape)
+        bstats.append(
+            {"mean": mean.reshape(k, -1), "var": var.reshape(k, -1) * (cnt / max(cnt - 1, 1))}
+        )
+    last = layers[-1]
+    x = conv3x3(x, last["w"], config.conv_impl) + last["b"]
+    return x.reshape(k, n, *x.shape[1:]), bstats
+
+
+def generator_apply_many(
+    params: Params,
+    stats: BatchStats,
+    z_ins: jax.Array,
+    prevs: jax.Array,
+    *,
+    config: ModelConfig = ModelConfig(),
+) -> tuple[jax.Array, BatchStats]:
+    """K separate training-mode generator calls run as one vmapped call.
+
+    ``z_ins`` and ``prevs`` carry a leading K axis over ``generator_apply``'s arguments. Each
+    call normalises with its own batch statistics (exactly as K separate calls would) and the
+    BN running averages are updated by the K calls in order: the vmapped calls start from zero
+    running averages, so each returns ``momentum * batch_stat`` exactly, and the sequential
+    updates ``(1 - momentum) * avg + momentum * batch_stat`` are replayed here.
+
+    Returns (K, N, H, W, C) images and the running averages after all K calls.
+    """
+    m = config.bn_momentum
+    if _MANY_IMPL == "concat":
+        x, bstats = _trunk_many(params, z_ins, config)
+        p = config.pad
+        crop = prevs[:, :, p : prevs.shape[2] - p, p : prevs.shape[3] - p, :]
+        outs = jnp.tanh(x) + crop
+        contribs = [
+            {"mean": m * lax.stop_gradient(b["mean"]), "var": m * lax.stop_gradient(b["var"])}
+            for b in bstats
+        ]
+        for k in range(z_ins.shape[0]):
+            stats = jax.tree.map(lambda s, c, k=k: (1 - m) * s + c[k], stats, contribs)
+        return outs, stats
+    zero = jax.tree.map(jnp.zeros_like, stats)
+    outs, contribs = jax.vmap(
+        lambda z, p: generator_apply(params, zero, z, p, train=True, config=config)
+    )(z_ins, prevs)
+    for k in range(z_ins.shape[0]):
+        stats = jax.tree.map(lambda s, c, k=k: (1 - m) * s + c[k], stats, contribs)
+    return outs, stats
+
+
+def discriminator_apply_many(
+    params: Params, xs: jax.Array, *, config: ModelConfig = ModelConfig()
+) -> jax.Array:
+    """K separate ``discriminator_apply`` calls (own batch statistics each) as one vmapped
+    call: (K, N, H, W, C) -> (K, N, H-2L, W-2L, 1)."""
+    if _MANY_IMPL == "concat":
+        return _trunk_many(params, xs, config)[0]
+    return jax.vmap(lambda x: discriminator_apply(params, x, config=config))(xs)
+
+
 def discriminator_apply(
     params: Params, x: jax.Array, *, config: ModelConfig = ModelConfig()
 ) -> jax.Array:
