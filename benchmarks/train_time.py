@@ -36,7 +36,6 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference as tr  # noqa: E402
 
-from singan_augment import networks  # noqa: E402
 from singan_augment.config import ModelConfig, TrainConfig  # noqa: E402
 from singan_augment.generate import Stage, draw_noise  # noqa: E402
 from singan_augment.networks import init_discriminator, init_generator  # noqa: E402
@@ -77,36 +76,13 @@ def matmul_peak(n: int = 2048, reps: int = 10) -> tuple[float, float]:
     return flops / statistics.median(ts) / 1e9, flops / statistics.median(tt) / 1e9
 
 
-# --variants: make_iteration keyword options, for A/B runs of engine changes in one process.
-VARIANTS = {
-    "default": {},
-    "sep": {"fuse_d": 0, "fuse_g": False, "fuse_fakes": False, "donate": False},
-    "fd2": {"fuse_d": 2},
-    "fd3": {"fuse_d": 3},
-    "fg": {"fuse_g": True},
-    "ff": {"fuse_fakes": True},
-    "don": {"donate": True},
-    "all": {"fuse_d": 2, "fuse_g": True, "fuse_fakes": True},
-    # the same fusions, the K calls folded into the conv batch axis instead of vmapped
-    "cd2": {"fuse_d": 2, "_many": "concat"},
-    "cg": {"fuse_g": True, "_many": "concat"},
-    "cf": {"fuse_fakes": True, "_many": "concat"},
-    "call": {"fuse_d": 2, "fuse_g": True, "fuse_fakes": True, "_many": "concat"},
-}
-
-
 class JaxRunner:
-    def __init__(
-        self, impl, scale, shapes, reals, stages, z_opt, g_init, d_init, tcfg, variant="default"
-    ):
-        self.name = f"jax:{impl}" + ("" if variant == "default" else f"+{variant}")
+    def __init__(self, impl, scale, shapes, reals, stages, z_opt, g_init, d_init, tcfg):
+        self.name = f"jax:{impl}"
         self.mcfg = ModelConfig(conv_impl=impl)
         self.consts = scale_consts(scale, reals[scale], stages, shapes, z_opt, tcfg, self.mcfg)
-        # Copies: a donating iteration may consume its input state.
-        self.state = jax.tree.map(jnp.copy, init_state(g_init, d_init, tcfg))
-        opts = dict(VARIANTS[variant])
-        self.many = opts.pop("_many", "vmap")
-        self.iteration = make_iteration(scale, shapes, reals[0].shape[-1], self.mcfg, tcfg, **opts)
+        self.state = init_state(g_init, d_init, tcfg)
+        self.iteration = make_iteration(scale, shapes, reals[0].shape[-1], self.mcfg, tcfg)
         self.key = jax.random.PRNGKey(1000 + scale)
         self.i = 0
 
@@ -117,7 +93,6 @@ class JaxRunner:
         return float(cost.get("flops", float("nan")))
 
     def run(self, n: int) -> None:
-        networks._MANY_IMPL = self.many  # read when the iteration is traced (first call)
         for _ in range(n):
             self.state, _ = self.iteration(
                 self.state, self.consts, jax.random.fold_in(self.key, self.i)
@@ -161,9 +136,7 @@ class TorchRunner:
             self.trainer.iteration()
 
 
-def bench_scale(
-    scale, shapes, reals, stages, z_opt, impls, rounds, tcfg, min_block_s, variants=("default",)
-):
+def bench_scale(scale, shapes, reals, stages, z_opt, impls, rounds, tcfg, min_block_s):
     mcfg = ModelConfig()
     c = reals[0].shape[-1]
     nfc = mcfg.nfc(scale)
@@ -172,9 +145,7 @@ def bench_scale(
     g_init = init_generator(kg, c, nfc, mcfg)
     d_init, _ = init_discriminator(kd, c, nfc, mcfg)
     jax_runners = [
-        JaxRunner(i, scale, shapes, reals, stages, z_opt, g_init, d_init, tcfg, v)
-        for i in impls
-        for v in variants
+        JaxRunner(i, scale, shapes, reals, stages, z_opt, g_init, d_init, tcfg) for i in impls
     ]
     torch_runner = TorchRunner(
         scale, shapes, reals, stages, jax_runners[0].consts, g_init, d_init, tcfg, c
@@ -210,11 +181,6 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="scales 0,2,4; 3 rounds")
     ap.add_argument("--scales", default=None, help="comma list (default: all, quick: 0,2,4)")
     ap.add_argument("--impls", default="xla,auto", help="JAX conv impls to time")
-    ap.add_argument(
-        "--variants",
-        default="default",
-        help=f"make_iteration option sets per impl, comma list of {sorted(VARIANTS)}",
-    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--torch-threads", type=int, default=2)
     ap.add_argument("--min-block-s", type=float, default=1.0, help="target seconds per block")
@@ -239,10 +205,7 @@ def main(argv=None) -> None:
         f"# torch threads {torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
     )
     print(f"# image 186x248x3 (skimage coffee), {n_scales} scales, rounds {args.rounds}")
-    variants = args.variants.split(",")
-    cols = ["torch"] + [
-        f"jax:{i}" + ("" if v == "default" else f"+{v}") for i in impls for v in variants
-    ]
+    cols = ["torch"] + [f"jax:{i}" for i in impls]
     header = ["scale", "size", "nfc", *[f"{c} s/it" for c in cols]]
     header += [f"{c}/torch" for c in cols[1:]] + ["GFLOP/it"]
     header += [f"{c} %peak" for c in cols]  # flops of the xla iteration / time / matmul peak
@@ -258,7 +221,7 @@ def main(argv=None) -> None:
             stages.append(Stage(g[0], g[1], jnp.float32(0.1)))
             continue
         med, comp, flops, stage, peak = bench_scale(
-            n, shapes, reals, stages, z_opt, impls, args.rounds, tcfg, args.min_block_s, variants
+            n, shapes, reals, stages, z_opt, impls, args.rounds, tcfg, args.min_block_s
         )
         stages.append(stage)
         for c in cols:

@@ -19,7 +19,7 @@ import optax
 from .config import ModelConfig, TrainConfig
 from .generate import Stage, draw_noise, draw_noises, run_scales
 from .losses import discriminator_loss, generator_loss
-from .networks import BatchStats, Params, generator_apply, generator_apply_many
+from .networks import BatchStats, Params, generator_apply
 from .pyramid import pad, resize
 
 
@@ -94,10 +94,6 @@ def make_iteration(
     tcfg: TrainConfig,
     *,
     batched: bool = False,
-    fuse_d: int = 0,
-    fuse_g: bool = False,
-    fuse_fakes: bool = False,
-    donate: bool = False,
 ) -> Callable:
     """The jitted training iteration for ``scale``: ``(state, consts, key) -> (state, metrics)``.
 
@@ -116,39 +112,22 @@ def make_iteration(
         real = consts.real
         metrics = {}
         prev = None
-        step_keys = jax.random.split(k_steps, tcfg.d_steps)
-        if fuse_fakes:
-            # G's parameters do not change during the D steps: its D-step calls (each with its
-            # own batch statistics, running averages threaded in order) run as one vmapped call.
-            pk = [jax.random.split(k) for k in step_keys]
-            prevs = jax.vmap(
-                lambda kp: random_prev(consts.frozen, shapes, kp, channels, shared, mcfg)
-            )(jnp.stack([k[0] for k in pk]))
-            prevs_p = jax.vmap(lambda x: pad(x, p))(prevs)
-            fakes, g_stats = generator_apply_many(
-                g_params, g_stats, pad(consts.amp * noise, p)[None] + prevs_p, prevs_p, config=mcfg
-            )
-            fakes = jax.lax.stop_gradient(fakes)
-            prev = prevs[-1]
-        for i, k in enumerate(step_keys):
+        for k in jax.random.split(k_steps, tcfg.d_steps):
             k_prev, k_alpha = jax.random.split(k)
-            if fuse_fakes:
-                fake = fakes[i]
-            else:
-                prev = random_prev(consts.frozen, shapes, k_prev, channels, shared, mcfg)
-                prev_p = pad(prev, p)
-                fake, g_stats = generator_apply(
-                    g_params,
-                    g_stats,
-                    pad(consts.amp * noise, p) + prev_p,
-                    prev_p,
-                    train=True,
-                    config=mcfg,
-                )
-                fake = jax.lax.stop_gradient(fake)
+            prev = random_prev(consts.frozen, shapes, k_prev, channels, shared, mcfg)
+            prev_p = pad(prev, p)
+            fake, g_stats = generator_apply(
+                g_params,
+                g_stats,
+                pad(consts.amp * noise, p) + prev_p,
+                prev_p,
+                train=True,
+                config=mcfg,
+            )
+            fake = jax.lax.stop_gradient(fake)
             alpha = jax.random.uniform(k_alpha, (), jnp.float32)
             grads, aux = jax.grad(discriminator_loss, has_aux=True)(
-                d_params, real, fake, alpha, tcfg.gp_weight, mcfg, fuse_d
+                d_params, real, fake, alpha, tcfg.gp_weight, mcfg
             )
             updates, d_opt = d_tx.update(grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
@@ -169,7 +148,6 @@ def make_iteration(
                 real,
                 tcfg.rec_weight,
                 mcfg,
-                fuse_g,
             )
             updates, g_opt = g_tx.update(grads, g_opt, g_params)
             g_params = optax.apply_updates(g_params, updates)
@@ -178,7 +156,7 @@ def make_iteration(
 
     if batched:
         step = jax.vmap(step)
-    return jax.jit(step, donate_argnums=(0,) if donate else ())
+    return jax.jit(step)
 
 
 def noise_amplitude(
