@@ -2,7 +2,9 @@
 
 JAX: ``generate.run_scales`` with the noise drawn inside one jitted function. Torch: the same
 generators (weights loaded from the JAX stages) in eval mode under ``torch.inference_mode``.
-Runs alternate per repetition; medians are reported.
+The first call of each runner (JAX: tracing + compilation) is timed and reported on its own;
+then the runners alternate per repetition (order rotated) and the steady-state medians are
+reported.
 
     python benchmarks/sample_throughput.py [--impls xla,auto] [--batches 1,16] [--reps 3]
 """
@@ -100,24 +102,29 @@ def main(argv=None) -> None:
     shapes = scale_shapes(186, 248)
     stages = make_stages(shapes)
     print(f"# {len(shapes)} scales up to 186x248, C={C}, torch threads {torch.get_num_threads()}")
-    print("| batch | runner | s/batch | samples/s | vs torch |")
-    print("|---|---|---|---|---|")
+    print("| batch | runner | first call s (compile) | s/batch | samples/s | vs torch |")
+    print("|---|---|---|---|---|---|")
     for batch in [int(b) for b in args.batches.split(",")]:
         runners = {"torch": torch_sampler(stages, shapes, batch)}
         for impl in args.impls.split(","):
             runners[f"jax:{impl}"] = _jax_runner(jax_sampler(stages, shapes, impl, batch))
-        for r in runners.values():  # warm-up / compile
+        first = {}
+        for name, r in runners.items():  # warm-up / compile, timed separately
+            t0 = time.perf_counter()
             r()
+            first[name] = time.perf_counter() - t0
         times = {name: [] for name in runners}
-        for _ in range(args.reps):
-            for name, r in runners.items():
+        items = list(runners.items())
+        for rep in range(args.reps):
+            for name, r in items[rep % len(items) :] + items[: rep % len(items)]:
                 t0 = time.perf_counter()
                 r()
                 times[name].append(time.perf_counter() - t0)
         med = {k: statistics.median(v) for k, v in times.items()}
         for name, t in med.items():
             print(
-                f"| {batch} | {name} | {t:.3f} | {batch / t:.2f} | {med['torch'] / t:.2f}x |",
+                f"| {batch} | {name} | {first[name]:.1f} | {t:.3f} | {batch / t:.2f} | "
+                f"{med['torch'] / t:.2f}x |",
                 flush=True,
             )
 
