@@ -25,10 +25,12 @@ import numpy as np
 
 from .config import ModelConfig, PyramidConfig, TrainConfig
 from .errors import InputError, PyramidFileError
+from .safe_json import read_json
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy", ".nii", ".nii.gz")
 CRASH_ENV = "SINGAN_AUGMENT_CRASH_ONCE"  # testing: path of a marker file; see ``fit_group``
 DATALIST_NAME = "datalist.json"
+MAX_DATALIST_BYTES = 64 << 20
 CHUNK = 8  # samples are drawn in fixed chunks of 8 keys, so output i never depends on N
 _NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -125,10 +127,7 @@ def discover(
         raise InputError(f"{src}: no such folder or datalist file")
     if src.suffix.lower() != ".json":
         raise InputError(f"{src}: expected a folder of images or a datalist .json")
-    try:
-        data = json.loads(src.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{src}: not valid JSON ({e})") from None
+    data = read_json(src, max_bytes=MAX_DATALIST_BYTES, max_depth=16, raises=InputError)
     items = data.get(section) if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
         raise InputError(f"{src}: expected a non-empty list under {section!r}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -106,11 +105,23 @@ def _display(img: np.ndarray, real: np.ndarray) -> np.ndarray:
 
 def _collect(path: Path, n: int, seed: int, max_rows: int) -> tuple[str, list[dict[str, Any]]]:
     """Rows of (name, real image, real label, synthetic images, synthetic labels)."""
-    from .dataset import DATALIST_NAME, find_pyramids, read_output, real_pair
+    from .dataset import (
+        DATALIST_NAME,
+        MAX_DATALIST_BYTES,
+        find_pyramids,
+        read_output,
+        real_pair,
+    )
+    from .errors import InputError
+    from .safe_json import read_json
 
     rows = []
     if (path / DATALIST_NAME).is_file():
-        data = json.loads((path / DATALIST_NAME).read_text())
+        data = read_json(
+            path / DATALIST_NAME, max_bytes=MAX_DATALIST_BYTES, max_depth=16, raises=InputError
+        )
+        if not isinstance(data, dict):
+            raise InputError(f"{path / DATALIST_NAME}: expected a JSON object")
         by: dict[str, dict[str, list]] = {}
         for e in data.get("training", []):
             src = str(e.get("source_pyramid", "?"))

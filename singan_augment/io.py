@@ -25,6 +25,7 @@ from .config import ModelConfig, PyramidConfig, TrainConfig
 from .errors import PyramidFileError
 from .generate import Stage
 from .model import Pyramid
+from .safe_json import read_json
 
 FORMAT = "singan-augment-pyramid"
 VERSION = 1
@@ -154,53 +155,12 @@ def save_pyramid(
     return d
 
 
-def _depth(obj: Any, level: int = 0) -> int:
-    if level > MAX_JSON_DEPTH:
-        return level
-    if isinstance(obj, dict):
-        return max([_depth(v, level + 1) for v in obj.values()], default=level + 1)
-    if isinstance(obj, list):
-        return max([_depth(v, level + 1) for v in obj], default=level + 1)
-    return level
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        dup = sorted({k for k in keys if keys.count(k) > 1})
-        raise ValueError(f"duplicate keys {dup}")
-    return dict(pairs)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > 20:
-        raise ValueError(f"integer with {len(text)} digits")
-    return int(text)
-
-
 def _read_json(path: Path) -> dict[str, Any]:
-    size = path.stat().st_size
-    if size > MAX_JSON_BYTES:
-        raise PyramidFileError(
-            f"{path}: {size} bytes is over the {MAX_JSON_BYTES}-byte limit for pyramid metadata"
-        )
-    try:
-        meta = json.loads(
-            path.read_bytes().decode("utf-8"),
-            object_pairs_hook=_unique_keys,
-            parse_constant=_no_constant,
-            parse_int=_bounded_int,
-        )
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as e:
-        raise PyramidFileError(f"{path}: not valid JSON ({e})") from None
+    meta = read_json(
+        path, max_bytes=MAX_JSON_BYTES, max_depth=MAX_JSON_DEPTH, raises=PyramidFileError
+    )
     if not isinstance(meta, dict):
         raise PyramidFileError(f"{path}: expected a JSON object at the top level")
-    if _depth(meta) > MAX_JSON_DEPTH:
-        raise PyramidFileError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return meta
 
 

@@ -122,6 +122,15 @@ def check_mode(mode: str) -> str:
     return mode
 
 
+def check_spatial_axis(axis: Any) -> int | None:
+    """``None`` (2D inputs) or the volume axis 0, 1 or 2 that slices are taken along."""
+    if axis is None:
+        return None
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer) or axis not in (0, 1, 2):
+        raise InputError(f"spatial_axis must be None, 0, 1 or 2, got {axis!r}")
+    return int(axis)
+
+
 def check_slices(slices: Any) -> Any:
     if isinstance(slices, bool) or not (
         slices in SLICE_CHOICES or isinstance(slices, int | np.integer)
@@ -243,6 +252,36 @@ def resolve_mapping(
                 f"input {key!r} has {counts[key]} channels but maps to {len(idx)} pyramid channels"
             )
     return Mapping_(out, label_name)
+
+
+def check_input(x: Any, name: str = "input") -> torch.Tensor:
+    """Validate one transform input: a real-valued (or boolean) tensor/array of shape
+    (C, H, W) or (C, H, W, D) with no empty axis. Returns it as a tensor (no copy).
+
+    Raises:
+        InputError: naming the input and the problem (type, dtype, rank, empty axis).
+    """
+    if isinstance(x, np.ndarray):
+        if not (
+            x.dtype == bool
+            or np.issubdtype(x.dtype, np.integer)
+            or np.issubdtype(x.dtype, np.floating)
+        ):
+            raise InputError(f"{name} must be a real-valued array, got dtype {x.dtype}")
+        x = torch.as_tensor(x)
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{name} must be a tensor or array, got {type(x).__name__}")
+    if x.is_complex():
+        raise InputError(f"{name} must be real-valued, got dtype {x.dtype}")
+    if x.ndim not in (3, 4):
+        raise InputError(
+            f"{name} must be channel-first (C, H, W) or (C, H, W, D), got shape {tuple(x.shape)}"
+        )
+    if 0 in x.shape:
+        raise InputError(f"{name} is empty: shape {tuple(x.shape)}")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise InputError(f"{name} contains NaN or Inf values")
+    return x
 
 
 def _spatial(named: Mapping[str, torch.Tensor]) -> tuple[int, ...]:
@@ -483,6 +522,8 @@ def apply_named(
     **kwargs: Any,
 ) -> dict[str, torch.Tensor]:
     """Map named (c, *spatial) tensors onto the pyramid, transform, and split them back."""
+    for k, v in named.items():
+        check_input(v, f"input {k!r}")
     counts = {k: int(v.shape[0]) for k, v in named.items()}
     mapping = resolve_mapping(pyramid.channels, counts, label_name, channel_map)
     # values are needed in sample mode too: planes that are not transformed are kept

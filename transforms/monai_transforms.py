@@ -75,7 +75,7 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
         self.pyramid = pyramid
         self.scale_range = _core.parse_scale_range(start_scale)
         self.mode = _core.check_mode(mode)
-        self.spatial_axis = spatial_axis
+        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
         self.slices = _core.check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
         self.cache = _core.PyramidCache(cache_size)
@@ -106,7 +106,7 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
         pyr = _core.resolve_pyramid(pyramid if pyramid is not None else self.pyramid, self.cache)
         return _core.apply_layout(
             pyr,
-            _plain(x).to(torch.float32),
+            _plain(_core.check_input(x)).to(torch.float32),
             mode=self.mode,
             scale=self._scale,
             seed=self._seed,
@@ -117,7 +117,7 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
         )
 
     def __call__(self, img: Any, randomize: bool = True, pyramid: Any = None) -> torch.Tensor:
-        img = convert_to_tensor(img, track_meta=get_track_meta())
+        img = convert_to_tensor(_core.check_input(img), track_meta=get_track_meta())
         if randomize:
             self.randomize(img)
         if not self._do_transform:
@@ -196,7 +196,9 @@ class RandSinGANSampled(RandomizableTransform, MapTransform, InvertibleTransform
         self.randomize(None)
         keys = list(self.key_iterator(d))
         for key in keys:
-            d[key] = convert_to_tensor(d[key], track_meta=get_track_meta())
+            d[key] = convert_to_tensor(
+                _core.check_input(d[key], f"input {key!r}"), track_meta=get_track_meta()
+            )
         source = self.sampler.pyramid
         if self.pyramid_key is not None and self.pyramid_key in d:
             source = d[self.pyramid_key]
@@ -273,7 +275,7 @@ class _TumourRandom(RandomizableTransform):
         self.label_map = dict(label_map) if label_map else {1: 1, 2: 2, 3: 3}
         self.tumour_label = int(tumour_label)
         self.threshold = threshold
-        self.spatial_axis = spatial_axis
+        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
         self.slices = _core.check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
         self.cache = _core.PyramidCache(cache_size)

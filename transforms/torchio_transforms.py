@@ -99,7 +99,7 @@ class SinGAN(Transform):
         self.slice_u = float(slice_u)
         self.label_name = label_name
         self.channel_map = channel_map
-        self.spatial_axis = spatial_axis
+        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
         self.slices = _core.check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
         self.args_names = [
@@ -172,7 +172,7 @@ class RandomSinGAN(RandomTransform):
         self.mode = _core.check_mode(mode)
         self.label_name = label_name
         self.channel_map = channel_map
-        self.spatial_axis = spatial_axis
+        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
         self.slices = _core.check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
         self.args_names = ["pyramid", "scale_range", "mode", "label_name", "spatial_axis"]
@@ -242,7 +242,7 @@ class SinGANTumour(Transform):
         self.tumour_label = int(tumour_label)
         self.tumour_bank = tumour_bank
         self.channel_map = channel_map
-        self.spatial_axis = spatial_axis
+        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
         self.slices = _core.check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
         self.args_names = [
