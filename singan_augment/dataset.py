@@ -76,7 +76,7 @@ def resolve_inside(base: Path, rel: str, what: str) -> Path:
     Raises:
         InputError: the path is absolute, empty or leaves ``base`` (``..``, symlinks).
     """
-    if not isinstance(rel, str) or not rel.strip():
+    if not isinstance(rel, str) or not rel.strip() or "\x00" in rel:
         raise InputError(f"{what}: expected a relative file path, got {rel!r}")
     if os.path.isabs(rel) or rel.startswith("~"):
         raise InputError(f"{what}: absolute path {rel!r} refused; datalist paths must be relative")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sys
 import traceback
 from collections import Counter
 from collections.abc import Callable
@@ -101,6 +102,25 @@ class Ledger:
         self.valid[entry] += 1
         return out
 
+    def either(
+        self,
+        entry: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        error: type[BaseException] = SinGANError,
+        **kwargs: Any,
+    ) -> tuple[bool, Any]:
+        """For inputs that may be valid or not: ``(True, result)`` if accepted (counted as a
+        valid case, the caller checks the result), ``(False, error)`` if refused cleanly
+        (counted as a bad input handled cleanly); anything else fails the test."""
+        try:
+            with time_limit(TIME_LIMIT_S):
+                result = fn(*args, **kwargs)
+        except error:
+            return False, self.bad(entry, _reraise, sys.exc_info()[1], error=error)
+        self.valid[entry] += 1
+        return True, result
+
     def report(self) -> list[str]:
         if not self.tried and not self.valid:
             return []
@@ -115,6 +135,10 @@ class Ledger:
                 f"valid {self.valid[entry]:>4}"
             )
         return lines
+
+
+def _reraise(e: BaseException) -> None:
+    raise e.with_traceback(e.__traceback__)
 
 
 def same_pattern(text: str) -> str:

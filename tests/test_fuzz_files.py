@@ -269,3 +269,44 @@ def test_pretrained_pyramids_are_hash_checked(ledger, tmp_path, monkeypatch):
     (copy / WEIGHTS_NAME).write_bytes(bytes(w))
     monkeypatch.setattr(pretrained, "ROOT", tmp_path)
     ledger.bad("files.pretrained", pretrained.load, name, error=PyramidFileError, match="sha256")
+
+
+@FUZZ
+@given(
+    rel=st.one_of(
+        st.text(max_size=30),
+        st.lists(st.sampled_from(["..", ".", "a", "b", "~", "", "/", "..."]), max_size=6).map(
+            "/".join
+        ),
+        st.sampled_from(
+            ["../x", "a/../../x", "/etc/passwd", "~/x", "a/./../..", "link/x", None, 3]
+        ),
+    )
+)
+def test_datalist_paths_never_escape_their_folder(ledger, tmp_path_factory, rel):
+    from singan_augment.dataset import resolve_inside
+    from singan_augment.errors import InputError
+
+    base = tmp_path_factory.getbasetemp() / "datalist_root"
+    (base / "a").mkdir(parents=True, exist_ok=True)
+    if not (base / "link").exists():
+        (base / "link").symlink_to("/tmp")  # a symlink pointing out of the folder
+    root = base.resolve()
+    accepted, p = ledger.either(
+        "files.datalist_path", resolve_inside, base, rel, "entry", error=InputError
+    )
+    if not accepted:
+        return
+    assert p == root or root in p.parents, f"{rel!r} escaped to {p}"
+
+
+@FUZZ
+@given(text=st.text(max_size=40))
+def test_output_names_are_always_safe(text):
+    import re
+
+    from singan_augment.dataset import safe_name
+
+    name = safe_name(text)
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", name)
+    assert name not in (".", "..") and not name.startswith(".")
