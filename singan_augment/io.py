@@ -1,7 +1,8 @@
 """Pyramid files: ``pyramid.json`` (metadata) + ``weights.safetensors`` (tensors). Never pickle.
 
 Saving is atomic: each file is written to a temporary name, fsynced and renamed; the JSON
-(which records the weights' sha256) is renamed last. If a crash falls between the two renames,
+(which records the weights' sha256, and its own checksum over every field but the free-form
+``extra``) is renamed last. If a crash falls between the two renames,
 the complete ``pyramid.json.tmp`` whose hash matches the new weights is taken on the next load
 (the commit is rolled forward). Loading checks the JSON's size, nesting, schema and shapes, and
 the weights against the recorded sha256, before any tensor is used.
@@ -34,6 +35,17 @@ WEIGHTS_NAME = "weights.safetensors"
 MAX_JSON_BYTES = 1 << 20
 MAX_JSON_DEPTH = 16
 MAX_WEIGHTS_BYTES = 2 << 30
+
+
+CHECKSUM_KEY = "metadata_sha256"
+
+
+def metadata_sha256(meta: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``meta`` without its checksum and the free-form
+    ``extra`` notes: every field that changes what the pyramid computes is covered."""
+    body = {k: v for k, v in meta.items() if k not in (CHECKSUM_KEY, "extra")}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -146,6 +158,7 @@ def save_pyramid(
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
         "extra": extra or {},
     }
+    meta[CHECKSUM_KEY] = metadata_sha256(meta)
     text = json.dumps(meta, indent=2, sort_keys=True).encode()
     json_tmp = d / (JSON_NAME + ".tmp")
     _atomic_write(json_tmp, text)  # complete, but not yet the live metadata
@@ -227,6 +240,11 @@ def _validate_meta(meta: dict[str, Any], where: Path) -> None:
         PyramidConfig.from_dict(meta["pyramid_config"])
     except (KeyError, TypeError, ValueError) as e:
         raise PyramidFileError(f"{where}: invalid channels or config ({e})") from None
+    need(
+        meta.get(CHECKSUM_KEY) == metadata_sha256(meta),
+        f"{CHECKSUM_KEY} does not match the metadata: the file was edited or corrupted "
+        "(every field but 'extra' is covered)",
+    )
 
 
 def _unflatten(tensors: dict[str, np.ndarray], prefix: str, num_layers: int) -> dict[str, Any]:

@@ -132,6 +132,7 @@ def test_killed_run_is_resumed_to_the_same_pyramid(fitted, folder, tmp_path):
 
 def test_pyramid_of_another_image_is_refused_not_overwritten(fitted, folder, tmp_path):
     from singan_augment.dataset import fit_dataset
+    from singan_augment.io import metadata_sha256
 
     out = tmp_path / "pyrs"
     (out / "case_a").mkdir(parents=True)
@@ -144,6 +145,7 @@ def test_pyramid_of_another_image_is_refused_not_overwritten(fitted, folder, tmp
     assert [r.status for r in fit_dataset(src, out, seed=3, **KW).rows] == ["skipped"]
     meta = json.loads((out / "case_a" / "pyramid.json").read_text())
     meta["complete"] = False  # now it looks unfinished, so it would be resumed: refused
+    meta["metadata_sha256"] = metadata_sha256(meta)  # a consistent edit, not corruption
     (out / "case_a" / "pyramid.json").write_text(json.dumps(meta))
     before = _tree_digest(out)
     rows = fit_dataset(src, out, seed=3, **KW).rows

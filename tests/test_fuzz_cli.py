@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from singan_augment.cli import main
 from singan_augment.errors import SinGANError
-from singan_augment.io import JSON_NAME, WEIGHTS_NAME
+from singan_augment.io import JSON_NAME, WEIGHTS_NAME, metadata_sha256
 
 FUZZ = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -65,7 +65,8 @@ def files(tmp_path_factory, tiny_pyramid_dir):
     edited = d / "edited_pyr"
     shutil.copytree(tiny_pyramid_dir, edited)
     meta = json.loads((edited / JSON_NAME).read_text())
-    meta["nfc"] = [1]  # informational field: info must not crash on it
+    meta["nfc"] = [1]  # informational field, consistently re-checksummed: info must not use it
+    meta["metadata_sha256"] = metadata_sha256(meta)
     (edited / JSON_NAME).write_text(json.dumps(meta))
     return d
 

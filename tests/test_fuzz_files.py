@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from singan_augment import pretrained
 from singan_augment.errors import PyramidFileError
-from singan_augment.io import JSON_NAME, WEIGHTS_NAME, load_pyramid, read_metadata
+from singan_augment.io import JSON_NAME, WEIGHTS_NAME, load_pyramid, metadata_sha256, read_metadata
 
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -112,8 +112,8 @@ json_values = st.recursive(
 @FUZZ
 @given(data=st.data())
 def test_edited_metadata_is_refused_or_loads_identically(ledger, original, tmp_path_factory, data):
-    """Replace or delete one field anywhere in pyramid.json. The load must either refuse with
-    PyramidFileError, or (for edits that cannot matter, e.g. provenance notes) succeed."""
+    """Replace or delete one field anywhere in pyramid.json. The load must refuse with
+    PyramidFileError, unless the edit is in the free-form ``extra`` notes."""
     meta = json.loads(original["json"])
     paths = [p for p in _paths(meta) if p]
     path = data.draw(st.sampled_from(paths))
@@ -129,18 +129,8 @@ def test_edited_metadata_is_refused_or_loads_identically(ledger, original, tmp_p
         parent[path[-1]] = new
     text = json.dumps(meta, allow_nan=True).encode()
     d = write(tmp_path_factory.mktemp("m"), text, original["weights"])
-    # Fields that do not affect the tensors' meaning: informational ones, and config fields
-    # that were deleted (a missing config field takes its default, so that files written before
-    # a field was added still load).
-    deleted_config_field = len(path) == 2 and path[0].endswith("_config") and path[-1] not in parent
-    harmless = deleted_config_field or path[0] in (
-        "provenance",
-        "extra",
-        "package_version",
-        "nfc",
-        "complete",
-        "num_scales",
-    )
+    # Only the free-form notes are outside the metadata checksum; any other edit is refused.
+    harmless = path[0] == "extra"
     if harmless:
         try:
             pyr = ledger.good("files.load_pyramid", load_pyramid, d)
@@ -187,7 +177,8 @@ def test_pickles_and_other_formats_are_never_loaded(ledger, original, tmp_path):
     d = write(tmp_path / "pkl", original["json"], evil)  # a pickle in place of the weights
     refused(ledger, d, "sha256")
     meta = json.loads(original["json"])
-    meta["weights_sha256"] = hashlib.sha256(evil).hexdigest()  # even with a matching hash
+    meta["weights_sha256"] = hashlib.sha256(evil).hexdigest()  # even with matching hashes
+    meta["metadata_sha256"] = metadata_sha256(meta)
     d = write(tmp_path / "pkl2", json.dumps(meta).encode(), evil)
     refused(ledger, d, "safetensors")
     # Extra files (pickles, a second weights file, a symlink out) are ignored: the load uses

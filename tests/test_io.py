@@ -78,12 +78,13 @@ def test_edited_metadata_is_refused(pyr_copy, edit, match):
 
 
 def test_shape_edit_with_consistent_hash_is_refused(pyr_copy):
-    # Changing the recorded shapes leaves the hash valid but the tensors no longer match.
+    # Changing the recorded shapes leaves the weights' hash valid; the metadata checksum (and,
+    # were it recomputed, the tensor shapes) no longer match.
     p = pyr_copy / JSON_NAME
     meta = json.loads(p.read_text())
     meta["shapes"][0] = [26, 29]
     p.write_text(json.dumps(meta))
-    with pytest.raises(PyramidFileError, match="expected float32|do not match"):
+    with pytest.raises(PyramidFileError, match="metadata_sha256|expected float32|do not match"):
         load_pyramid(pyr_copy)
 
 
@@ -137,3 +138,19 @@ def test_partial_pyramid_needs_opt_in(tiny_pyramid, tmp_path):
     with pytest.raises(PyramidFileError, match="--resume"):
         load_pyramid(tmp_path / "part")
     assert load_pyramid(tmp_path / "part", require_complete=False).num_trained == 1
+
+
+def test_metadata_edits_are_caught_by_the_checksum_even_when_well_formed(pyr_copy):
+    from singan_augment.io import metadata_sha256
+
+    p = pyr_copy / JSON_NAME
+    meta = json.loads(p.read_text())
+    meta["noise_amps"][1] *= 2  # plausible, well-formed, silently changes every sample
+    p.write_text(json.dumps(meta))
+    with pytest.raises(PyramidFileError, match="metadata_sha256"):
+        load_pyramid(pyr_copy)
+    meta["extra"] = {"note": "free-form notes are not covered"}
+    meta["noise_amps"][1] /= 2
+    meta["metadata_sha256"] = metadata_sha256(meta)
+    p.write_text(json.dumps(meta))
+    assert load_pyramid(pyr_copy).complete
