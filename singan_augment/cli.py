@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .cli_args import positive as _positive
+from .cli_args import with_overrides
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -35,7 +36,6 @@ def _names(text: str) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
 
     from .config import ModelConfig, PyramidConfig, TrainConfig
     from .errors import InputError
@@ -64,32 +64,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if resume.complete:
             print(f"{out}: already complete ({resume.num_scales} scales); nothing to do")
             return 0
-    overrides_t = {
-        k: v
-        for k, v in {"iters": args.iters, "coarsest_noise": args.coarsest_noise}.items()
-        if v is not None
-    }
-    overrides_p = {
-        k: v
-        for k, v in {
-            "max_size": args.max_size,
-            "min_size": args.min_size,
-            "scale_factor": args.scale_factor,
-        }.items()
-        if v is not None
-    }
-    overrides_m = {
-        k: v
-        for k, v in {
-            "conv_impl": args.conv_impl,
-            "nfc_init": args.nfc,
-            "nfc_max": args.nfc_max,
-        }.items()
-        if v is not None
-    }
-    tcfg = dataclasses.replace(tcfg, **overrides_t)
-    pcfg = dataclasses.replace(pcfg, **overrides_p)
-    mcfg = dataclasses.replace(mcfg, **overrides_m)
+    tcfg = with_overrides(tcfg, iters=args.iters, coarsest_noise=args.coarsest_noise)
+    pcfg = with_overrides(
+        pcfg, max_size=args.max_size, min_size=args.min_size, scale_factor=args.scale_factor
+    )
+    mcfg = with_overrides(mcfg, conv_impl=args.conv_impl, nfc_init=args.nfc, nfc_max=args.nfc_max)
     names = _names(args.channels) if args.channels else None
     labels = _names(args.label_channels) if args.label_channels else []
     if resume is not None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def positive(text: str) -> int:
@@ -14,3 +18,8 @@ def positive(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return v
+
+
+def with_overrides(config: T, **values: Any) -> T:
+    """``config`` with the fields whose command-line value was given (not ``None``) replaced."""
+    return dataclasses.replace(config, **{k: v for k, v in values.items() if v is not None})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .cli_args import positive as _positive
+from .cli_args import with_overrides
 
 
 def _names(text: str) -> list[str]:
@@ -15,32 +16,15 @@ def _names(text: str) -> list[str]:
 
 
 def cmd_fit_dataset(args: argparse.Namespace) -> int:
-    import dataclasses
 
     from .config import ModelConfig, PyramidConfig, TrainConfig
     from .dataset import fit_dataset
 
-    tcfg = (
-        TrainConfig()
-        if args.iters is None
-        else dataclasses.replace(TrainConfig(), iters=args.iters)
+    tcfg = with_overrides(TrainConfig(), iters=args.iters)
+    pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
+    mcfg = with_overrides(
+        ModelConfig(), nfc_init=args.nfc, nfc_max=args.nfc_max, conv_impl=args.conv_impl
     )
-    pover = {
-        k: v
-        for k, v in {"max_size": args.max_size, "min_size": args.min_size}.items()
-        if v is not None
-    }
-    pcfg = dataclasses.replace(PyramidConfig(), **pover)
-    mover = {
-        k: v
-        for k, v in {
-            "nfc_init": args.nfc,
-            "nfc_max": args.nfc_max,
-            "conv_impl": args.conv_impl,
-        }.items()
-        if v is not None
-    }
-    mcfg = dataclasses.replace(ModelConfig(), **mover)
     report = fit_dataset(
         args.input,
         args.out,

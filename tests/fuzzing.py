@@ -141,9 +141,4 @@ def _reraise(e: BaseException) -> None:
     raise e.with_traceback(e.__traceback__)
 
 
-def same_pattern(text: str) -> str:
-    """A regex matching ``text`` literally (for ``match=``)."""
-    return re.escape(text)
-
-
 LEDGER = Ledger()

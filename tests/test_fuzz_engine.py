@@ -77,20 +77,23 @@ def overflowing(dtype=np.float64):
 @FUZZ
 @given(image=st.one_of(wrong_rank, empty, bad_dtype))
 def test_fit_refuses_malformed_images(ledger, image):
-    ledger.bad("engine.fit", fit, image, 0, progress=False, **KW, error=InputError)
+    err = ledger.bad("engine.fit", fit, image, 0, progress=False, **KW, error=InputError)
+    assert str(err).startswith("image "), err  # the message names the offending argument
 
 
 @FUZZ
 @given(image=non_finite())
 def test_fit_refuses_non_finite_images(ledger, image):
-    ledger.bad("engine.fit", fit, image, 0, progress=False, **KW, match="non-finite")
+    err = ledger.bad("engine.fit", fit, image, 0, progress=False, **KW, match="non-finite")
+    assert f"contains {int((~np.isfinite(image)).sum())} non-finite" in str(err)  # exact count
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (1, 400), (24, 400), (10, 10), (3, 2000)])
 def test_fit_refuses_images_below_the_coarsest_scale(ledger, h, w):
-    ledger.bad(
+    err = ledger.bad(
         "engine.fit", fit, np.ones((1, h, w), np.float32), 0, progress=False, **KW, match="min_size"
     )
+    assert f"image is {h}x{w}" in str(err)
 
 
 @pytest.mark.parametrize(
@@ -109,11 +112,15 @@ def test_fit_refuses_images_below_the_coarsest_scale(ledger, h, w):
 )
 def test_fit_refuses_bad_arguments(ledger, kwargs, match):
     seed = kwargs.pop("seed", 0)
-    ledger.bad("engine.fit", fit, tiny_image(), seed, progress=False, **kwargs, **KW, match=match)
+    err = ledger.bad(
+        "engine.fit", fit, tiny_image(), seed, progress=False, **kwargs, **KW, match=match
+    )
+    assert isinstance(err, InputError)
 
 
 def test_fit_refuses_values_that_overflow_float32(ledger):
-    ledger.bad("engine.fit", fit, overflowing(), 0, progress=False, **KW, match="float32 range")
+    err = ledger.bad("engine.fit", fit, overflowing(), 0, progress=False, **KW, match="float32")
+    assert "has 1 values outside the float32 range" in str(err)
 
 
 @pytest.mark.parametrize(
@@ -138,26 +145,34 @@ def test_configs_refuse_out_of_range_values(ledger, cfg):
         "model_config": config.ModelConfig,
         "label_decode": config.LabelDecodeConfig,
     }[which]
-    ledger.bad("engine.config", cls, **values, error=InputError)
+    err = ledger.bad("engine.config", cls, **values, error=InputError)
+    assert any(field in str(err) for field in values), err  # names the bad field
 
 
 def test_configs_refuse_unknown_fields_from_json(ledger):
     from singan_augment.config import TrainConfig
 
-    ledger.bad(
+    err = ledger.bad(
         "engine.config",
         TrainConfig.from_dict,
         {"iters": 3, "learning_rate_typo": 1},
         match="unknown",
     )
+    assert "learning_rate_typo" in str(err)
 
 
 def test_fit_many_refuses_mismatched_pyramids(ledger):
     a = init_pyramid(tiny_image(), 0, **KW)
     b = init_pyramid(tiny_image(h=40, w=44), 1, **KW)
-    ledger.bad("engine.fit_many", fit_many, [a, b], progress=False, match="identical")
-    ledger.bad("engine.fit_many", fit_many, [], progress=False, match="at least one")
-    ledger.bad("engine.fit_many", fit_many, [a], stop_scale=9, progress=False, match="out of range")
+    err = ledger.bad("engine.fit_many", fit_many, [a, b], progress=False, match="identical")
+    assert isinstance(err, PyramidMismatchError)
+    err = ledger.bad("engine.fit_many", fit_many, [], progress=False, match="at least one")
+    assert isinstance(err, InputError)
+    err = ledger.bad(
+        "engine.fit_many", fit_many, [a], stop_scale=9, progress=False, match="out of range"
+    )
+    assert "stop_scale 9" in str(err)
+    assert a.num_trained == 0  # a refused call trains nothing
 
 
 def test_fit_accepts_extreme_but_valid_images(ledger):

@@ -284,6 +284,11 @@ def check_input(x: Any, name: str = "input") -> torch.Tensor:
     return x
 
 
+def checked_counts(named: Mapping[str, Any]) -> dict[str, int]:
+    """``check_input`` every named input; return each one's channel count."""
+    return {k: int(check_input(v, f"input {k!r}").shape[0]) for k, v in named.items()}
+
+
 def _spatial(named: Mapping[str, torch.Tensor]) -> tuple[int, ...]:
     shapes = {k: tuple(v.shape[1:]) for k, v in named.items()}
     first = next(iter(shapes.values()))
@@ -325,8 +330,6 @@ def build_layout(
                 x[list(idx)] = v.to(torch.float32).clamp(0, 1)
         else:
             x[list(idx)] = v.to(torch.float32)
-    if not torch.isfinite(x).all():
-        raise InputError("inputs contain NaN or Inf values")
     return x
 
 
@@ -504,8 +507,6 @@ def run_engine(
     if mode == "sample":
         out = sample_normalised(pyramid, key, s, start_scale=scale, size=(a, b))
     else:
-        if not torch.isfinite(planes).all():
-            raise InputError("the input contains NaN or Inf values")
         xj, _ = torch_to_jax(normalise_planes(spec, planes))
         keys = jax.random.split(key, s)
         outs = [inject_normalised(pyramid, xj[i : i + 1], scale, keys[i]) for i in range(s)]
@@ -521,10 +522,12 @@ def apply_named(
     channel_map: Mapping[str, Sequence[str]] | None = None,
     **kwargs: Any,
 ) -> dict[str, torch.Tensor]:
-    """Map named (c, *spatial) tensors onto the pyramid, transform, and split them back."""
-    for k, v in named.items():
-        check_input(v, f"input {k!r}")
-    counts = {k: int(v.shape[0]) for k, v in named.items()}
+    """Map named (c, *spatial) tensors onto the pyramid, transform, and split them back.
+
+    Raises:
+        InputError (see ``check_input``), PyramidMismatchError: inputs that do not fit.
+    """
+    counts = checked_counts(named)
     mapping = resolve_mapping(pyramid.channels, counts, label_name, channel_map)
     # values are needed in sample mode too: planes that are not transformed are kept
     x = build_layout(pyramid.channels, named, mapping, need_values=True)
@@ -837,7 +840,7 @@ def tumour_named(
         tuple(spec.low[i] for i in ii),
         tuple(spec.high[i] for i in ii),
     )
-    counts = {k: int(v.shape[0]) for k, v in images.items()}
+    counts = checked_counts(images)
     mapping = resolve_mapping(img_spec, counts, None, channel_map)
     x = build_layout(img_spec, images, mapping, need_values=True)
     sp = tuple(x.shape[1:])

@@ -195,10 +195,10 @@ class RandSinGANSampled(RandomizableTransform, MapTransform, InvertibleTransform
         d = dict(data)
         self.randomize(None)
         keys = list(self.key_iterator(d))
+        if not self._do_transform:  # applied inputs are checked by apply_named
+            _core.checked_counts({k: d[k] for k in keys})  # errors never depend on the dice
         for key in keys:
-            d[key] = convert_to_tensor(
-                _core.check_input(d[key], f"input {key!r}"), track_meta=get_track_meta()
-            )
+            d[key] = convert_to_tensor(d[key], track_meta=get_track_meta())
         source = self.sampler.pyramid
         if self.pyramid_key is not None and self.pyramid_key in d:
             source = d[self.pyramid_key]
