@@ -1,4 +1,4 @@
-"""Benchmark the 3x3 valid convolution implementations of singan_augment.conv on the CPU.
+"""Benchmark the 3x3 valid convolution implementations of singan_augment.engine.conv on the CPU.
 
 For each (size, Cin->Cout) it times, interleaved within one run (round-robin over all
 implementations, medians over the repetitions, after a warm-up):
@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from singan_augment.conv import IMPLS, conv3x3_valid, select_impl
+from singan_augment.engine.conv import IMPLS, conv3x3_valid, select_impl
 
 SIZES = [((25, 34), 32), ((69, 91), 64), ((145, 193), 64), ((186, 248), 128)]
 QUICK = [SIZES[0], SIZES[2]]

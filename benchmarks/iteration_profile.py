@@ -18,18 +18,18 @@ import jax
 import jax.numpy as jnp
 from train_time import load_image
 
-from singan_augment.config import ModelConfig, TrainConfig
-from singan_augment.generate import Stage, draw_noise
-from singan_augment.losses import discriminator_loss, generator_loss, gradient_penalty
-from singan_augment.networks import (
+from singan_augment.engine.config import ModelConfig, TrainConfig
+from singan_augment.engine.generate import Stage, draw_noise
+from singan_augment.engine.losses import discriminator_loss, generator_loss, gradient_penalty
+from singan_augment.engine.networks import (
     conv3x3,
     discriminator_apply,
     generator_apply,
     init_discriminator,
     init_generator,
 )
-from singan_augment.pyramid import build_pyramid, pad, scale_shapes
-from singan_augment.train import init_state, make_iteration, random_prev, scale_consts
+from singan_augment.engine.scales import build_pyramid, pad, scale_shapes
+from singan_augment.engine.train import init_state, make_iteration, random_prev, scale_consts
 
 scale = int(sys.argv[1]) if len(sys.argv) > 1 else 4
 img = load_image()

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from singan_augment.config import ModelConfig, PyramidConfig, TrainConfig
-from singan_augment.fit import fit, fit_many, init_pyramid
+from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.engine.fit import fit, fit_many, init_pyramid
 
 
 def images(k: int, h: int, w: int) -> list[np.ndarray]:

@@ -24,12 +24,11 @@ import jax.numpy as jnp  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_reference as tr  # noqa: E402
-
-from singan_augment.config import ModelConfig  # noqa: E402
-from singan_augment.generate import Stage, draw_noises, run_scales  # noqa: E402
-from singan_augment.networks import init_generator  # noqa: E402
-from singan_augment.pyramid import scale_shapes  # noqa: E402
+from singan_augment.engine.config import ModelConfig  # noqa: E402
+from singan_augment.engine.generate import Stage, draw_noises, run_scales  # noqa: E402
+from singan_augment.engine.networks import init_generator  # noqa: E402
+from singan_augment.engine.scales import scale_shapes  # noqa: E402
+from singan_augment.testing import torch_reference as tr  # noqa: E402
 
 C = 3
 

@@ -27,7 +27,7 @@ inside ``monai.data.DataLoader(num_workers=2, **safe_dataloader_kwargs())`` and 
 Each sample is a random choice (MONAI ``OneOf``) between ``mode="sample"`` with a start scale
 drawn in 0..2 and ``mode="inject"`` with an injection scale drawn in 1..3, ``prob=1.0``, so every
 sample goes through the engine. The input is the pyramid's source slice
-(``singan_augment.datasets.brain_multicontrast(4)``) resized to the trained 80x65, as a
+(``singan_augment.data.brain_multicontrast(4)``) resized to the trained 80x65, as a
 MetaTensor. The main process runs no JAX operation (the workers load the pyramid from its
 directory themselves).
 
@@ -76,7 +76,7 @@ def rss_bytes(pid: int) -> int | None:
 
 def input_image(shape: tuple[int, int]) -> np.ndarray:
     """The pyramid's source slice (3, H, W) in [0, 1], resized (antialiased bicubic) to ``shape``."""
-    from singan_augment.datasets import brain_multicontrast
+    from singan_augment.data import brain_multicontrast
 
     img, _ = brain_multicontrast(4)
     t = torch.from_numpy(np.ascontiguousarray(img))[None]

@@ -34,13 +34,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_reference as tr  # noqa: E402
-
-from singan_augment.config import ModelConfig, TrainConfig  # noqa: E402
-from singan_augment.generate import Stage, draw_noise  # noqa: E402
-from singan_augment.networks import init_discriminator, init_generator  # noqa: E402
-from singan_augment.pyramid import build_pyramid, scale_shapes  # noqa: E402
-from singan_augment.train import init_state, make_iteration, scale_consts  # noqa: E402
+from singan_augment.engine.config import ModelConfig, TrainConfig  # noqa: E402
+from singan_augment.engine.generate import Stage, draw_noise  # noqa: E402
+from singan_augment.engine.networks import init_discriminator, init_generator  # noqa: E402
+from singan_augment.engine.scales import build_pyramid, scale_shapes  # noqa: E402
+from singan_augment.engine.train import init_state, make_iteration, scale_consts  # noqa: E402
+from singan_augment.testing import torch_reference as tr  # noqa: E402
 
 
 def load_image(h: int = 186, w: int = 248) -> np.ndarray:

@@ -47,7 +47,7 @@ def bridge_overhead(pyr, size: int, reps: int, start_scale: int) -> dict:
     from singan_augment.transforms._core import normalise_planes
     from singan_augment.transforms.bridge import jax_to_torch, rewrap_like, torch_to_jax
 
-    from singan_augment.sample import sample_normalised
+    from singan_augment.engine.sample import sample_normalised
 
     key = jax.random.PRNGKey(0)
     img = MetaTensor(torch.from_numpy(_image(size)), affine=torch.eye(4))
@@ -112,7 +112,7 @@ def main() -> None:
     import jax
     from singan_augment.transforms._core import untrained_pyramid
 
-    from singan_augment.io import save_pyramid
+    from singan_augment.files.pyramid_files import save_pyramid
 
     pyr = untrained_pyramid(_image(args.size), 0, channel_names=["t1", "t2", "flair"])
     print(f"jax {jax.__version__} on {jax.default_backend()}, torch {torch.__version__}")

@@ -26,18 +26,18 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/throughput.json")
     args = p.parse_args(argv)
 
-    from singan_augment.channels import one_hot
-    from singan_augment.config import ModelConfig, PyramidConfig, TrainConfig
-    from singan_augment.fit import fit_many, init_pyramid
+    from singan_augment.engine.channels import one_hot
+    from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+    from singan_augment.engine.fit import fit_many, init_pyramid
 
     if args.image == "he":
-        from singan_augment.datasets import histology
+        from singan_augment.data import histology
 
         img, mask, _ = histology("he")
         image = np.concatenate([img, mask[None].astype(np.float32)])
         names, labels = ["r", "g", "b", "nuclei"], ["nuclei"]
     else:
-        from singan_augment.datasets import mni_slices
+        from singan_augment.data import mni_slices
 
         m = mni_slices()
         image = np.concatenate([m.t1[4][None], one_hot(m.tissue_labels[4], 3)])

@@ -1,6 +1,6 @@
 """Low-data segmentation with and without SinGAN synthetic pairs (MONAI UNet, CPU-bounded).
 
-Tasks (shipped data, ``singan_augment.datasets``):
+Tasks (shipped data, ``singan_augment.data``):
   nuclei  DSB 2018 fluorescence image (512x512) with its REAL ground-truth masks, cut into
           64x64 tiles. Training pool: the 4 tiles of the top half (y < 256) with the most nuclei
           pixels; test: all 32 tiles of the bottom half (y >= 256), disjoint from training.
@@ -40,7 +40,7 @@ ARMS = ("real", "aug", "singan", "singan+aug")
 
 
 def nuclei_task() -> dict:
-    from singan_augment.datasets import fluorescence_nuclei
+    from singan_augment.data import fluorescence_nuclei
 
     image, inst = fluorescence_nuclei()
     mask = (inst > 0).astype(np.uint8)
@@ -70,7 +70,7 @@ def nuclei_task() -> dict:
 def brain_task() -> dict:
     from skimage.transform import resize
 
-    from singan_augment.datasets import mni_slices
+    from singan_augment.data import mni_slices
 
     m = mni_slices()
     shape = (80, 64)
@@ -104,8 +104,9 @@ def brain_task() -> dict:
 def synthetic_pairs(task: dict, args, work: Path) -> tuple[dict, dict]:
     """Fit (or reuse) one pyramid per pool image and expand it; returns {name: (images, labels)}
     and timing info."""
-    from singan_augment.config import ModelConfig, PyramidConfig, TrainConfig
-    from singan_augment.dataset import expand, fit_dataset, read_output
+    from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+    from singan_augment.expansion.expand import expand, read_output
+    from singan_augment.expansion.fit_dataset import fit_dataset
 
     root = work / task["name"]
     inputs = root / "inputs"
@@ -257,7 +258,7 @@ def train_eval(task, real, syn, arm, seed, args) -> list[float]:
 def run(args) -> dict:
     import torch
 
-    from singan_augment.dataset import safe_name
+    from singan_augment.expansion.sources import safe_name
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from singan_augment.engine.pyramid import Pyramid
 from singan_augment.errors import PyramidFileError
-from singan_augment.io import JSON_NAME, load_pyramid
-from singan_augment.model import Pyramid
+from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid
 
 ROOT = Path(__file__).resolve().parent
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")

@@ -357,7 +357,7 @@ def make_histology(wheels: Path, out: Path) -> dict:
 def make_fluorescence(wheels: Path, out: Path) -> dict:
     import tifffile
 
-    from singan_augment.datasets import nuclei_metrics
+    from singan_augment.data import nuclei_metrics
 
     whl = get_wheel("stardist", wheels)
     img = tifffile.imread(io.BytesIO(read_member(whl, SD_DIR + "img2d.tif")))

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from singan_augment import datasets
-from singan_augment.config import PyramidConfig, TrainConfig
-from singan_augment.fit import fit, reconstruction_rmse
-from singan_augment.io import save_pyramid
+from singan_augment import data as datasets
+from singan_augment.engine.config import PyramidConfig, TrainConfig
+from singan_augment.engine.fit import fit, reconstruction_rmse
+from singan_augment.files.pyramid_files import save_pyramid
 
 ROOT = Path(__file__).resolve().parents[1] / "pretrained"
 
@@ -50,7 +50,7 @@ def load_image(name: str) -> tuple[np.ndarray, Spec]:
             ("t1", "t2w_sim", "flair_sim"),
             (),
             MNI_LICENCE,
-            "singan_augment.datasets.brain_multicontrast(4)",
+            "singan_augment.data.brain_multicontrast(4)",
             "Multi-contrast MRI sampling (the medical study samples from scale 1).",
         )
     if name == "brain_healthy_tumour_host":
@@ -61,7 +61,7 @@ def load_image(name: str) -> tuple[np.ndarray, Spec]:
             ("t1", "t2w_sim", "flair_sim"),
             (),
             MNI_LICENCE,
-            "singan_augment.datasets.brain_multicontrast(6)",
+            "singan_augment.data.brain_multicontrast(6)",
             "Tumour insertion: paste a tumour, harmonize at injection scales 2-3.",
         )
     if name == "histology_he_nuclei":
@@ -79,7 +79,7 @@ def load_image(name: str) -> tuple[np.ndarray, Spec]:
             ("r", "g", "b", "nuclei"),
             ("nuclei",),
             HE_LICENCE,
-            "singan_augment.datasets.histology('he')",
+            "singan_augment.data.histology('he')",
             "Image+mask pairs sampled from scale 0, mask decoded to a label map.",
         )
     raise SystemExit(f"unknown pyramid {name!r}")
@@ -87,7 +87,7 @@ def load_image(name: str) -> tuple[np.ndarray, Spec]:
 
 def quality(pyr, image: np.ndarray, spec: Spec) -> dict:
     from singan_augment import metrics
-    from singan_augment.sample import sample
+    from singan_augment.engine.sample import sample
 
     out: dict = {"reconstruction_rmse": [round(v, 5) for v in reconstruction_rmse(pyr)]}
     img_idx = pyr.channels.image_indices
@@ -204,7 +204,7 @@ def main() -> int:
     t0 = time.perf_counter()
     log = {}
     if args.cards_only:
-        from singan_augment.io import load_pyramid, read_metadata
+        from singan_augment.files.pyramid_files import load_pyramid, read_metadata
 
         pyr = load_pyramid(out)
         extra = read_metadata(out).get("extra", {})

@@ -14,7 +14,7 @@ Shape
     2 px, and the core inside the rim-filled region eroded by 2 px (so rim and oedema rings are
     >= 2 px thick; 1 px for patches under 32 px).
 
-Intensities (channel values in [0, 1], on the scale of :func:`singan_augment.datasets.
+Intensities (channel values in [0, 1], on the scale of :func:`singan_augment.data.
 brain_multicontrast`, whose white matter is about T1 0.85, T2w 0.29, FLAIR 0.78, grey matter
 about 0.65 / 0.41 / 0.89, CSF about 0.26 / 0.90 / 0.02). Mean levels, before texture:
 

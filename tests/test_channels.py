@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from singan_augment.channels import ChannelSpec, check_image, decode_labels, one_hot
-from singan_augment.config import LabelDecodeConfig
+from singan_augment.engine.channels import ChannelSpec, check_image, decode_labels, one_hot
+from singan_augment.engine.config import LabelDecodeConfig
 from singan_augment.errors import InputError
 
 

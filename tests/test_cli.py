@@ -3,9 +3,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import tiny_image
 
 from singan_augment.cli import main
+from singan_augment.testing import tiny_image
 
 
 def test_help_is_fast_and_lists_commands():

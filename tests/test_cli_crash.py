@@ -18,10 +18,15 @@ import time
 
 import numpy as np
 import pytest
-from conftest import tiny_image
 
 from singan_augment.cli import main
-from singan_augment.io import JSON_NAME, WEIGHTS_NAME, load_pyramid, pyramid_tensors
+from singan_augment.files.pyramid_files import (
+    JSON_NAME,
+    WEIGHTS_NAME,
+    load_pyramid,
+    pyramid_tensors,
+)
+from singan_augment.testing import tiny_image
 
 ARGS = ["--iters", "12", "--max-size", "36", "--min-size", "25", "--nfc", "8", "--seed", "3"]
 FINAL_NAMES = {JSON_NAME, WEIGHTS_NAME}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from singan_augment.conv import IMPLS, conv3x3_valid, select_impl
+from singan_augment.engine.conv import IMPLS, conv3x3_valid, select_impl
 
 ALL = ("auto",) + IMPLS
 CASES = [  # (N, H, W, Cin, Cout)

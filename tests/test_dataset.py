@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_image, tiny_image_with_mask
 
-from singan_augment.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.testing import tiny_image, tiny_image_with_mask
 
 CACHE = os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "singan-augment-test-jax-cache")
@@ -61,7 +61,7 @@ def folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def fitted(folder, tmp_path_factory) -> tuple[Path, object]:
-    from singan_augment.dataset import fit_dataset
+    from singan_augment.expansion.fit_dataset import fit_dataset
 
     out = tmp_path_factory.mktemp("pyrs")
     report = fit_dataset(folder, out, seed=3, **KW)
@@ -69,8 +69,8 @@ def fitted(folder, tmp_path_factory) -> tuple[Path, object]:
 
 
 def test_folder_input_trains_one_pyramid_per_image(fitted):
-    from singan_augment.dataset import derive_seed
-    from singan_augment.io import load_pyramid
+    from singan_augment.expansion.sources import derive_seed
+    from singan_augment.files.pyramid_files import load_pyramid
 
     out, report = fitted
     assert report.ok, report.table("fit")
@@ -97,8 +97,9 @@ def test_rerun_skips_finished_pyramids_and_touches_nothing(fitted, folder, capsy
 
 
 def test_killed_run_is_resumed_to_the_same_pyramid(fitted, folder, tmp_path):
-    from singan_augment.dataset import CRASH_ENV, expand, fit_dataset
-    from singan_augment.io import load_pyramid, pyramid_tensors, read_metadata
+    from singan_augment.expansion.expand import expand
+    from singan_augment.expansion.fit_dataset import CRASH_ENV, fit_dataset
+    from singan_augment.files.pyramid_files import load_pyramid, pyramid_tensors, read_metadata
 
     src = tmp_path / "in"
     src.mkdir()
@@ -131,8 +132,8 @@ def test_killed_run_is_resumed_to_the_same_pyramid(fitted, folder, tmp_path):
 
 
 def test_pyramid_of_another_image_is_refused_not_overwritten(fitted, folder, tmp_path):
-    from singan_augment.dataset import fit_dataset
-    from singan_augment.io import metadata_sha256
+    from singan_augment.expansion.fit_dataset import fit_dataset
+    from singan_augment.files.pyramid_files import metadata_sha256
 
     out = tmp_path / "pyrs"
     (out / "case_a").mkdir(parents=True)
@@ -161,8 +162,8 @@ def _write_datalist(root: Path, entries: list[dict]) -> Path:
 
 def test_datalist_traversal_and_bad_entries_are_refused(tmp_path, capsys):
     from singan_augment.cli import main
-    from singan_augment.dataset import discover
     from singan_augment.errors import InputError
+    from singan_augment.expansion.sources import discover
 
     base = tmp_path / "ds"
     (base / "img").mkdir(parents=True)
@@ -195,7 +196,7 @@ def test_datalist_traversal_and_bad_entries_are_refused(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def datalist_pyramids(tmp_path_factory) -> tuple[Path, Path]:
     """Two cases with t1/t2 contrasts as separate files and a 2-class label map."""
-    from singan_augment.dataset import fit_dataset
+    from singan_augment.expansion.fit_dataset import fit_dataset
 
     base = tmp_path_factory.mktemp("decathlon")
     (base / "imagesTr").mkdir()
@@ -223,7 +224,7 @@ def datalist_pyramids(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_datalist_input_stacks_contrasts_and_one_hot_labels(datalist_pyramids):
-    from singan_augment.io import load_pyramid
+    from singan_augment.files.pyramid_files import load_pyramid
 
     dl, out = datalist_pyramids
     assert sorted(p.name for p in out.iterdir()) == ["imagesTr__case0_t1", "imagesTr__case1_t1"]
@@ -238,7 +239,7 @@ def test_datalist_input_stacks_contrasts_and_one_hot_labels(datalist_pyramids):
 
 @pytest.fixture(scope="module")
 def expanded(fitted, tmp_path_factory):
-    from singan_augment.dataset import expand
+    from singan_augment.expansion.expand import expand
 
     out = tmp_path_factory.mktemp("syn")
     report = expand(fitted[0], out, 3, fmt="npy", seed=5, start_scale=0, progress=False)
@@ -264,7 +265,7 @@ def test_expand_writes_pairs_and_a_monai_datalist(expanded, fitted):
 
 
 def test_expand_is_deterministic_and_order_independent(expanded, fitted, tmp_path):
-    from singan_augment.dataset import expand
+    from singan_augment.expansion.expand import expand
 
     out, _ = expanded
     other = tmp_path / "again"
@@ -313,10 +314,10 @@ def test_expand_rerun_writes_each_output_exactly_once(fitted, tmp_path, capsys):
 
 # Runs the real CLI and SIGKILLs it (a real kill: no cleanup handler runs) at the K-th rename of
 # an atomic write, i.e. right after the temp file was written and fsynced and before it gets its
-# final name - the worst moment for exactly-once. Only ``singan_augment.io`` sees the hook.
+# final name - the worst moment for exactly-once. Only ``singan_augment.files.atomic`` sees the hook.
 _KILL_AT_RENAME = r"""
 import os, signal, sys, types
-import singan_augment.io as sio
+import singan_augment.files.atomic as sio
 k, calls = int(os.environ["SINGAN_TEST_KILL_AT"]), [0]
 def replace(src, dst):
     calls[0] += 1
@@ -384,8 +385,8 @@ def test_expand_interrupted_between_label_and_image_completes_the_pair(
     alone by an interruption is written again with its image on the rerun."""
     import types
 
-    import singan_augment.io as sio
-    from singan_augment.dataset import expand
+    import singan_augment.files.atomic as sio
+    from singan_augment.expansion.expand import expand
 
     class Interrupted(BaseException):
         pass
@@ -428,7 +429,7 @@ def test_expand_interrupted_between_label_and_image_completes_the_pair(
 
 
 def test_expand_label_pyramids_nifti_and_inject(datalist_pyramids, tmp_path):
-    from singan_augment.dataset import expand, read_output
+    from singan_augment.expansion.expand import expand, read_output
 
     dl, pyrs = datalist_pyramids
     out = tmp_path / "syn"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from singan_augment import datasets as D
+from singan_augment import data as D
 
 REPO = Path(__file__).resolve().parents[1]
 

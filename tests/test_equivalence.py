@@ -1,4 +1,4 @@
-"""The JAX engine against an independent PyTorch SinGAN (benchmarks/torch_reference.py).
+"""The JAX engine against an independent PyTorch SinGAN (singan_augment.testing.torch_reference).
 
 With the same weights, noise, prev images, GP alpha and real image, both must compute the
 same D loss terms and gradients, G loss terms and gradients, BN running averages, Adam
@@ -8,34 +8,25 @@ Parametrised over the convolution implementations that exist.
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 
-from singan_augment.config import ModelConfig, TrainConfig
-from singan_augment.generate import Stage, draw_noise
-from singan_augment.losses import discriminator_loss, generator_loss
-from singan_augment.networks import generator_apply, init_discriminator, init_generator
-from singan_augment.pyramid import pad
-from singan_augment.train import (
+from singan_augment.engine.config import ModelConfig, TrainConfig
+from singan_augment.engine.generate import Stage, draw_noise
+from singan_augment.engine.losses import discriminator_loss, generator_loss
+from singan_augment.engine.networks import generator_apply, init_discriminator, init_generator
+from singan_augment.engine.scales import pad
+from singan_augment.engine.train import (
     init_state,
     make_iteration,
     make_optimizer,
     random_prev,
     scale_consts,
 )
-
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "torch_reference.py"
-_spec = importlib.util.spec_from_file_location("torch_reference", _PATH)
-tr = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("torch_reference", tr)
-_spec.loader.exec_module(tr)
+from singan_augment.testing import torch_reference as tr
 
 C, H, W, NFC = 3, 27, 31, 16
 P = 5
@@ -45,17 +36,9 @@ GRAD_RTOL, GRAD_ATOL = 2e-4, 2e-5
 
 
 def conv_impls() -> list[str]:
-    impls = ["xla"]
-    try:
-        from singan_augment import conv
-    except ImportError:
-        return impls
-    for name in ("IMPLS", "IMPLEMENTATIONS"):
-        extra = getattr(conv, name, None)
-        if extra:
-            impls += [i for i in extra if i not in impls and i != "auto"]
-            break
-    return impls
+    from singan_augment.engine.conv import IMPLS
+
+    return ["xla"] + [i for i in IMPLS if i not in ("xla", "auto")]
 
 
 # JAX's op-by-op dispatch compiles every new primitive shape: the explicit matmul

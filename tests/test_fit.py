@@ -1,12 +1,12 @@
 import jax
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, TINY_PYRAMID, TINY_TRAIN, tiny_image
 
-from singan_augment.config import TrainConfig
+from singan_augment.engine.config import TrainConfig
+from singan_augment.engine.fit import fit, fit_many, init_pyramid, reconstruction_rmse
 from singan_augment.errors import InputError, PyramidMismatchError
-from singan_augment.fit import fit, fit_many, init_pyramid, reconstruction_rmse
-from singan_augment.io import load_pyramid, save_pyramid
+from singan_augment.files.pyramid_files import load_pyramid, save_pyramid
+from singan_augment.testing import TINY_MODEL, TINY_PYRAMID, TINY_TRAIN, tiny_image
 
 KW = dict(
     model_config=TINY_MODEL, train_config=TINY_TRAIN, pyramid_config=TINY_PYRAMID, progress=False

@@ -12,13 +12,13 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import tiny_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from singan_augment.cli import main
 from singan_augment.errors import SinGANError
-from singan_augment.io import JSON_NAME, WEIGHTS_NAME, metadata_sha256
+from singan_augment.files.pyramid_files import JSON_NAME, WEIGHTS_NAME, metadata_sha256
+from singan_augment.testing import tiny_image
 
 FUZZ = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

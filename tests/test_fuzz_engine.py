@@ -10,16 +10,16 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, TINY_PYRAMID, TINY_TRAIN, tiny_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from singan_augment.channels import check_image, decode_labels, one_hot
+from singan_augment.engine.channels import check_image, decode_labels, one_hot
+from singan_augment.engine.fit import fit, fit_many, init_pyramid
+from singan_augment.engine.harmonize import blend_mask, edit, harmonize, inject
+from singan_augment.engine.sample import output_shapes, sample
 from singan_augment.errors import InputError, PyramidMismatchError, ScaleError
-from singan_augment.fit import fit, fit_many, init_pyramid
-from singan_augment.harmonize import blend_mask, edit, harmonize, inject
-from singan_augment.sample import output_shapes, sample
+from singan_augment.testing import TINY_MODEL, TINY_PYRAMID, TINY_TRAIN, tiny_image
 
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -136,7 +136,7 @@ def test_fit_refuses_values_that_overflow_float32(ledger):
     ],
 )
 def test_configs_refuse_out_of_range_values(ledger, cfg):
-    from singan_augment import config
+    from singan_augment.engine import config
 
     ((which, values),) = cfg.items()
     cls = {
@@ -150,7 +150,7 @@ def test_configs_refuse_out_of_range_values(ledger, cfg):
 
 
 def test_configs_refuse_unknown_fields_from_json(ledger):
-    from singan_augment.config import TrainConfig
+    from singan_augment.engine.config import TrainConfig
 
     err = ledger.bad(
         "engine.config",

@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 
 from singan_augment import pretrained
 from singan_augment.errors import PyramidFileError
-from singan_augment.io import JSON_NAME, WEIGHTS_NAME, load_pyramid, metadata_sha256, read_metadata
+from singan_augment.files.pyramid_files import (
+    JSON_NAME,
+    WEIGHTS_NAME,
+    load_pyramid,
+    metadata_sha256,
+    read_metadata,
+)
 
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -275,8 +281,8 @@ def test_pretrained_pyramids_are_hash_checked(ledger, tmp_path, monkeypatch):
     )
 )
 def test_datalist_paths_never_escape_their_folder(ledger, tmp_path_factory, rel):
-    from singan_augment.dataset import resolve_inside
     from singan_augment.errors import InputError
+    from singan_augment.expansion.sources import resolve_inside
 
     base = tmp_path_factory.getbasetemp() / "datalist_root"
     (base / "a").mkdir(parents=True, exist_ok=True)
@@ -296,7 +302,7 @@ def test_datalist_paths_never_escape_their_folder(ledger, tmp_path_factory, rel)
 def test_output_names_are_always_safe(text):
     import re
 
-    from singan_augment.dataset import safe_name
+    from singan_augment.expansion.sources import safe_name
 
     name = safe_name(text)
     assert re.fullmatch(r"[A-Za-z0-9._-]+", name)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 import torchio as tio
-from conftest import tiny_image, tiny_image_with_mask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from singan_augment.transforms import (
@@ -24,6 +23,7 @@ from singan_augment.transforms import (
 )
 
 from singan_augment.errors import InputError, PyramidFileError, PyramidMismatchError, ScaleError
+from singan_augment.testing import tiny_image, tiny_image_with_mask
 
 FUZZ = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-from conftest import tiny_image
 
-from singan_augment.config import BlendConfig
+from singan_augment.engine.config import BlendConfig
+from singan_augment.engine.harmonize import blend_mask, edit, harmonize, inject
 from singan_augment.errors import InputError, PyramidMismatchError, ScaleError
-from singan_augment.harmonize import blend_mask, edit, harmonize, inject
+from singan_augment.testing import tiny_image
 
 
 def _composite(h=32, w=36):

@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
+from singan_augment.engine.sample import sample
 from singan_augment.errors import PyramidFileError
-from singan_augment.io import JSON_NAME, WEIGHTS_NAME, load_pyramid, save_pyramid
-from singan_augment.sample import sample
+from singan_augment.files.pyramid_files import JSON_NAME, WEIGHTS_NAME, load_pyramid, save_pyramid
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_partial_pyramid_needs_opt_in(tiny_pyramid, tmp_path):
 
 
 def test_metadata_edits_are_caught_by_the_checksum_even_when_well_formed(pyr_copy):
-    from singan_augment.io import metadata_sha256
+    from singan_augment.files.pyramid_files import metadata_sha256
 
     p = pyr_copy / JSON_NAME
     meta = json.loads(p.read_text())

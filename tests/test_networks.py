@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from singan_augment.config import ModelConfig
-from singan_augment.networks import (
+from singan_augment.engine.config import ModelConfig
+from singan_augment.engine.networks import (
     discriminator_apply,
     generator_apply,
     init_discriminator,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from singan_augment import pretrained
+from singan_augment.engine.sample import sample
 from singan_augment.errors import PyramidFileError
-from singan_augment.sample import sample
 
 EXPECTED = {"brain_t1_t2_flair", "histology_he_nuclei", "brain_healthy_tumour_host"}
 

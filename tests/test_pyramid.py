@@ -2,9 +2,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from singan_augment.config import PyramidConfig
+from singan_augment.engine.config import PyramidConfig
+from singan_augment.engine.scales import build_pyramid, resize, scale_shapes
 from singan_augment.errors import InputError
-from singan_augment.pyramid import build_pyramid, resize, scale_shapes
 
 
 def test_reference_shapes_for_186x248():

@@ -15,9 +15,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the install
     pytest.skip("ray is not installed (pip install 'singan-augment[ray]')", allow_module_level=True)
 
-from conftest import tiny_image
-
-from singan_augment.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.testing import tiny_image
 
 CACHE = os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "singan-augment-test-jax-cache")
@@ -56,7 +55,7 @@ def images(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def local_out(images, tmp_path_factory) -> Path:
-    from singan_augment.dataset import fit_dataset
+    from singan_augment.expansion.fit_dataset import fit_dataset
 
     out = tmp_path_factory.mktemp("local")
     assert fit_dataset(images, out, seed=7, **KW).ok
@@ -64,7 +63,7 @@ def local_out(images, tmp_path_factory) -> Path:
 
 
 def _same_pyramids(a: Path, b: Path) -> None:
-    from singan_augment.io import load_pyramid, pyramid_tensors
+    from singan_augment.files.pyramid_files import load_pyramid, pyramid_tensors
 
     names = sorted(p.name for p in a.iterdir())
     assert names == sorted(p.name for p in b.iterdir()) == ["one", "two"]
@@ -78,7 +77,7 @@ def _same_pyramids(a: Path, b: Path) -> None:
 
 
 def test_ray_executor_matches_local(ray_local, images, local_out, tmp_path):
-    from singan_augment.dataset import fit_dataset
+    from singan_augment.expansion.fit_dataset import fit_dataset
 
     out = tmp_path / "ray"
     report = fit_dataset(images, out, seed=7, executor="ray", **KW)
@@ -90,7 +89,7 @@ def test_ray_executor_matches_local(ray_local, images, local_out, tmp_path):
 
 
 def test_crashed_task_is_retried_and_completes(ray_local, images, local_out, tmp_path, monkeypatch):
-    from singan_augment.dataset import CRASH_ENV, fit_dataset
+    from singan_augment.expansion.fit_dataset import CRASH_ENV, fit_dataset
 
     marker = tmp_path / "crashed-once"
     monkeypatch.setenv(CRASH_ENV, str(marker))
@@ -105,8 +104,8 @@ def test_crashed_task_is_retried_and_completes(ray_local, images, local_out, tmp
 def test_crash_without_retries_is_reported_failed_and_partial(
     ray_local, images, tmp_path, monkeypatch
 ):
-    from singan_augment.dataset import CRASH_ENV, fit_dataset
-    from singan_augment.io import read_metadata
+    from singan_augment.expansion.fit_dataset import CRASH_ENV, fit_dataset
+    from singan_augment.files.pyramid_files import read_metadata
 
     monkeypatch.setenv(CRASH_ENV, str(tmp_path / "marker"))
     out = tmp_path / "ray"
@@ -116,7 +115,7 @@ def test_crash_without_retries_is_reported_failed_and_partial(
 
 
 def test_ray_expand_matches_local(ray_local, local_out, tmp_path):
-    from singan_augment.dataset import expand
+    from singan_augment.expansion.expand import expand
 
     a, b = tmp_path / "local", tmp_path / "ray"
     assert expand(local_out, a, 2, fmt="npy", seed=4, progress=False).ok

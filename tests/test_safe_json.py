@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from singan_augment.errors import InputError
-from singan_augment.safe_json import read_json
+from singan_augment.files.safe_json import read_json
 
 LIMITS = dict(max_bytes=1 << 16, max_depth=8, raises=InputError)
 values = st.recursive(

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from singan_augment.engine.sample import output_shapes, sample
 from singan_augment.errors import InputError, ScaleError
-from singan_augment.sample import output_shapes, sample
 
 
 @pytest.mark.parametrize("start", [0, 1, 2])

@@ -34,9 +34,9 @@ from singan_augment.transforms import (
     safe_dataloader_kwargs,
 )
 
-from singan_augment.config import ModelConfig, PyramidConfig
+from singan_augment.engine.config import ModelConfig, PyramidConfig
 from singan_augment.errors import InputError, PyramidMismatchError, ScaleError
-from singan_augment.io import save_pyramid
+from singan_augment.files.pyramid_files import save_pyramid
 
 H, W = 32, 36
 MODEL = ModelConfig(nfc_init=8, nfc_max=8)
@@ -74,7 +74,7 @@ def pyr3_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pyr3(pyr3_dir):
-    from singan_augment.io import load_pyramid
+    from singan_augment.files.pyramid_files import load_pyramid
 
     return load_pyramid(pyr3_dir)
 
@@ -384,7 +384,7 @@ def test_tumour_fixed_location_bank_and_array_version(pyr3):
     assert out_lab[0, 16, 18] == 4 and out_lab[0, 16, 10] == 0
     # outside the blend mask (paste dilated by 7 px, blurred by sigma 5) nothing changes;
     # the change is concentrated on the paste
-    from singan_augment.harmonize import blend_mask
+    from singan_augment.engine.harmonize import blend_mask
 
     m = torch.from_numpy(blend_mask((out_lab[0] == 4).numpy()))
     diff = (out_img - img).abs().sum(0)

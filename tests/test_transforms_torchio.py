@@ -18,9 +18,9 @@ from singan_augment.transforms import (
 )
 from torch.utils.data import DataLoader
 
-from singan_augment.config import ModelConfig, PyramidConfig
+from singan_augment.engine.config import ModelConfig, PyramidConfig
 from singan_augment.errors import InputError, PyramidMismatchError
-from singan_augment.io import save_pyramid
+from singan_augment.files.pyramid_files import save_pyramid
 
 H, W = 32, 36
 MODEL = ModelConfig(nfc_init=8, nfc_max=8)

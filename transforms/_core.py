@@ -64,7 +64,7 @@ class PyramidCache:
         return len(self._items)
 
     def get(self, path: str | os.PathLike) -> Any:
-        from singan_augment.io import JSON_NAME, load_pyramid
+        from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid
 
         p = Path(path).expanduser().resolve()
         try:
@@ -85,7 +85,7 @@ class PyramidCache:
 
 
 def is_pyramid(obj: Any) -> bool:
-    from singan_augment.model import Pyramid
+    from singan_augment.engine.pyramid import Pyramid
 
     return isinstance(obj, Pyramid)
 
@@ -314,7 +314,7 @@ def build_layout(
     if not need_values:
         return x
     for key, idx in mapping.channels.items():
-        v = bridge._plain(named[key]).detach()
+        v = bridge.plain_tensor(named[key]).detach()
         if key == mapping.label_name:
             k = len(idx)
             if v.shape[0] == 1:
@@ -343,7 +343,7 @@ def split_layout(
     """
     res: dict[str, torch.Tensor] = {}
     for key, idx in mapping.channels.items():
-        ref = bridge._plain(named[key])
+        ref = bridge.plain_tensor(named[key])
         if key == mapping.label_name:
             onehot = out[list(idx)] > 0.5
             if ref.shape[0] == 1:
@@ -460,8 +460,8 @@ def normalise_planes(spec: Any, p: torch.Tensor) -> torch.Tensor:
 def denormalise_planes(spec: Any, nhwc: torch.Tensor, decode: Any = None) -> torch.Tensor:
     """(S, A, B, C) engine output -> (S, C, A, B) training range; label channels decoded to
     one-hot 0/1 masks with the engine's hysteresis rule (``channels.decode_labels``)."""
-    from singan_augment.channels import decode_labels
-    from singan_augment.config import LabelDecodeConfig
+    from singan_augment.engine.channels import decode_labels
+    from singan_augment.engine.config import LabelDecodeConfig
 
     lo = torch.tensor(spec.low, dtype=torch.float32).view(1, -1, 1, 1)
     hi = torch.tensor(spec.high, dtype=torch.float32).view(1, -1, 1, 1)
@@ -480,7 +480,7 @@ def denormalise_planes(spec: Any, nhwc: torch.Tensor, decode: Any = None) -> tor
 def inject_normalised(pyramid: Any, nhwc: Any, scale: int, key: Any) -> Any:
     """One structure-preserving variation of a normalised (1, H, W, C) JAX image at ``scale``
     (the engine's ``harmonize.inject_normalised``); returns (1, H, W, C) in [-1, 1] units."""
-    from singan_augment.harmonize import inject_normalised as engine_inject
+    from singan_augment.engine.harmonize import inject_normalised as engine_inject
 
     return engine_inject(pyramid, nhwc, scale, key, 1)
 
@@ -494,7 +494,7 @@ def run_engine(
     import jax
     import jax.numpy as jnp
 
-    from singan_augment.sample import sample_normalised
+    from singan_augment.engine.sample import sample_normalised
 
     check_jax_usable()
     spec = pyramid.channels
@@ -775,7 +775,7 @@ def tumour_plane(
         (image, label) of the same shapes: harmonized image; label with the tumour classes set
         inside the pasted mask and untouched outside.
     """
-    from singan_augment.harmonize import harmonize
+    from singan_augment.engine.harmonize import harmonize
 
     check_jax_usable()
     spec = pyramid.channels
@@ -830,7 +830,7 @@ def tumour_named(
     Returns the new images (same shapes; float dtype kept, integer images become float32) and
     the new label map (input dtype) or None.
     """
-    from singan_augment.channels import ChannelSpec
+    from singan_augment.engine.channels import ChannelSpec
 
     spec = pyramid.channels
     ii = spec.image_indices
@@ -852,12 +852,12 @@ def tumour_named(
     lab = (
         torch.zeros((1, *sp), dtype=torch.int64)
         if label is None
-        else torch.round(bridge._plain(label).detach().to(torch.float32)).to(torch.int64)
+        else torch.round(bridge.plain_tensor(label).detach().to(torch.float32)).to(torch.int64)
     )
     planes = plan_planes(x.shape, spatial_axis, slices, params.slice_u, transpose)
     p_img = take_planes(x, planes)
     p_lab = take_planes(lab, planes)
-    p_brain = None if brain is None else take_planes(bridge._plain(brain).detach() > 0, planes)
+    p_brain = None if brain is None else take_planes(bridge.plain_tensor(brain).detach() > 0, planes)
     out_img = p_img.clone()
     out_lab = p_lab.clone()
     for k in range(p_img.shape[0]):
@@ -879,7 +879,7 @@ def tumour_named(
     new_x = put_planes(x, out_img, planes)
     new_lab = put_planes(lab, out_lab, planes)
     res = split_layout(new_x, images, mapping)
-    out_label = None if label is None else new_lab.to(bridge._plain(label).dtype)
+    out_label = None if label is None else new_lab.to(bridge.plain_tensor(label).dtype)
     return res, out_label
 
 
@@ -905,10 +905,10 @@ def untrained_pyramid(
     """
     import jax
 
-    from singan_augment.config import ModelConfig, PyramidConfig
-    from singan_augment.fit import init_pyramid
-    from singan_augment.generate import Stage
-    from singan_augment.networks import init_generator
+    from singan_augment.engine.config import ModelConfig, PyramidConfig
+    from singan_augment.engine.fit import init_pyramid
+    from singan_augment.engine.generate import Stage
+    from singan_augment.engine.networks import init_generator
 
     mcfg = model_config or ModelConfig()
     pyr = init_pyramid(

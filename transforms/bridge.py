@@ -71,7 +71,7 @@ class Crossing:
     reason: str = ""
 
 
-def _plain(t: torch.Tensor) -> torch.Tensor:
+def plain_tensor(t: torch.Tensor) -> torch.Tensor:
     """Strip MetaTensor (or any subclass) to a plain tensor view, without a copy."""
     if type(t) is not torch.Tensor:
         as_tensor = getattr(t, "as_tensor", None)
@@ -108,7 +108,7 @@ def torch_to_jax(t: torch.Tensor, *, strict: bool = False) -> tuple[jax.Array, C
     check_jax_usable()
     if not isinstance(t, torch.Tensor):
         raise InputError(f"expected a torch.Tensor, got {type(t).__name__}")
-    t = _plain(t).detach()
+    t = plain_tensor(t).detach()
     reasons = []
     if t.is_complex():
         raise BridgeDtypeError(f"complex tensors are not supported (dtype {t.dtype})")
@@ -152,7 +152,7 @@ def numpy_to_torch(a: np.ndarray) -> torch.Tensor:
 
 def same_buffer(j: jax.Array, t: torch.Tensor) -> bool:
     """True if the JAX array and the torch tensor share their first byte (zero-copy check)."""
-    return int(j.unsafe_buffer_pointer()) == int(_plain(t).data_ptr())
+    return int(j.unsafe_buffer_pointer()) == int(plain_tensor(t).data_ptr())
 
 
 def rewrap_like(out: torch.Tensor, ref: Any) -> torch.Tensor:
@@ -164,9 +164,9 @@ def rewrap_like(out: torch.Tensor, ref: Any) -> torch.Tensor:
         return out
     if isinstance(ref, MetaTensor):
         return MetaTensor(
-            _plain(out), meta=ref.meta, applied_operations=list(ref.applied_operations)
+            plain_tensor(out), meta=ref.meta, applied_operations=list(ref.applied_operations)
         )
-    return _plain(out)
+    return plain_tensor(out)
 
 
 # ---------------------------------------------------------------------------------------------

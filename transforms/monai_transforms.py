@@ -28,7 +28,7 @@ from monai.utils import TransformBackends, convert_to_tensor
 from singan_augment.errors import InputError, MissingKeyError
 
 from . import _core
-from .bridge import _plain, rewrap_like
+from .bridge import plain_tensor, rewrap_like
 
 _SEED_MAX = 2**31 - 1
 
@@ -106,7 +106,7 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
         pyr = _core.resolve_pyramid(pyramid if pyramid is not None else self.pyramid, self.cache)
         return _core.apply_layout(
             pyr,
-            _plain(_core.check_input(x)).to(torch.float32),
+            plain_tensor(_core.check_input(x)).to(torch.float32),
             mode=self.mode,
             scale=self._scale,
             seed=self._seed,

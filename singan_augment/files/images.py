@@ -12,14 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from singan_augment.errors import InputError
 
 RGB_NAMES = (("r", "g", "b"), ("red", "green", "blue"))
 
 
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+def suffix(path: str | os.PathLike) -> str:
+    """The lower-case file type of ``path``: ``.nii.gz`` counts as one suffix."""
+    name = Path(path).name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -34,7 +35,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
-    ext = _suffix(p)
+    ext = suffix(p)
     try:
         if ext == ".npy":
             arr = np.load(p, allow_pickle=False)
@@ -95,25 +96,25 @@ def read_stack(paths: Sequence[str | os.PathLike]) -> np.ndarray:
 
 def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write an array atomically as .npy or NIfTI (.nii / .nii.gz, identity affine), or PNG."""
-    from .io import _atomic_write
+    from .atomic import atomic_write
 
     p = Path(path)
-    ext = _suffix(p)
+    ext = suffix(p)
     if ext == ".npy":
         import io as _io
 
         buf = _io.BytesIO()
         np.save(buf, np.asarray(array), allow_pickle=False)
-        _atomic_write(p, buf.getvalue())
+        atomic_write(p, buf.getvalue())
     elif ext in (".nii", ".nii.gz"):
         import nibabel as nib
 
         arr = np.asarray(array)
         data = np.moveaxis(arr, 0, -1)[:, :, None, :] if arr.ndim == 3 else arr
         img = nib.Nifti1Image(data, np.eye(4))
-        _atomic_write(p, img.to_bytes() if ext == ".nii" else _gz(img.to_bytes()))
+        atomic_write(p, img.to_bytes() if ext == ".nii" else _gz(img.to_bytes()))
     elif ext == ".png":
-        _atomic_write(p, png_bytes(np.asarray(array)))
+        atomic_write(p, png_bytes(np.asarray(array)))
     else:
         raise InputError(f"{p}: unsupported output type {ext!r} (use .npy, .nii, .nii.gz or .png)")
     return p

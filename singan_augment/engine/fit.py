@@ -16,13 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from singan_augment.errors import InputError, PyramidMismatchError
+
 from .channels import ChannelSpec, check_image
 from .config import ModelConfig, PyramidConfig, TrainConfig
-from .errors import InputError, PyramidMismatchError
 from .generate import Stage, draw_noise, random_key
-from .model import Pyramid
 from .networks import init_discriminator, init_generator
-from .pyramid import build_pyramid, resize, scale_shapes
+from .pyramid import Pyramid
+from .scales import build_pyramid, resize, scale_shapes
 from .train import init_state, make_iteration, reconstruction, run_iterations, scale_consts
 
 ScaleCallback = Callable[[list[Pyramid], int, list[dict[str, float]]], None]

@@ -20,7 +20,7 @@ from .config import ModelConfig, TrainConfig
 from .generate import Stage, draw_noise, draw_noises, run_scales
 from .losses import discriminator_loss, generator_loss
 from .networks import BatchStats, Params, generator_apply
-from .pyramid import pad, resize
+from .scales import pad, resize
 
 
 class ScaleConsts(NamedTuple):

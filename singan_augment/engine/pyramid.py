@@ -7,9 +7,10 @@ from typing import Any
 
 import jax
 
+from singan_augment.errors import ScaleError
+
 from .channels import ChannelSpec
 from .config import ModelConfig, PyramidConfig, TrainConfig
-from .errors import ScaleError
 from .generate import Stage
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from .errors import InputError
+from singan_augment.errors import InputError
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import SinGANError
+from singan_augment.errors import SinGANError
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -14,13 +14,14 @@ import jax
 import numpy as np
 from scipy import ndimage
 
+from singan_augment.errors import InputError, ScaleError
+
 from .channels import check_image
 from .config import BlendConfig
-from .errors import InputError, ScaleError
 from .generate import draw_noises, run_scales
-from .model import Pyramid
-from .pyramid import resize
-from .sample import _keys, output_shapes
+from .pyramid import Pyramid
+from .sample import output_shapes, per_sample_keys
+from .scales import resize
 
 
 @partial(jax.jit, static_argnames=("shapes", "start", "channels", "mcfg"))
@@ -84,7 +85,7 @@ def inject_normalised(
     return _inject(
         pyramid.stages,
         nhwc,
-        _keys(seed_or_key, n),
+        per_sample_keys(seed_or_key, n),
         shapes=shapes,
         start=s,
         channels=pyramid.num_channels,
@@ -93,7 +94,7 @@ def inject_normalised(
 
 
 def _check_against(pyramid: Pyramid, image: np.ndarray, what: str) -> np.ndarray:
-    from .errors import PyramidMismatchError
+    from singan_augment.errors import PyramidMismatchError
 
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[0] != pyramid.num_channels:

@@ -13,12 +13,13 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from singan_augment.errors import InputError
+
 from .channels import decode_labels
 from .config import LabelDecodeConfig
-from .errors import InputError
 from .generate import draw_noises, random_key, run_scales
-from .model import Pyramid
-from .pyramid import resize
+from .pyramid import Pyramid
+from .scales import resize
 from .train import reconstruction
 
 MAX_SAMPLES_PER_CALL = 1024
@@ -104,7 +105,8 @@ def _reconstruct(stages, z_opt, *, shapes, upto, mcfg):
     return reconstruction(stages[:upto], shapes, z_opt, mcfg)
 
 
-def _keys(seed_or_key, n: int) -> jax.Array:
+def per_sample_keys(seed_or_key, n: int) -> jax.Array:
+    """``n`` independent PRNG keys, shape (n, 2), from a seed or a key; ``n`` is checked."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise InputError(f"number of samples must be an int >= 1, got {n!r}")
     if n > MAX_SAMPLES_PER_CALL:
@@ -156,7 +158,7 @@ def sample_normalised(
     return _synthesize(
         pyramid.stages,
         prev,
-        _keys(seed_or_key, n),
+        per_sample_keys(seed_or_key, n),
         shapes=shapes,
         start=start,
         channels=pyramid.num_channels,

@@ -9,8 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from .cli_args import positive as _positive
-from .cli_args import with_overrides
+from . import dataset_commands, demo
+from .args import positive as _positive
+from .args import with_overrides
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -37,11 +38,16 @@ def _names(text: str) -> list[str]:
 
 def cmd_train(args: argparse.Namespace) -> int:
 
-    from .config import ModelConfig, PyramidConfig, TrainConfig
-    from .errors import InputError
-    from .fit import fit
-    from .image_io import read_stack
-    from .io import JSON_NAME, WEIGHTS_NAME, load_pyramid, save_pyramid
+    from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+    from singan_augment.engine.fit import fit
+    from singan_augment.errors import InputError
+    from singan_augment.files.images import read_stack
+    from singan_augment.files.pyramid_files import (
+        JSON_NAME,
+        WEIGHTS_NAME,
+        load_pyramid,
+        save_pyramid,
+    )
 
     image = read_stack(args.image)
     out = Path(args.out)
@@ -108,8 +114,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _write_outputs(out: Path, stem: str, image, labels, pyr, fmt: str) -> None:
-    from .image_io import png_bytes, preview, write_array
-    from .io import _atomic_write
+    from singan_augment.files.atomic import atomic_write
+    from singan_augment.files.images import png_bytes, preview, write_array
 
     ch = pyr.channels
     write_array(out / f"{stem}.{fmt}", image)
@@ -117,7 +123,7 @@ def _write_outputs(out: Path, stem: str, image, labels, pyr, fmt: str) -> None:
         write_array(
             out / f"{stem}_label.{fmt}", labels[None].astype("uint8") if fmt != "npy" else labels
         )
-    _atomic_write(
+    atomic_write(
         out / f"{stem}.png", png_bytes(preview(image, ch.names, ch.kinds, ch.low, ch.high, labels))
     )
 
@@ -125,8 +131,8 @@ def _write_outputs(out: Path, stem: str, image, labels, pyr, fmt: str) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     import jax
 
-    from .io import load_pyramid
-    from .sample import sample
+    from singan_augment.engine.sample import sample
+    from singan_augment.files.pyramid_files import load_pyramid
 
     pyr = load_pyramid(args.pyramid)
     out = Path(args.out)
@@ -158,9 +164,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_harmonize(args: argparse.Namespace) -> int:
-    from .harmonize import edit, harmonize
-    from .image_io import read_image, write_array
-    from .io import load_pyramid
+    from singan_augment.engine.harmonize import edit, harmonize
+    from singan_augment.files.images import read_image, write_array
+    from singan_augment.files.pyramid_files import load_pyramid
 
     pyr = load_pyramid(args.pyramid)
     comp = read_image(args.composite)
@@ -175,8 +181,8 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .config import ModelConfig
-    from .io import read_metadata
+    from singan_augment.engine.config import ModelConfig
+    from singan_augment.files.pyramid_files import read_metadata
 
     meta = read_metadata(args.pyramid)
     if args.json:
@@ -264,27 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("pyramid")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
-    for register in _extensions():
-        register(sub)
+    demo.register(sub)
+    dataset_commands.register(sub)
     return p
 
 
-def _extensions():
-    """Sub-commands defined in other modules (each exposes ``register(subparsers)``)."""
-    import importlib
-
-    for name in ("singan_augment.demo", "singan_augment.dataset_cli"):
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        yield mod.register
-
-
 def main(argv: list[str] | None = None) -> int:
-    from .errors import SinGANError
+    from singan_augment.errors import SinGANError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -299,7 +291,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("singan-augment: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -31,8 +31,8 @@ def _real(pyr) -> np.ndarray:
 
 
 def multicontrast(out: Path, n_per_scale: int) -> dict:
-    from . import metrics, pretrained
-    from .sample import sample
+    from singan_augment import metrics, pretrained
+    from singan_augment.engine.sample import sample
 
     pyr = pretrained.load("brain_t1_t2_flair")
     real = _real(pyr)
@@ -68,8 +68,8 @@ def multicontrast(out: Path, n_per_scale: int) -> dict:
 def histology_pairs(out: Path, n: int) -> dict:
     from skimage.segmentation import find_boundaries
 
-    from . import metrics, pretrained
-    from .sample import sample
+    from singan_augment import metrics, pretrained
+    from singan_augment.engine.sample import sample
 
     pyr = pretrained.load("histology_he_nuclei")
     real = _real(pyr)
@@ -108,9 +108,10 @@ def histology_pairs(out: Path, n: int) -> dict:
 
 
 def tumour_insertion(out: Path) -> dict:
-    from . import datasets, metrics, pretrained
-    from .harmonize import harmonize
-    from .tumour import make_tumour
+    from singan_augment import data as datasets
+    from singan_augment import metrics, pretrained
+    from singan_augment.engine.harmonize import harmonize
+    from singan_augment.tumour import make_tumour
 
     pyr = pretrained.load("brain_healthy_tumour_host")
     host = _real(pyr)
@@ -118,7 +119,7 @@ def tumour_insertion(out: Path) -> dict:
     size = max(16, int(0.28 * min(h, w)))
     tum = make_tumour(3, size=size)
     _, brain = datasets.brain_multicontrast(6)
-    from .pyramid import resize
+    from singan_augment.engine.scales import resize
 
     brain = np.asarray(resize(brain[..., None].astype(np.float32), (h, w)))[..., 0] > 0.5
     cy, cx = int(0.45 * h), int(0.62 * w)

@@ -13,19 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
-from . import __version__
-from .channels import ChannelSpec
-from .config import ModelConfig, PyramidConfig, TrainConfig
-from .errors import PyramidFileError
-from .generate import Stage
-from .model import Pyramid
+from singan_augment import __version__
+from singan_augment.engine.channels import ChannelSpec
+from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.engine.generate import Stage
+from singan_augment.engine.pyramid import Pyramid
+from singan_augment.errors import PyramidFileError
+
+from .atomic import atomic_write, fsync_dir
 from .safe_json import read_json
 
 FORMAT = "singan-augment-pyramid"
@@ -46,34 +47,6 @@ def metadata_sha256(meta: dict[str, Any]) -> str:
     body = {k: v for k, v in meta.items() if k not in (CHECKSUM_KEY, "extra")}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _flatten(prefix: str, params: Any, out: dict[str, np.ndarray]) -> None:
@@ -161,10 +134,10 @@ def save_pyramid(
     meta[CHECKSUM_KEY] = metadata_sha256(meta)
     text = json.dumps(meta, indent=2, sort_keys=True).encode()
     json_tmp = d / (JSON_NAME + ".tmp")
-    _atomic_write(json_tmp, text)  # complete, but not yet the live metadata
-    _atomic_write(d / WEIGHTS_NAME, blob)
+    atomic_write(json_tmp, text)  # complete, but not yet the live metadata
+    atomic_write(d / WEIGHTS_NAME, blob)
     os.replace(json_tmp, d / JSON_NAME)
-    _fsync_dir(d)
+    fsync_dir(d)
     return d
 
 

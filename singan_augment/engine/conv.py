@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .errors import InputError
+from singan_augment.errors import InputError
 
 IMPLS: tuple[str, ...] = ("xla", "shifted", "im2col", "rows", "taps", "winograd", "winograd_cv")
 

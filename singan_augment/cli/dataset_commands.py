@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_args import positive as _positive
-from .cli_args import with_overrides
+from .args import positive as _positive
+from .args import with_overrides
 
 
 def _names(text: str) -> list[str]:
@@ -17,8 +17,8 @@ def _names(text: str) -> list[str]:
 
 def cmd_fit_dataset(args: argparse.Namespace) -> int:
 
-    from .config import ModelConfig, PyramidConfig, TrainConfig
-    from .dataset import fit_dataset
+    from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+    from singan_augment.expansion.fit_dataset import fit_dataset
 
     tcfg = with_overrides(TrainConfig(), iters=args.iters)
     pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
@@ -44,7 +44,7 @@ def cmd_fit_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_expand(args: argparse.Namespace) -> int:
-    from .dataset import expand
+    from singan_augment.expansion.expand import expand
 
     report = expand(
         args.pyramids,
@@ -64,7 +64,7 @@ def cmd_expand(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .dataset_report import make_report
+    from singan_augment.expansion.report import make_report
 
     path = make_report(args.path, args.out, n=args.n, seed=args.seed, max_rows=args.max_rows)
     print(f"wrote {path}")

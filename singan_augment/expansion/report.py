@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from singan_augment.errors import InputError
 
 
 def _patches(images: np.ndarray, size: int = 7, per_image: int = 256, seed: int = 0) -> np.ndarray:
@@ -58,7 +58,7 @@ def diversity_fallback(samples: np.ndarray, real: np.ndarray) -> float:
 def _metric_fns():
     swd, div = swd_fallback, diversity_fallback
     try:
-        from . import metrics  # written alongside; used when it offers these names
+        from singan_augment import metrics
     except ImportError:
         return swd, div, "built-in"
     src = "built-in"
@@ -105,15 +105,11 @@ def _display(img: np.ndarray, real: np.ndarray) -> np.ndarray:
 
 def _collect(path: Path, n: int, seed: int, max_rows: int) -> tuple[str, list[dict[str, Any]]]:
     """Rows of (name, real image, real label, synthetic images, synthetic labels)."""
-    from .dataset import (
-        DATALIST_NAME,
-        MAX_DATALIST_BYTES,
-        find_pyramids,
-        read_output,
-        real_pair,
-    )
-    from .errors import InputError
-    from .safe_json import read_json
+    from singan_augment.errors import InputError
+    from singan_augment.files.safe_json import read_json
+
+    from .expand import find_pyramids, read_output, real_pair
+    from .sources import DATALIST_NAME, MAX_DATALIST_BYTES
 
     rows = []
     if (path / DATALIST_NAME).is_file():
@@ -151,8 +147,8 @@ def _collect(path: Path, n: int, seed: int, max_rows: int) -> tuple[str, list[di
                 }
             )
         return "expanded dataset", rows
-    from .io import load_pyramid
-    from .sample import sample
+    from singan_augment.engine.sample import sample
+    from singan_augment.files.pyramid_files import load_pyramid
 
     pyrs = find_pyramids(path)
     for name, d in pyrs[:max_rows]:
@@ -187,7 +183,7 @@ def make_report(
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    from .io import _atomic_write
+    from singan_augment.files.atomic import atomic_write
 
     out = Path(out)
     kind = out.suffix.lower()
@@ -261,7 +257,7 @@ def make_report(
         canvas.paste(b, (0, a.height))
         buf = io.BytesIO()
         canvas.save(buf, format="PNG")
-        _atomic_write(out, buf.getvalue())
+        atomic_write(out, buf.getvalue())
         return out
     keys = list(dict.fromkeys(k for t in table for k in t))
     head = "".join(f"<th>{k}</th>" for k in keys)
@@ -291,5 +287,5 @@ per-channel range. Synthetic samples: {len(rows[0]["syn"])} per pyramid.</p>
 <table><tr>{head}</tr>{body}</table>{img(quality)}
 </body></html>
 """
-    _atomic_write(out, html.encode())
+    atomic_write(out, html.encode())
     return out

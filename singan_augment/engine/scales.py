@@ -11,8 +11,9 @@ import math
 import jax
 import jax.numpy as jnp
 
+from singan_augment.errors import InputError
+
 from .config import PyramidConfig
-from .errors import InputError
 
 
 def _ceil(x: float) -> int:

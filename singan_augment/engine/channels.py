@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from singan_augment.errors import InputError
+
 from .config import LabelDecodeConfig
-from .errors import InputError
 
 KINDS = ("image", "label")
 

@@ -14,10 +14,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from singan_augment.errors import InputError
+
 from .config import ModelConfig
-from .errors import InputError
 from .networks import generator_apply
-from .pyramid import pad, resize
+from .scales import pad, resize
 
 
 class Stage(NamedTuple):
