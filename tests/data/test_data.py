@@ -12,7 +12,7 @@ import pytest
 
 from singan_augment import data as D
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_available_lists_all_loaders():
