@@ -44,8 +44,8 @@ def bridge_overhead(pyr, size: int, reps: int, start_scale: int) -> dict:
     import jax
     from monai.data import MetaTensor
     from singan_augment.transforms import RandSinGANSample
-    from singan_augment.transforms._core import normalise_planes
     from singan_augment.transforms.bridge import jax_to_torch, rewrap_like, torch_to_jax
+    from singan_augment.transforms.planes import normalise_planes
 
     from singan_augment.engine.sample import sample_normalised
 
@@ -110,7 +110,7 @@ def main() -> None:
     import tempfile
 
     import jax
-    from singan_augment.transforms._core import untrained_pyramid
+    from singan_augment.transforms.pyramids import untrained_pyramid
 
     from singan_augment.files.pyramid_files import save_pyramid
 

@@ -34,10 +34,17 @@ enhance; ``t1`` here is a non-contrast T1w like the shipped MNI template). Outsi
 the patch holds normal white matter (``BACKGROUND``) so that a patch can be pasted as a whole;
 use ``mask`` to paste only the lesion. Texture is multiplicative smoothed Gaussian noise (about
 6-10 % per region); region edges are softened with a 0.8 px Gaussian.
+
+Other contrasts (``unknown_contrasts="random"``, used by the transforms, whose channel names
+are the user's): a contrast-enhanced T1 (``t1c``, alias ``t1ce``) gets the ``t1`` levels with a
+bright enhancing rim (0.95, above white matter); any other name gets random (background, core,
+rim, oedema) levels, uniform in [0.1, 0.95], drawn from the seed and the name. The lesion's
+shape, label and texture do not depend on this option.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +62,10 @@ _LEVELS = {
     "t2w": (0.29, 0.85, 0.52, 0.70),
     "flair": (0.78, 0.45, 0.80, 0.97),
 }
+# contrasts known only with unknown_contrasts="random": contrast-enhanced T1 (bright rim)
+_EXTRA_LEVELS = {"t1c": (0.85, 0.30, 0.95, 0.55)}
+_EXTRA_ALIASES = {"t1ce": "t1c"}
+_UNKNOWN_CONTRASTS = ("raise", "random")
 _TEXTURE = (0.04, 0.10, 0.08, 0.06)  # relative texture amplitude: bg, core, rim, oedema
 _ALIASES = {"t2": "t2w", "t2w_sim": "t2w", "flair_sim": "flair", "t1w": "t1"}
 CONTRASTS = tuple(_LEVELS)
@@ -94,34 +105,70 @@ def _blob(rng, yy, xx, cy, cx, wobble, field_amp, field_sigma):
     return lambda r0: (r / (r0 * rad) + field) < 1.0
 
 
-def _resolve(contrasts) -> tuple[str, ...]:
+def _resolve(contrasts, unknown: str) -> tuple[str, ...]:
+    """Canonical (lower-case, de-aliased) contrast names; unknown ones raise unless
+    ``unknown == "random"``."""
     if isinstance(contrasts, str):
         contrasts = (contrasts,)
     out = []
     for c in contrasts:
-        key = _ALIASES.get(str(c).lower(), str(c).lower())
+        key = str(c).lower()
+        key = _ALIASES.get(key, key)
         if key not in _LEVELS:
-            raise InputError(f"unknown contrast {c!r}; valid: {', '.join(CONTRASTS)}")
+            if unknown != "random":
+                raise InputError(f"unknown contrast {c!r}; valid: {', '.join(CONTRASTS)}")
+            key = _EXTRA_ALIASES.get(key, key)
         out.append(key)
     if not out:
         raise InputError(f"contrasts must name at least one of {', '.join(CONTRASTS)}")
     return tuple(out)
 
 
+def _levels(name: str, seed: int) -> tuple[float, ...]:
+    """(background, core, rim, oedema) mean levels of one canonical contrast name: tabled, or
+    uniform in [0.1, 0.95] from a stream of its own (seed and name, not the shape's stream)."""
+    if name in _LEVELS:
+        return _LEVELS[name]
+    if name in _EXTRA_LEVELS:
+        return _EXTRA_LEVELS[name]
+    rng = np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
+    return tuple(float(v) for v in rng.uniform(0.1, 0.95, 4))
+
+
 def make_tumour(
-    seed: int, size: int = 48, contrasts: tuple[str, ...] = ("t1", "t2w", "flair")
+    seed: int,
+    size: int = 48,
+    contrasts: tuple[str, ...] = ("t1", "t2w", "flair"),
+    *,
+    unknown_contrasts: str = "raise",
 ) -> TumourPatch:
     """Make one synthetic tumour patch, deterministic in ``seed``.
 
     ``size`` >= 16 is the patch side in pixels (the lesion's oedema spans about 55-85 % of it
     and stays 2 px clear of the border). ``contrasts`` picks and orders the channels among
-    ``"t1"``, ``"t2w"``, ``"flair"`` (aliases ``"t2"``, ``"t2w_sim"``, ``"flair_sim"``).
+    ``"t1"``, ``"t2w"``, ``"flair"`` (aliases ``"t2"``, ``"t2w_sim"``, ``"flair_sim"``,
+    ``"t1w"``). ``unknown_contrasts``: ``"raise"`` (default) refuses any other name;
+    ``"random"`` accepts it: ``"t1c"``/``"t1ce"`` get contrast-enhanced T1 levels, other names
+    random levels drawn from ``seed`` and the name (see the module docstring). The label,
+    mask and texture never depend on the contrasts.
+
+    Returns:
+        A :class:`TumourPatch`: image (C, size, size) float32 in [0, 1], label and mask
+        (size, size).
+
+    Raises:
+        InputError: a negative or non-int seed, a size < 16, an empty or (with ``"raise"``)
+        unknown contrast list, or an ``unknown_contrasts`` other than "raise"/"random".
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be a non-negative int, got {seed!r}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16:
         raise InputError(f"size must be an int >= 16, got {size!r}")
-    names = _resolve(contrasts)
+    if unknown_contrasts not in _UNKNOWN_CONTRASTS:
+        raise InputError(
+            f"unknown_contrasts must be one of {_UNKNOWN_CONTRASTS}, got {unknown_contrasts!r}"
+        )
+    names = _resolve(contrasts, unknown_contrasts)
     size = int(size)
     rng = np.random.default_rng(int(seed))
 
@@ -170,7 +217,7 @@ def make_tumour(
     tex_sigma = (3.0 * s, 1.5 * s, 1.2 * s, 2.0 * s)
     textures = [_smooth_noise(rng, (size, size), sg) for sg in tex_sigma]
     for c, name in enumerate(names):
-        levels = _LEVELS[name]
+        levels = _levels(name, seed)
         chan = np.zeros((size, size))
         for k in range(4):
             chan[region[k]] = levels[k] * (1.0 + _TEXTURE[k] * textures[k][region[k]])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
+from singan_augment.errors import InputError
 from singan_augment.tumour import CONTRASTS, TumourPatch, make_tumour
 
 
@@ -104,3 +105,46 @@ def test_frozen():
     t = make_tumour(0)
     with pytest.raises(AttributeError):
         t.seed = 1  # type: ignore[misc]
+
+
+def test_unknown_contrasts_random_is_deterministic_and_bounded():
+    kw = {"contrasts": ("t1", "image", "pd"), "unknown_contrasts": "random"}
+    a, b = make_tumour(4, 24, **kw), make_tumour(4, 24, **kw)
+    assert a.contrasts == ("t1", "image", "pd") and a.image.shape == (3, 24, 24)
+    assert a.image.dtype == np.float32 and 0 <= a.image.min() and a.image.max() <= 1
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.label, b.label)
+    # random levels depend on the seed and the name, not on the channel's position
+    other = make_tumour(5, 24, **kw)
+    assert not np.allclose(_region_means(a)["image"], _region_means(other)["image"])
+    assert not np.allclose(_region_means(a)["image"], _region_means(a)["pd"])
+    moved = make_tumour(4, 24, ("pd", "image"), unknown_contrasts="random")
+    assert np.array_equal(moved.image[1], a.image[1])
+
+
+def test_unknown_contrasts_option_leaves_shape_and_known_levels_alone():
+    known = make_tumour(6, 32)
+    mixed = make_tumour(6, 32, ("t1", "x", "flair", "T1CE"), unknown_contrasts="random")
+    assert np.array_equal(mixed.label, known.label) and np.array_equal(mixed.mask, known.mask)
+    assert np.array_equal(mixed.image[0], known.image[0])
+    assert np.array_equal(mixed.image[2], known.image[2])
+    # contrast-enhanced T1: same as t1 but an enhancing rim brighter than white matter
+    assert mixed.contrasts[3] == "t1c"
+    m = _region_means(mixed)["t1c"]
+    assert m[2] > m[0] > m[3] > m[1]
+    assert make_tumour(6, 32, ("t1",), unknown_contrasts="random").contrasts == ("t1",)
+
+
+@pytest.mark.parametrize("contrasts", [("t1", "pd"), ("t1c",), ("image",)])
+def test_unknown_contrast_still_raises_by_default(contrasts):
+    with pytest.raises(InputError, match="unknown contrast"):
+        make_tumour(0, contrasts=contrasts)
+    with pytest.raises(InputError, match="unknown contrast"):
+        make_tumour(0, contrasts=contrasts, unknown_contrasts="raise")
+
+
+@pytest.mark.parametrize("bad", ["ignore", None, "Random"])
+def test_bad_unknown_contrasts_option(bad):
+    with pytest.raises(InputError, match="unknown_contrasts"):
+        make_tumour(0, unknown_contrasts=bad)
+    with pytest.raises(InputError, match="at least one"):
+        make_tumour(0, contrasts=(), unknown_contrasts="random")

@@ -5,6 +5,20 @@ before JAX is imported, so JAX on a GPU does not grab 75% of its memory away fro
 
 The MONAI and TorchIO transforms are imported lazily (on first attribute access), so using
 one framework does not import the other.
+
+Modules (the framework-free ones work on plain channel-first torch tensors and the JAX engine,
+through the bridge; ``monai_transforms`` and ``torchio_transforms`` only add their framework's
+conventions - randomness, metadata, history - on top):
+
+* ``bridge``: zero-copy torch <-> JAX (DLPack) and fork-safety checks.
+* ``checks``: argument and input checks (``check_input``, ``check_mode``, ``check_slices``...).
+* ``pyramids``: pyramids by object or directory (LRU cache), scale checks, untrained pyramids
+  for tests and benchmarks.
+* ``channel_map``: named inputs <-> the pyramid's channels (the *layout tensor*).
+* ``planes``: the 2D planes of volumes a 2D pyramid sees, and their normalisation.
+* ``generation``: sampling and injection on layout tensors and named inputs.
+* ``tumour_insertion``: tumour patches, paste and harmonization.
+* ``monai_transforms``, ``torchio_transforms``: the transforms.
 """
 
 from __future__ import annotations

@@ -27,14 +27,24 @@ from monai.utils import TransformBackends, convert_to_tensor
 
 from singan_augment.errors import InputError, MissingKeyError
 
-from . import _core
 from .bridge import plain_tensor, rewrap_like
+from .checks import (
+    check_input,
+    check_mode,
+    check_slices,
+    check_spatial_axis,
+    checked_counts,
+    parse_scale_range,
+)
+from .generation import apply_layout, apply_named
+from .pyramids import PyramidCache, is_pyramid, resolve_pyramid
+from .tumour_insertion import TumourParams, tumour_named
 
 _SEED_MAX = 2**31 - 1
 
 
 def _source_name(source: Any) -> str:
-    return "<in-memory pyramid>" if _core.is_pyramid(source) else str(source)
+    return "<in-memory pyramid>" if is_pyramid(source) else str(source)
 
 
 class RandSinGANSample(RandomizableTransform, InvertibleTransform):
@@ -49,7 +59,8 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
             there, so existing labels stay valid.
         mode: ``"sample"`` or ``"inject"``.
         spatial_axis, slices: how a 3D (C, X, Y, Z) input is cut into 2D planes (see
-            ``_core``; a singleton axis is used automatically, a real volume needs the axis).
+            ``singan_augment.transforms.planes``; a singleton axis is used automatically, a
+            real volume needs the axis).
         transpose_plane: treat the in-plane axes as (W, H) (transpose before the pyramid).
         cache_size: LRU size of the per-process pyramid cache.
 
@@ -73,12 +84,12 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
     ) -> None:
         RandomizableTransform.__init__(self, prob)
         self.pyramid = pyramid
-        self.scale_range = _core.parse_scale_range(start_scale)
-        self.mode = _core.check_mode(mode)
-        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
-        self.slices = _core.check_slices(slices)
+        self.scale_range = parse_scale_range(start_scale)
+        self.mode = check_mode(mode)
+        self.spatial_axis = check_spatial_axis(spatial_axis)
+        self.slices = check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
-        self.cache = _core.PyramidCache(cache_size)
+        self.cache = PyramidCache(cache_size)
         self._seed = 0
         self._scale = self.scale_range[0]
         self._slice_u = 0.0
@@ -103,10 +114,10 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
 
     def apply(self, x: torch.Tensor, pyramid: Any = None) -> torch.Tensor:
         """Apply with the current random parameters to a plain (C, *spatial) tensor."""
-        pyr = _core.resolve_pyramid(pyramid if pyramid is not None else self.pyramid, self.cache)
-        return _core.apply_layout(
+        pyr = resolve_pyramid(pyramid if pyramid is not None else self.pyramid, self.cache)
+        return apply_layout(
             pyr,
-            plain_tensor(_core.check_input(x)).to(torch.float32),
+            plain_tensor(check_input(x)).to(torch.float32),
             mode=self.mode,
             scale=self._scale,
             seed=self._seed,
@@ -117,7 +128,7 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
         )
 
     def __call__(self, img: Any, randomize: bool = True, pyramid: Any = None) -> torch.Tensor:
-        img = convert_to_tensor(_core.check_input(img), track_meta=get_track_meta())
+        img = convert_to_tensor(check_input(img), track_meta=get_track_meta())
         if randomize:
             self.randomize(img)
         if not self._do_transform:
@@ -196,7 +207,7 @@ class RandSinGANSampled(RandomizableTransform, MapTransform, InvertibleTransform
         self.randomize(None)
         keys = list(self.key_iterator(d))
         if not self._do_transform:  # applied inputs are checked by apply_named
-            _core.checked_counts({k: d[k] for k in keys})  # errors never depend on the dice
+            checked_counts({k: d[k] for k in keys})  # errors never depend on the dice
         for key in keys:
             d[key] = convert_to_tensor(d[key], track_meta=get_track_meta())
         source = self.sampler.pyramid
@@ -204,9 +215,9 @@ class RandSinGANSampled(RandomizableTransform, MapTransform, InvertibleTransform
             source = d[self.pyramid_key]
         if self._do_transform and keys:
             self.sampler.randomize(None)
-            pyr = _core.resolve_pyramid(source, self.sampler.cache)
+            pyr = resolve_pyramid(source, self.sampler.cache)
             named = {k: d[k] for k in keys}
-            out = _core.apply_named(
+            out = apply_named(
                 pyr,
                 named,
                 label_name=self.label_key,
@@ -275,17 +286,17 @@ class _TumourRandom(RandomizableTransform):
         self.label_map = dict(label_map) if label_map else {1: 1, 2: 2, 3: 3}
         self.tumour_label = int(tumour_label)
         self.threshold = threshold
-        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
-        self.slices = _core.check_slices(slices)
+        self.spatial_axis = check_spatial_axis(spatial_axis)
+        self.slices = check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
-        self.cache = _core.PyramidCache(cache_size)
-        self._params: _core.TumourParams | None = None
+        self.cache = PyramidCache(cache_size)
+        self._params: TumourParams | None = None
 
     def randomize(self, data: Any = None) -> None:
         super().randomize(None)
         if not self._do_transform:
             return
-        self._params = _core.TumourParams(
+        self._params = TumourParams(
             seed=int(self.R.randint(0, _SEED_MAX)),
             patch_seed=int(self.R.randint(0, _SEED_MAX)),
             loc_u=float(self.R.uniform()),
@@ -303,8 +314,8 @@ class _TumourRandom(RandomizableTransform):
         pyramid: Any = None,
         channel_map: Mapping | None = None,
     ) -> tuple[dict, Any]:
-        pyr = _core.resolve_pyramid(pyramid if pyramid is not None else self.pyramid, self.cache)
-        return _core.tumour_named(
+        pyr = resolve_pyramid(pyramid if pyramid is not None else self.pyramid, self.cache)
+        return tumour_named(
             pyr,
             images,
             label,
@@ -339,8 +350,8 @@ _TUMOUR_DOC = """
         injection_scale: harmonization scale (default 2; the medical study found 2-3 best).
         tumour_bank: optional sequence of ``(image (C, s, s) in [0, 1], mask or label (s, s))``
             patches (or objects with ``image``/``label``/``mask``); one is drawn per call.
-            Without it, patches come from ``singan_augment.tumour.make_tumour`` when available,
-            else from a simple internal procedural tumour (core 1, enhancing rim 2, oedema 3).
+            Without it, patches come from ``singan_augment.tumour.make_tumour`` (core 1,
+            enhancing rim 2, oedema 3; channel names it does not know get random levels).
         patch_size: int or (lo, hi) side of generated patches, in pixels.
         zoom_range, rotate: random scale (uniform in the range) and rotation (0-360 degrees).
         location: fixed (row, col) centre in the plane; default: random inside the brain mask.

@@ -29,15 +29,18 @@ from torchio.transforms.augmentation import RandomTransform
 
 from singan_augment.errors import InputError
 
-from . import _core
+from .checks import check_mode, check_slices, check_spatial_axis, parse_scale_range
+from .generation import apply_named
+from .pyramids import PyramidCache, resolve_pyramid
+from .tumour_insertion import TumourParams, tumour_named
 
-_CACHE = _core.PyramidCache(8)  # per process; the twins are created per call
+_CACHE = PyramidCache(8)  # per process; the twins are created per call
 
 
 def set_cache_size(n: int) -> None:
     """Resize the per-process pyramid cache used by the TorchIO transforms."""
     global _CACHE
-    _CACHE = _core.PyramidCache(n)
+    _CACHE = PyramidCache(n)
 
 
 def _select(
@@ -95,12 +98,12 @@ class SinGAN(Transform):
         self.pyramid = pyramid
         self.seed = int(seed)
         self.scale = int(scale)
-        self.mode = _core.check_mode(mode)
+        self.mode = check_mode(mode)
         self.slice_u = float(slice_u)
         self.label_name = label_name
         self.channel_map = channel_map
-        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
-        self.slices = _core.check_slices(slices)
+        self.spatial_axis = check_spatial_axis(spatial_axis)
+        self.slices = check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
         self.args_names = [
             "pyramid",
@@ -116,13 +119,13 @@ class SinGAN(Transform):
         ]
 
     def apply_transform(self, subject: tio.Subject) -> tio.Subject:
-        pyr = _core.resolve_pyramid(self.pyramid, _CACHE)
+        pyr = resolve_pyramid(self.pyramid, _CACHE)
         named, label_name = _select(
             subject, self.include, self.exclude, pyr, self.label_name, self.mode
         )
         if not named:
             return subject
-        out = _core.apply_named(
+        out = apply_named(
             pyr,
             named,
             label_name=label_name,
@@ -168,12 +171,12 @@ class RandomSinGAN(RandomTransform):
     ) -> None:
         super().__init__(**kwargs)
         self.pyramid = pyramid
-        self.scale_range = _core.parse_scale_range(start_scale)
-        self.mode = _core.check_mode(mode)
+        self.scale_range = parse_scale_range(start_scale)
+        self.mode = check_mode(mode)
         self.label_name = label_name
         self.channel_map = channel_map
-        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
-        self.slices = _core.check_slices(slices)
+        self.spatial_axis = check_spatial_axis(spatial_axis)
+        self.slices = check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
         self.args_names = ["pyramid", "scale_range", "mode", "label_name", "spatial_axis"]
 
@@ -242,8 +245,8 @@ class SinGANTumour(Transform):
         self.tumour_label = int(tumour_label)
         self.tumour_bank = tumour_bank
         self.channel_map = channel_map
-        self.spatial_axis = _core.check_spatial_axis(spatial_axis)
-        self.slices = _core.check_slices(slices)
+        self.spatial_axis = check_spatial_axis(spatial_axis)
+        self.slices = check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
         self.args_names = [
             "pyramid",
@@ -269,7 +272,7 @@ class SinGANTumour(Transform):
         ]
 
     def apply_transform(self, subject: tio.Subject) -> tio.Subject:
-        pyr = _core.resolve_pyramid(self.pyramid, _CACHE)
+        pyr = resolve_pyramid(self.pyramid, _CACHE)
         scalars = subject.get_images_dict(
             intensity_only=True, include=self.include, exclude=self.exclude
         )
@@ -290,11 +293,11 @@ class SinGANTumour(Transform):
         if self.brain_mask_name is not None and self.brain_mask_name not in subject:
             raise InputError(f"brain_mask_name {self.brain_mask_name!r} is not in the subject")
         brain = subject[self.brain_mask_name].data if self.brain_mask_name is not None else None
-        params = _core.TumourParams(
+        params = TumourParams(
             self.seed, self.patch_seed, self.loc_u, self.slice_u, self.zoom, self.angle,
             self.patch_size,
         )  # fmt: skip
-        res, lab = _core.tumour_named(
+        res, lab = tumour_named(
             pyr,
             {n: im.data for n, im in scalars.items()},
             label,
@@ -365,7 +368,7 @@ class RandomSinGANTumour(RandomTransform):
             "tumour_bank": tumour_bank,
             "channel_map": channel_map,
             "spatial_axis": spatial_axis,
-            "slices": _core.check_slices(slices),
+            "slices": check_slices(slices),
             "transpose_plane": transpose_plane,
         }
         self.args_names = ["pyramid", "injection_scale", "patch_size", "zoom_range", "rotate"]

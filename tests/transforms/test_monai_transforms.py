@@ -2,7 +2,7 @@
 ScaleIntensityd/RandAffined, CacheDataset + DataLoader (fork and spawn), metadata, labels,
 determinism, volumes and errors.
 
-The pyramids here are *untrained* (``_core.untrained_pyramid``: real architecture and shapes,
+The pyramids here are *untrained* (``untrained_pyramid``: real architecture and shapes,
 fresh weights), built in seconds; these tests check plumbing, not sample quality.
 """
 
@@ -30,9 +30,9 @@ from singan_augment.transforms import (
     RandSinGANSampled,
     SinGANTumourHarmonize,
     SinGANTumourHarmonized,
-    _core,
     safe_dataloader_kwargs,
 )
+from singan_augment.transforms.pyramids import untrained_pyramid
 
 from singan_augment.engine.config import ModelConfig, PyramidConfig
 from singan_augment.errors import InputError, PyramidMismatchError, ScaleError
@@ -66,7 +66,7 @@ def _brain_with_mask(seed=1):
 
 @pytest.fixture(scope="module")
 def pyr3_dir(tmp_path_factory):
-    pyr = _core.untrained_pyramid(
+    pyr = untrained_pyramid(
         _image(), 0, channel_names=IMAGES, model_config=MODEL, pyramid_config=PYRCFG
     )
     return save_pyramid(pyr, tmp_path_factory.mktemp("p") / "pyr3")
@@ -82,7 +82,7 @@ def pyr3(pyr3_dir):
 @pytest.fixture(scope="module")
 def pyrl_dir(tmp_path_factory):
     img, mask = _brain_with_mask()
-    pyr = _core.untrained_pyramid(
+    pyr = untrained_pyramid(
         np.concatenate([img, mask]),
         1,
         channel_names=["image", "label"],
@@ -294,7 +294,7 @@ def test_dict_determinism_and_scale_range(pyr3):
 
 
 def test_dict_per_sample_pyramid_lru_cache(pyr3_dir, tmp_path):
-    pyr_b = _core.untrained_pyramid(
+    pyr_b = untrained_pyramid(
         _image(seed=5), 9, channel_names=IMAGES, model_config=MODEL, pyramid_config=PYRCFG
     )
     b_dir = save_pyramid(pyr_b, tmp_path / "b")

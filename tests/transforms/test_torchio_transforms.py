@@ -13,9 +13,9 @@ from singan_augment.transforms import (
     RandomSinGANTumour,
     SinGAN,
     SinGANTumour,
-    _core,
     safe_dataloader_kwargs,
 )
+from singan_augment.transforms.pyramids import untrained_pyramid
 from torch.utils.data import DataLoader
 
 from singan_augment.engine.config import ModelConfig, PyramidConfig
@@ -42,7 +42,7 @@ def _tio(a: np.ndarray) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def pyr3_dir(tmp_path_factory):
-    pyr = _core.untrained_pyramid(
+    pyr = untrained_pyramid(
         _image(), 0, channel_names=IMAGES, model_config=MODEL, pyramid_config=PYRCFG
     )
     return str(save_pyramid(pyr, tmp_path_factory.mktemp("p") / "pyr3"))
@@ -52,7 +52,7 @@ def pyr3_dir(tmp_path_factory):
 def pyrl_dir(tmp_path_factory):
     x = _image(1)
     mask = (x > 60).astype(np.float32)
-    pyr = _core.untrained_pyramid(
+    pyr = untrained_pyramid(
         np.concatenate([x, mask]),
         1,
         channel_names=["image", "label"],
