@@ -3,9 +3,8 @@
 Works on one pyramid, a ``fit-dataset`` folder of pyramids, or an ``expand`` output folder.
 Quality numbers per pyramid: sliced Wasserstein distance between real and synthetic patches
 (lower = closer patch statistics), diversity (mean per-pixel std over samples / std of the real
-image, as in the SinGAN paper) and the label foreground fraction, real vs synthetic. The
-metrics come from ``singan_augment.metrics`` when it provides them, else from the small
-implementations below.
+image, as in the SinGAN paper), both from ``singan_augment.metrics``, and the label
+foreground fraction, real vs synthetic.
 """
 
 from __future__ import annotations
@@ -19,74 +18,18 @@ from typing import Any
 import numpy as np
 
 from singan_augment.errors import InputError
+from singan_augment.metrics import diversity, sliced_wasserstein
 
 
-def _patches(images: np.ndarray, size: int = 7, per_image: int = 256, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = []
-    for img in images:
-        c, h, w = img.shape
-        if h < size or w < size:
-            continue
-        ys = rng.integers(0, h - size + 1, per_image)
-        xs = rng.integers(0, w - size + 1, per_image)
-        out.append(np.stack([img[:, y : y + size, x : x + size].ravel() for y, x in zip(ys, xs)]))
-    return np.concatenate(out) if out else np.zeros((0, 1))
-
-
-def swd_fallback(real: np.ndarray, fake: np.ndarray, projections: int = 64, seed: int = 0) -> float:
-    """Sliced Wasserstein-1 distance between 7x7 patches of (N, C, H, W) sets."""
-    a, b = _patches(real, seed=seed), _patches(fake, seed=seed + 1)
-    m = min(len(a), len(b))
-    if m == 0:
-        return float("nan")
-    rng = np.random.default_rng(seed + 2)
-    d = rng.standard_normal((a.shape[1], projections))
-    d /= np.linalg.norm(d, axis=0, keepdims=True)
-    pa = np.sort((a[rng.permutation(len(a))[:m]]) @ d, axis=0)
-    pb = np.sort((b[rng.permutation(len(b))[:m]]) @ d, axis=0)
-    return float(np.mean(np.abs(pa - pb)))
-
-
-def diversity_fallback(samples: np.ndarray, real: np.ndarray) -> float:
-    """Mean over pixels of the std across samples, divided by the real image's std."""
-    if len(samples) < 2:
-        return float("nan")
-    return float(np.mean(np.std(samples, axis=0)) / (np.std(real) + 1e-12))
-
-
-def _metric_fns():
-    swd, div = swd_fallback, diversity_fallback
+def _quality(real: np.ndarray, synthetic: np.ndarray) -> tuple[float, float]:
+    """(patch SWD of the synthetic set against the real image, diversity); NaN where the
+    images are smaller than a patch or there are fewer than 2 samples."""
     try:
-        from singan_augment import metrics
-    except ImportError:
-        return swd, div, "built-in"
-    src = "built-in"
-    f = getattr(metrics, "sliced_wasserstein", None)
-    if callable(f):
-
-        def swd(real, fake, f=f):  # noqa: F811
-            try:
-                return float(f(real, fake))
-            except Exception:  # noqa: BLE001 - signature mismatch: fall back
-                return swd_fallback(real, fake)
-
-        src = "singan_augment.metrics"
-    g = getattr(metrics, "diversity", None)
-    if callable(g):
-
-        def div(samples, real, g=g):  # noqa: F811
-            try:
-                return float(g(samples, real))
-            except TypeError:
-                try:
-                    return float(g(samples))
-                except Exception:  # noqa: BLE001
-                    return diversity_fallback(samples, real)
-            except Exception:  # noqa: BLE001
-                return diversity_fallback(samples, real)
-
-    return swd, div, src
+        swd = sliced_wasserstein(synthetic, real)
+    except InputError:
+        swd = float("nan")
+    div = diversity(synthetic, real) if len(synthetic) >= 2 else float("nan")
+    return swd, div
 
 
 def _normalise_pair(real: np.ndarray, many: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +48,6 @@ def _display(img: np.ndarray, real: np.ndarray) -> np.ndarray:
 
 def _collect(path: Path, n: int, seed: int, max_rows: int) -> tuple[str, list[dict[str, Any]]]:
     """Rows of (name, real image, real label, synthetic images, synthetic labels)."""
-    from singan_augment.errors import InputError
     from singan_augment.files.safe_json import read_json
 
     from .expand import find_pyramids, read_output, real_pair
@@ -192,15 +134,15 @@ def make_report(
     what, rows = _collect(Path(path), n, seed, max_rows)
     if not rows:
         raise InputError(f"{path}: nothing to report on (no complete pyramids or synthetic pairs)")
-    swd, div, metric_src = _metric_fns()
     table = []
     for r in rows:
         real_n, syn_n = _normalise_pair(r["real"], r["syn"])
+        swd, div = _quality(real_n, syn_n)
         m = {
             "name": r["name"],
             "mode": ", ".join(f"{k} {v}" for k, v in r["mode"].items()),
-            "swd_real_vs_synthetic": swd(real_n[None], syn_n),
-            "diversity": div(syn_n, real_n),
+            "swd_real_vs_synthetic": swd,
+            "diversity": div,
         }
         if r["real_label"] is not None:
             m["fg_fraction_real"] = float(np.mean(r["real_label"] > 0))
@@ -282,7 +224,7 @@ def make_report(
 table{{border-collapse:collapse;font-size:13px}}</style></head><body>
 <h1>singan-augment report: {what} <code>{Path(path)}</code></h1>
 <h2>Samples</h2>{img(grid)}
-<h2>Quality</h2><p>Metrics from {metric_src}; intensities normalised by each real image's
+<h2>Quality</h2><p>Multi-scale patch SWD and diversity (singan_augment.metrics); intensities normalised by each real image's
 per-channel range. Synthetic samples: {len(rows[0]["syn"])} per pyramid.</p>
 <table><tr>{head}</tr>{body}</table>{img(quality)}
 </body></html>
