@@ -110,9 +110,9 @@ def main() -> None:
     import tempfile
 
     import jax
-    from singan_augment.transforms.pyramids import untrained_pyramid
 
     from singan_augment.files.pyramid_files import save_pyramid
+    from singan_augment.testing import untrained_pyramid
 
     pyr = untrained_pyramid(_image(args.size), 0, channel_names=["t1", "t2", "flair"])
     print(f"jax {jax.__version__} on {jax.default_backend()}, torch {torch.__version__}")

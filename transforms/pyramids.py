@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from singan_augment.errors import InputError, ScaleError
 
@@ -90,49 +87,4 @@ def resolve_scale(pyramid: Any, scale: int, mode: str) -> int:
     return s
 
 
-def untrained_pyramid(
-    image: np.ndarray,
-    seed: int = 0,
-    *,
-    channel_names: Sequence[str] | None = None,
-    label_channels: Sequence[str] = (),
-    model_config: Any = None,
-    pyramid_config: Any = None,
-) -> Any:
-    """A *complete* pyramid with freshly initialised (untrained) generators.
-
-    For tests and throughput benchmarks only: it has the real architecture, shapes, channel
-    spec and compute cost of a trained pyramid (noise amplitude 1 at scale 0, 0.1 above),
-    but its samples are meaningless. Built in seconds instead of hours.
-
-    Args:
-        image: (C, H, W) training image; the channel spec and scales are derived from it.
-        channel_names, label_channels, model_config, pyramid_config: as for ``fit``.
-    """
-    import jax
-
-    from singan_augment.engine.config import ModelConfig, PyramidConfig
-    from singan_augment.engine.fit import init_pyramid
-    from singan_augment.engine.generate import Stage
-    from singan_augment.engine.networks import init_generator
-
-    mcfg = model_config or ModelConfig()
-    pyr = init_pyramid(
-        image,
-        seed,
-        channel_names=channel_names,
-        label_channels=label_channels,
-        model_config=mcfg,
-        pyramid_config=pyramid_config or PyramidConfig(),
-    )
-    key = jax.random.PRNGKey(seed + 1)
-    for n in range(pyr.num_scales):
-        params, stats = init_generator(
-            jax.random.fold_in(key, n), pyr.num_channels, mcfg.nfc(n), mcfg
-        )
-        amp = jax.numpy.float32(1.0 if n == 0 else 0.1)
-        pyr = pyr.with_stage(Stage(params, stats, amp))
-    return pyr
-
-
-__all__ = ["PyramidCache", "is_pyramid", "resolve_pyramid", "resolve_scale", "untrained_pyramid"]
+__all__ = ["PyramidCache", "is_pyramid", "resolve_pyramid", "resolve_scale"]

@@ -1,11 +1,22 @@
 """Helpers shared by the test suite and the benchmarks.
 
-``tiny``: small synthetic images and the configs of a 3-scale pyramid that trains in seconds.
+``tiny``: small synthetic images, the configs of a 3-scale pyramid that trains in seconds, and
+``untrained_pyramid`` (real architecture and cost, untrained weights) for transform tests and
+throughput benchmarks.
 ``torch_reference``: an independent PyTorch SinGAN with the engine's math, the oracle of the
 equivalence tests and the baseline of the speed benchmarks (imports torch; import it
 explicitly).
 """
 
-from .tiny import TINY_MODEL, TINY_PYRAMID, TINY_TRAIN, tiny_image, tiny_image_with_mask
+from .tiny import (
+    TINY_MODEL,
+    TINY_PYRAMID,
+    TINY_TRAIN,
+    tiny_image,
+    tiny_image_with_mask,
+    untrained_pyramid,
+)
 
-__all__ = ["TINY_MODEL", "TINY_PYRAMID", "TINY_TRAIN", "tiny_image", "tiny_image_with_mask"]
+__all__ = ["TINY_MODEL", "TINY_PYRAMID", "TINY_TRAIN", "tiny_image", "tiny_image_with_mask",
+    "untrained_pyramid",
+]

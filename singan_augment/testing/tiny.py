@@ -4,9 +4,16 @@ and errors, not quality."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import jax
 import numpy as np
 
 from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.engine.fit import init_pyramid
+from singan_augment.engine.generate import Stage
+from singan_augment.engine.networks import init_generator
+from singan_augment.engine.pyramid import Pyramid
 
 TINY_MODEL = ModelConfig(nfc_init=8, nfc_max=8)
 TINY_TRAIN = TrainConfig(iters=8)
@@ -34,3 +41,41 @@ def tiny_image_with_mask(h: int = 32, w: int = 36, seed: int = 0) -> np.ndarray:
         mask |= (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
     image = np.where(mask, 0.2, 0.8) + 0.03 * rng.standard_normal((h, w))
     return np.stack([image, mask.astype(np.float32)]).astype(np.float32)
+
+
+def untrained_pyramid(
+    image: np.ndarray,
+    seed: int = 0,
+    *,
+    channel_names: Sequence[str] | None = None,
+    label_channels: Sequence[str] = (),
+    model_config: ModelConfig | None = None,
+    pyramid_config: PyramidConfig | None = None,
+) -> Pyramid:
+    """A *complete* pyramid with freshly initialised (untrained) generators.
+
+    For tests and throughput benchmarks only: it has the real architecture, shapes, channel
+    spec and compute cost of a trained pyramid (noise amplitude 1 at scale 0, 0.1 above),
+    but its samples are meaningless. Built in seconds instead of hours.
+
+    Args:
+        image: (C, H, W) training image; the channel spec and scales are derived from it.
+        channel_names, label_channels, model_config, pyramid_config: as for ``fit``.
+    """
+    mcfg = model_config or ModelConfig()
+    pyr = init_pyramid(
+        image,
+        seed,
+        channel_names=channel_names,
+        label_channels=label_channels,
+        model_config=mcfg,
+        pyramid_config=pyramid_config or PyramidConfig(),
+    )
+    key = jax.random.PRNGKey(seed + 1)
+    for n in range(pyr.num_scales):
+        params, stats = init_generator(
+            jax.random.fold_in(key, n), pyr.num_channels, mcfg.nfc(n), mcfg
+        )
+        amp = jax.numpy.float32(1.0 if n == 0 else 0.1)
+        pyr = pyr.with_stage(Stage(params, stats, amp))
+    return pyr

@@ -32,11 +32,11 @@ from singan_augment.transforms import (
     SinGANTumourHarmonized,
     safe_dataloader_kwargs,
 )
-from singan_augment.transforms.pyramids import untrained_pyramid
 
 from singan_augment.engine.config import ModelConfig, PyramidConfig
 from singan_augment.errors import InputError, PyramidMismatchError, ScaleError
 from singan_augment.files.pyramid_files import save_pyramid
+from singan_augment.testing import untrained_pyramid
 
 H, W = 32, 36
 MODEL = ModelConfig(nfc_init=8, nfc_max=8)

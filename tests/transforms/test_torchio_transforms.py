@@ -15,12 +15,12 @@ from singan_augment.transforms import (
     SinGANTumour,
     safe_dataloader_kwargs,
 )
-from singan_augment.transforms.pyramids import untrained_pyramid
 from torch.utils.data import DataLoader
 
 from singan_augment.engine.config import ModelConfig, PyramidConfig
 from singan_augment.errors import InputError, PyramidMismatchError
 from singan_augment.files.pyramid_files import save_pyramid
+from singan_augment.testing import untrained_pyramid
 
 H, W = 32, 36
 MODEL = ModelConfig(nfc_init=8, nfc_max=8)
