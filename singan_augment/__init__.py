@@ -29,7 +29,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    FolderLockedError,
     InputError,
+    Interrupted,
     MissingKeyError,
     PyramidFileError,
     PyramidMismatchError,
@@ -88,7 +90,9 @@ def __dir__() -> list[str]:
 __all__ = [
     "BlendConfig",
     "ChannelSpec",
+    "FolderLockedError",
     "InputError",
+    "Interrupted",
     "LabelDecodeConfig",
     "MissingKeyError",
     "ModelConfig",

@@ -28,3 +28,11 @@ class MissingKeyError(InputError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class FolderLockedError(SinGANError, OSError):
+    """An output folder is being written by another live process (see ``files.lock``)."""
+
+
+class Interrupted(SinGANError):
+    """SIGTERM or Ctrl-C stopped a long command at a safe point; the message says how to resume."""

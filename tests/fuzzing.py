@@ -22,7 +22,8 @@ from typing import Any
 
 from singan_augment.errors import SinGANError
 
-OUR_CODE = ("/singan_augment/", "/transforms/", "/pretrained/")
+_REPO = Path(__file__).resolve().parents[1]
+OUR_CODE = tuple(str(_REPO / d) + "/" for d in ("singan_augment", "transforms", "pretrained"))
 TIME_LIMIT_S = 120
 
 
@@ -47,7 +48,7 @@ def time_limit(seconds: int):
 def raised_in_our_code(error: BaseException) -> bool:
     """True if the innermost frame of ``error``'s traceback lies in this project's code."""
     frames = traceback.extract_tb(error.__traceback__)
-    return bool(frames) and any(p in Path(frames[-1].filename).as_posix() for p in OUR_CODE)
+    return bool(frames) and str(Path(frames[-1].filename).resolve()).startswith(OUR_CODE)
 
 
 class Ledger:

@@ -25,6 +25,7 @@ from singan_augment.testing import (
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TINY_FLAGS = ["--iters", "4", "--max-size", "36", "--min-size", "25", "--nfc", "8", "--nfc-max", "8"]
+TINY_FLAGS += ["--conv-impl", "xla"]
 
 
 def blocks(lang: str) -> list[str]:

@@ -26,11 +26,7 @@ def check_input(x: Any, name: str = "input") -> torch.Tensor:
         InputError: naming the input and the problem (type, dtype, rank, empty axis).
     """
     if isinstance(x, np.ndarray):
-        if not (
-            x.dtype == bool
-            or np.issubdtype(x.dtype, np.integer)
-            or np.issubdtype(x.dtype, np.floating)
-        ):
+        if x.dtype.kind not in "biuf":  # bool, int, uint, float; not timedelta ("m")
             raise InputError(f"{name} must be a real-valued array, got dtype {x.dtype}")
         x = torch.as_tensor(x)
     if not isinstance(x, torch.Tensor):

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import dataset_commands, demo
@@ -38,10 +42,20 @@ def _names(text: str) -> list[str]:
 
 def cmd_train(args: argparse.Namespace) -> int:
 
+    from singan_augment.files.images import read_stack
+    from singan_augment.files.lock import FolderLock
+
+    image = read_stack(args.image)
+    out = Path(args.out)
+    # One writer per folder: a second train (or fit-dataset) into --out fails here at once.
+    with FolderLock(out, "train"):
+        return _train(args, image, out)
+
+
+def _train(args: argparse.Namespace, image, out: Path) -> int:
     from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
     from singan_augment.engine.fit import fit
     from singan_augment.errors import InputError
-    from singan_augment.files.images import read_stack
     from singan_augment.files.pyramid_files import (
         JSON_NAME,
         WEIGHTS_NAME,
@@ -49,8 +63,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_pyramid,
     )
 
-    image = read_stack(args.image)
-    out = Path(args.out)
     resume = None
     mcfg, tcfg, pcfg = ModelConfig(), TrainConfig(), PyramidConfig()
     # A checkpoint exists once a save got as far as the weights (a pending pyramid.json.tmp
@@ -82,7 +94,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         labels = labels or [
             n for n, k in zip(resume.channels.names, resume.channels.kinds) if k == "label"
         ]
-    out.mkdir(parents=True, exist_ok=True)  # fail now, not after the first scale, if unwritable
     times: dict[int, dict] = {}
 
     def checkpoint(pyrs, scale, summaries):
@@ -276,18 +287,75 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code.
+
+    0 done; 1 OS error (unwritable --out, disk full); 2 refused input (one ``error:`` line, no
+    traceback); 130 / 143 stopped by Ctrl-C / SIGTERM - at once, leaving the last checkpoint and
+    at most temporary files, with the command that continues the work.
+    """
     from singan_augment.errors import SinGANError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    with stop_on_sigterm() as received:
+        try:
+            return int(args.func(args) or 0)
+        except SinGANError as e:
+            print(f"singan-augment: error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:  # unwritable --out, disk full, a file where a folder should be...
+            print(f"singan-augment: error: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            signum = received[0] if received else signal.SIGINT
+            name = signal.Signals(signum).name
+            print(f"singan-augment: stopped by {name}; {_progress(args)}", file=sys.stderr)
+            hint = _resume_hint(args, sys.argv[1:] if argv is None else list(argv))
+            if hint:
+                print(f"singan-augment: to continue: {hint}", file=sys.stderr)
+            return 128 + int(signum)
+
+
+@contextmanager
+def stop_on_sigterm():
+    """Within the block, SIGTERM stops the command as Ctrl-C does (a ``KeyboardInterrupt`` in
+    the main thread), so both unwind through the same clean-up: atomic writes delete their
+    temporary file, executors shut down. Yields a list that receives the signal's number."""
+    received: list[int] = []
+
+    def on_signal(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    old = signal.signal(signal.SIGTERM, on_signal)
+    old_int = signal.signal(signal.SIGINT, on_signal)
     try:
-        return int(args.func(args) or 0)
-    except SinGANError as e:
-        print(f"singan-augment: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # unwritable --out, disk full, a file where a folder should be, ...
-        print(f"singan-augment: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("singan-augment: interrupted", file=sys.stderr)
-        return 130
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGINT, old_int)
+
+
+def _progress(args: argparse.Namespace) -> str:
+    """What is safely on disk after an interruption, in words."""
+    if args.command != "train":
+        return "finished outputs are on disk; unfinished ones left at most temporary files"
+    from singan_augment.errors import SinGANError
+    from singan_augment.files.pyramid_files import read_metadata
+
+    try:
+        meta = read_metadata(args.out)
+    except (SinGANError, OSError):
+        return f"no scale was finished, nothing was saved in {args.out}"
+    return f"{meta['num_trained']} of {len(meta['shapes'])} scales are saved in {args.out}"
+
+
+def _resume_hint(args: argparse.Namespace, argv: list[str]) -> str | None:
+    if args.command == "train":
+        return shlex.join(["singan-augment", *argv, *([] if args.resume else ["--resume"])])
+    if args.command in ("fit-dataset", "expand"):
+        return shlex.join(["singan-augment", *argv]) + "   (finished work is skipped)"
+    return None

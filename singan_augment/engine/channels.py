@@ -156,10 +156,10 @@ def check_image(image: Any, channels: int | None = None, what: str = "image") ->
         InputError: wrong rank, wrong channel count, non-numeric dtype, or NaN/Inf values.
     """
     arr = np.asarray(image)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.number)):
-        raise InputError(f"{what} must be a real-valued numeric array, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
         raise InputError(f"{what} must be real-valued, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf":  # not bool, complex, timedelta, datetime, text, objects
+        raise InputError(f"{what} must be a real-valued numeric array, got dtype {arr.dtype}")
     if arr.ndim != 3:
         raise InputError(f"{what} must be channel-first (C, H, W), got shape {arr.shape}")
     if arr.shape[0] < 1 or arr.shape[1] < 1 or arr.shape[2] < 1:

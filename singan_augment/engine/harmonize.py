@@ -37,6 +37,7 @@ def _inject(stages, image, keys, *, shapes, start, channels, mcfg):
 
 
 def _check_injection_scale(pyramid: Pyramid, scale: int) -> int:
+    pyramid.check_complete("injection")
     s = pyramid.check_scale(scale, "injection scale")
     if s < 1:
         raise ScaleError(
@@ -115,9 +116,7 @@ def blend_mask(
         (H, W) float32 in [0, 1]; exactly 0 farther than radius + 4 sigma from the paste.
     """
     m = np.asarray(paste_mask)
-    if m.dtype != bool and not (
-        np.issubdtype(m.dtype, np.integer) or np.issubdtype(m.dtype, np.floating)
-    ):
+    if m.dtype.kind not in "biuf":  # bool, int, uint, float; not timedelta ("m")
         raise InputError(f"mask must be boolean or real-valued, got dtype {m.dtype}")
     if m.ndim != 2:
         raise InputError(f"mask must be (H, W), got shape {m.shape}")

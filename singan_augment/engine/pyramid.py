@@ -7,7 +7,7 @@ from typing import Any
 
 import jax
 
-from singan_augment.errors import ScaleError
+from singan_augment.errors import InputError, ScaleError
 
 from .channels import ChannelSpec
 from .config import ModelConfig, PyramidConfig, TrainConfig
@@ -68,6 +68,19 @@ class Pyramid:
     @property
     def num_channels(self) -> int:
         return self.channels.num_channels
+
+    def check_complete(self, what: str) -> None:
+        """Sampling, injection and harmonization run up to the finest scale: refuse a pyramid
+        whose training stopped early (a checkpoint), for every entry point alike.
+
+        Raises:
+            InputError: naming ``what`` and how far the pyramid is trained.
+        """
+        if not self.complete:
+            raise InputError(
+                f"{what} needs a complete pyramid, but this one is only trained to scale "
+                f"{self.num_trained - 1} of {self.num_scales - 1}; finish it with --resume"
+            )
 
     def check_scale(self, scale: int, what: str = "scale") -> int:
         """Return ``scale`` if it indexes a trained scale (negative counts from the end).

@@ -141,11 +141,8 @@ def sample_normalised(
     factors: tuple[float, float] | None = None,
 ) -> jax.Array:
     """Like ``sample`` but returns the raw (N, H, W, C) engine output in [-1, 1]-normalised units."""
+    pyramid.check_complete("sampling")
     start = pyramid.check_scale(start_scale, "start_scale")
-    if not pyramid.complete:
-        raise InputError(
-            f"pyramid is only trained to scale {pyramid.num_trained - 1} of {pyramid.num_scales - 1}"
-        )
     shapes = output_shapes(pyramid, size, factors)
     mcfg = pyramid.model_config
     prev = None

@@ -29,7 +29,9 @@ def scale_shapes(
     refitted so that the coarsest short side is ``min_size``.
 
     Raises:
-        InputError: if the image's short side is below ``config.min_size``.
+        InputError: if the image's short side is below ``config.min_size``, or if ``max_size``
+            shrinks the finest scale's short side below ``min_size`` (the "coarsest" scale would
+            be larger than the finest: an inverted pyramid).
     """
     short, long = min(height, width), max(height, width)
     if short < config.min_size:
@@ -37,12 +39,19 @@ def scale_shapes(
             f"image is {height}x{width}: its short side {short} is below the pyramid's "
             f"min_size {config.min_size}"
         )
+    top = min(config.max_size / long, 1.0)
+    h1, w1 = _ceil(height * top), _ceil(width * top)
+    if min(h1, w1) < config.min_size:
+        need = _ceil(config.min_size * long / short)
+        raise InputError(
+            f"image is {height}x{width}: max_size {config.max_size} shrinks its finest scale to "
+            f"{h1}x{w1}, whose short side is below min_size {config.min_size}, so the pyramid "
+            f"would be inverted; raise max_size to at least {need} or lower min_size"
+        )
     f0 = config.scale_factor
     num_scales = _ceil(math.log(config.min_size / short) / math.log(f0)) + 1
     scale_to_stop = _ceil(math.log(min(config.max_size, long) / long) / math.log(f0))
     stop_scale = max(num_scales - scale_to_stop, 1)
-    top = min(config.max_size / long, 1.0)
-    h1, w1 = _ceil(height * top), _ceil(width * top)
     factor = (config.min_size / min(h1, w1)) ** (1.0 / stop_scale)
     shapes = []
     for i in range(stop_scale + 1):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import jax
@@ -98,8 +99,23 @@ def make_iteration(
     """The jitted training iteration for ``scale``: ``(state, consts, key) -> (state, metrics)``.
 
     With ``batched=True`` the state, consts and key carry a leading K axis (one pyramid each).
+    The function depends only on these (static) arguments, so it is built once per process and
+    shared: a second pyramid of the same shapes and configs is neither traced nor compiled again.
     """
-    shapes = [tuple(s) for s in shapes]
+    key = (int(scale), tuple((int(h), int(w)) for h, w in shapes), int(channels), mcfg, tcfg)
+    return _iteration(*key, bool(batched))
+
+
+@lru_cache(maxsize=64)
+def _iteration(
+    scale: int,
+    shapes: tuple[tuple[int, int], ...],
+    channels: int,
+    mcfg: ModelConfig,
+    tcfg: TrainConfig,
+    batched: bool,
+) -> Callable:
+    shapes = list(shapes)
     shared = tcfg.coarsest_noise == "shared"
     g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps)
     d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
@@ -189,6 +205,10 @@ def scale_consts(
     return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:scale]))
 
 
+_FOLD = jax.jit(jax.random.fold_in)
+_FOLD_BATCHED = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
+
+
 def run_iterations(
     iteration: Callable,
     state: ScaleState,
@@ -207,9 +227,7 @@ def run_iterations(
     bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, unit="it")
     t_first = None
     metrics = {}
-    fold = jax.jit(
-        jax.vmap(jax.random.fold_in, in_axes=(0, None)) if key.ndim == 2 else jax.random.fold_in
-    )
+    fold = _FOLD_BATCHED if key.ndim == 2 else _FOLD
     for i in bar:
         state, metrics = iteration(state, consts, fold(key, i))
         if i == 0:

@@ -15,6 +15,7 @@ import numpy as np
 from singan_augment.errors import InputError, PyramidFileError
 from singan_augment.files.atomic import remove_stale_temps
 from singan_augment.files.images import suffix
+from singan_augment.files.lock import FolderLock
 
 from .executors import RayExecutor, Row, RunReport, run_local
 from .sources import DATALIST_NAME, derive_seed, safe_name
@@ -232,6 +233,7 @@ def expand(
 
     Raises:
         InputError: no pyramids, bad n, format or scales, unknown executor.
+        FolderLockedError: another live process is writing ``out``.
     """
     from tqdm.auto import tqdm
 
@@ -247,82 +249,84 @@ def expand(
         raise InputError("give either --start-scale or --inject-scale, not both")
     if executor not in ("local", "ray"):
         raise InputError(f"unknown executor {executor!r} (use local or ray)")
-    report = RunReport()
-    jobs = []
-    for name, d in find_pyramids(directory):
-        try:
-            meta = read_metadata(d)
-        except PyramidFileError as e:
-            report.rows.append(Row(name, "failed", 0.0, str(e)))
-            continue
-        if not meta.get("complete"):
-            report.rows.append(
-                Row(name, "failed", 0.0, "pyramid is not complete: rerun fit-dataset to finish it")
+    # One writer per output folder: a second expand into ``out`` fails at once.
+    with FolderLock(out, "expand"):
+        report = RunReport()
+        jobs = []
+        for name, d in find_pyramids(directory):
+            try:
+                meta = read_metadata(d)
+            except PyramidFileError as e:
+                report.rows.append(Row(name, "failed", 0.0, str(e)))
+                continue
+            if not meta.get("complete"):
+                report.rows.append(
+                    Row(name, "failed", 0.0, "pyramid is not complete: rerun fit-dataset to finish it")
+                )
+                continue
+            jobs.append(
+                {
+                    "pyramid_dir": str(d),
+                    "name": name,
+                    "out": str(out),
+                    "n": int(n),
+                    "fmt": fmt,
+                    "seed": int(seed),
+                    "start_scale": start_scale,
+                    "inject_scale": inject_scale,
+                }
             )
-            continue
-        jobs.append(
-            {
-                "pyramid_dir": str(d),
-                "name": name,
-                "out": str(out),
-                "n": int(n),
-                "fmt": fmt,
-                "seed": int(seed),
-                "start_scale": start_scale,
-                "inject_scale": inject_scale,
-            }
-        )
-    Path(out).mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict[str, Any]] = {}
-    bar = tqdm(total=len(jobs), desc="expanding", unit="pyr", disable=not progress)
-    t_last = time.perf_counter()
-
-    def on_result(i: int, res: Any, err: str | None) -> None:
-        nonlocal t_last
-        dt = time.perf_counter() - t_last
+        Path(out).mkdir(parents=True, exist_ok=True)
+        results: dict[str, dict[str, Any]] = {}
+        bar = tqdm(total=len(jobs), desc="expanding", unit="pyr", disable=not progress)
         t_last = time.perf_counter()
-        name = jobs[i]["name"]
-        if err is not None:
-            report.rows.append(Row(name, "failed", dt, err))
-        else:
-            results[name] = res
-            status = "done" if res["written"] else "skipped"
-            report.rows.append(
-                Row(name, status, dt, f"{res['written']} written, {res['skipped']} existed")
-            )
-        bar.update(1)
 
-    if executor == "ray":
-        ex = RayExecutor(ray_address, max_retries)
-        try:
-            ex.run(_ray_expand_one, jobs, on_result)
-        finally:
-            ex.close()
-    else:
-        run_local(lambda job: expand_one(**job), jobs, on_result)
-    bar.close()
-    entries = [e for name in sorted(results) for e in results[name]["entries"]]
-    mode = (
-        {"inject_scale": inject_scale}
-        if inject_scale is not None
-        else {"start_scale": start_scale or 0}
-    )
-    datalist = {
-        "description": "singan-augment expand: real training pairs and SinGAN synthetic pairs",
-        "seed": int(seed),
-        "n_per_pyramid": int(n),
-        "format": fmt,
-        **mode,
-        "num_real": sum(not e["synthetic"] for e in entries),
-        "num_synthetic": sum(bool(e["synthetic"]) for e in entries),
-        "training": entries,
-    }
-    remove_stale_temps(Path(out), re.compile(re.escape(DATALIST_NAME)))
-    atomic_write(
-        Path(out) / DATALIST_NAME, (json.dumps(datalist, indent=2, sort_keys=True) + "\n").encode()
-    )
-    report.rows.sort(key=lambda r: r.name)
-    report.seconds = time.perf_counter() - t_start
-    return report
+        def on_result(i: int, res: Any, err: str | None) -> None:
+            nonlocal t_last
+            dt = time.perf_counter() - t_last
+            t_last = time.perf_counter()
+            name = jobs[i]["name"]
+            if err is not None:
+                report.rows.append(Row(name, "failed", dt, err))
+            else:
+                results[name] = res
+                status = "done" if res["written"] else "skipped"
+                report.rows.append(
+                    Row(name, status, dt, f"{res['written']} written, {res['skipped']} existed")
+                )
+            bar.update(1)
+
+        if executor == "ray":
+            ex = RayExecutor(ray_address, max_retries)
+            try:
+                ex.run(_ray_expand_one, jobs, on_result)
+            finally:
+                ex.close()
+        else:
+            run_local(lambda job: expand_one(**job), jobs, on_result)
+        bar.close()
+        entries = [e for name in sorted(results) for e in results[name]["entries"]]
+        mode = (
+            {"inject_scale": inject_scale}
+            if inject_scale is not None
+            else {"start_scale": start_scale or 0}
+        )
+        datalist = {
+            "description": "singan-augment expand: real training pairs and SinGAN synthetic pairs",
+            "seed": int(seed),
+            "n_per_pyramid": int(n),
+            "format": fmt,
+            **mode,
+            "num_real": sum(not e["synthetic"] for e in entries),
+            "num_synthetic": sum(bool(e["synthetic"]) for e in entries),
+            "training": entries,
+        }
+        remove_stale_temps(Path(out), re.compile(re.escape(DATALIST_NAME)))
+        atomic_write(
+            Path(out) / DATALIST_NAME, (json.dumps(datalist, indent=2, sort_keys=True) + "\n").encode()
+        )
+        report.rows.sort(key=lambda r: r.name)
+        report.seconds = time.perf_counter() - t_start
+        return report
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
 from singan_augment.errors import InputError, PyramidFileError
+from singan_augment.files.lock import FolderLock
 
 from .executors import RayExecutor, Row, RunReport, run_local
 from .sources import Entry, derive_seed, discover, entry_channels, load_entry, read_label_map
@@ -55,14 +57,24 @@ def fit_group(job: dict[str, Any], progress: bool = False) -> list[dict[str, Any
 
     If ``job["crash_marker"]`` names a file that does not exist yet, the process creates it and
     exits hard right after the first checkpoint (used by tests to simulate a crashed worker).
+
+    Raises:
+        FolderLockedError: another live process is writing one of these pyramids.
     """
+    out = Path(job["out"])
+    with ExitStack() as locks:
+        for e in job["entries"]:
+            locks.enter_context(FolderLock(out / e["name"], "fit-dataset"))
+        return _fit_locked_group(job, out, progress)
+
+
+def _fit_locked_group(job: dict[str, Any], out: Path, progress: bool) -> list[dict[str, Any]]:
     from dataclasses import replace
 
     from singan_augment.engine.fit import fit_many, image_sha256, init_pyramid
     from singan_augment.files.pyramid_files import load_pyramid, save_pyramid
 
     mcfg, tcfg, pcfg = _configs_of(job)
-    out = Path(job["out"])
     num_classes = int(job["num_classes"])
     starts = []
     for e in job["entries"]:
@@ -163,83 +175,85 @@ def fit_dataset(
         raise InputError(f"unknown executor {executor!r} (use local or ray)")
     entries = discover(source, image_keys=image_keys, label_key=label_key)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    num_classes = 0
-    for e in entries:
-        if e.label is not None:
-            num_classes = max(num_classes, int(read_label_map(e.label).max()))
-    if any(e.label for e in entries) and num_classes == 0:
-        num_classes = 1  # all-background labels still get their (empty) channel
-    report = RunReport()
-    groups: dict[tuple, list[Entry]] = {}
-    for e in entries:
-        state = _existing_state(out / e.name)
-        if state == "complete":
-            report.rows.append(Row(e.name, "skipped", 0.0, "complete pyramid on disk"))
-            continue
-        try:
-            arrays = [read_image(p) for p in e.images]
-        except InputError as err:
-            report.rows.append(Row(e.name, "failed", 0.0, str(err)))
-            continue
-        c = sum(a.shape[0] for a in arrays)
-        names = entry_channels(e, np.zeros((c, 1, 1)), [a.shape[0] for a in arrays])
-        key = (arrays[0].shape[1:], tuple(names), e.label is not None, state)
-        groups.setdefault(key, []).append(e)
-    base = {
-        "out": str(out),
-        "seed": int(seed),
-        "num_classes": num_classes,
-        "model_config": model_config.to_dict(),
-        "train_config": train_config.to_dict(),
-        "pyramid_config": pyramid_config.to_dict(),
-        "crash_marker": os.environ.get(CRASH_ENV) or None,
-    }
-    jobs = []
-    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3])):
-        members = sorted(groups[key], key=lambda e: e.name)
-        jobs.append(
-            {
-                **base,
-                "entries": [
-                    {
-                        "name": e.name,
-                        "images": list(e.images),
-                        "label": e.label,
-                        "image_keys": list(e.image_keys) if e.image_keys else None,
-                    }
-                    for e in members
-                ],
-            }
-        )
-    total = sum(len(j["entries"]) for j in jobs)
-    bar = tqdm(total=total, desc="pyramids", unit="pyr", disable=not progress or total == 0)
-    t_group = time.perf_counter()
-
-    def on_result(i: int, res: Any, err: str | None) -> None:
-        nonlocal t_group
-        dt = time.perf_counter() - t_group
+    # One run per output folder (a second fit-dataset fails at once); each task also locks
+    # the pyramid folders it writes, so a retried Ray task never races a live first attempt.
+    with FolderLock(out, "fit-dataset"):
+        num_classes = 0
+        for e in entries:
+            if e.label is not None:
+                num_classes = max(num_classes, int(read_label_map(e.label).max()))
+        if any(e.label for e in entries) and num_classes == 0:
+            num_classes = 1  # all-background labels still get their (empty) channel
+        report = RunReport()
+        groups: dict[tuple, list[Entry]] = {}
+        for e in entries:
+            state = _existing_state(out / e.name)
+            if state == "complete":
+                report.rows.append(Row(e.name, "skipped", 0.0, "complete pyramid on disk"))
+                continue
+            try:
+                arrays = [read_image(p) for p in e.images]
+            except InputError as err:
+                report.rows.append(Row(e.name, "failed", 0.0, str(err)))
+                continue
+            c = sum(a.shape[0] for a in arrays)
+            names = entry_channels(e, np.zeros((c, 1, 1)), [a.shape[0] for a in arrays])
+            key = (arrays[0].shape[1:], tuple(names), e.label is not None, state)
+            groups.setdefault(key, []).append(e)
+        base = {
+            "out": str(out),
+            "seed": int(seed),
+            "num_classes": num_classes,
+            "model_config": model_config.to_dict(),
+            "train_config": train_config.to_dict(),
+            "pyramid_config": pyramid_config.to_dict(),
+            "crash_marker": os.environ.get(CRASH_ENV) or None,
+        }
+        jobs = []
+        for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3])):
+            members = sorted(groups[key], key=lambda e: e.name)
+            jobs.append(
+                {
+                    **base,
+                    "entries": [
+                        {
+                            "name": e.name,
+                            "images": list(e.images),
+                            "label": e.label,
+                            "image_keys": list(e.image_keys) if e.image_keys else None,
+                        }
+                        for e in members
+                    ],
+                }
+            )
+        total = sum(len(j["entries"]) for j in jobs)
+        bar = tqdm(total=total, desc="pyramids", unit="pyr", disable=not progress or total == 0)
         t_group = time.perf_counter()
-        for e in jobs[i]["entries"]:
-            state = _existing_state(out / e["name"])
-            if err is None and state == "complete":
-                report.rows.append(Row(e["name"], "done", dt / len(jobs[i]["entries"])))
-            else:
-                why = err or f"pyramid is {state} after its task ended"
-                report.rows.append(Row(e["name"], "failed", dt, why))
-            bar.update(1)
 
-    if executor == "ray":
-        ex = RayExecutor(ray_address, max_retries)
-        try:
-            ex.run(_ray_fit_group, jobs, on_result)
-        finally:
-            ex.close()
-    else:
-        run_local(fit_group, jobs, on_result, progress=progress)
-    bar.close()
-    report.rows.sort(key=lambda r: r.name)
-    report.seconds = time.perf_counter() - t_start
-    return report
+        def on_result(i: int, res: Any, err: str | None) -> None:
+            nonlocal t_group
+            dt = time.perf_counter() - t_group
+            t_group = time.perf_counter()
+            for e in jobs[i]["entries"]:
+                state = _existing_state(out / e["name"])
+                if err is None and state == "complete":
+                    report.rows.append(Row(e["name"], "done", dt / len(jobs[i]["entries"])))
+                else:
+                    why = err or f"pyramid is {state} after its task ended"
+                    report.rows.append(Row(e["name"], "failed", dt, why))
+                bar.update(1)
+
+        if executor == "ray":
+            ex = RayExecutor(ray_address, max_retries)
+            try:
+                ex.run(_ray_fit_group, jobs, on_result)
+            finally:
+                ex.close()
+        else:
+            run_local(fit_group, jobs, on_result, progress=progress)
+        bar.close()
+        report.rows.sort(key=lambda r: r.name)
+        report.seconds = time.perf_counter() - t_start
+        return report
 
 

@@ -78,9 +78,35 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         arr = arr[None]
     if arr.ndim != 3:
         raise InputError(f"{p}: expected a 2D image or (C, H, W) array, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise InputError(f"{p}: unsupported dtype {arr.dtype}")
+    check_real_dtype(arr.dtype, str(p))
     return arr.astype(np.float32)
+
+
+def check_real_dtype(dtype: np.dtype, what: str) -> None:
+    """Refuse every dtype that is not a real number (bool counts as 0/1).
+
+    Complex data (k-space, for instance) is refused rather than silently losing its imaginary
+    part; object, string, datetime and structured arrays are refused by name.
+
+    Raises:
+        InputError: naming ``what`` and the dtype.
+    """
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.complexfloating):
+        raise InputError(
+            f"{what}: complex values ({dtype}, e.g. k-space) are not an image; take the magnitude "
+            "(np.abs) or save the real and imaginary parts as two channels first"
+        )
+    if dtype.kind in "biuf":  # bool, signed, unsigned, float (timedelta is kind "m")
+        return
+    raise InputError(
+        f"{what}: unsupported dtype {dtype} ({_KINDS.get(dtype.kind, 'not a real number')}); "
+        "images must hold real numbers"
+    )
+
+
+_KINDS = {"O": "Python objects", "U": "text", "S": "bytes", "M": "dates", "m": "time spans",
+          "V": "structured records"}
 
 
 def read_stack(paths: Sequence[str | os.PathLike]) -> np.ndarray:

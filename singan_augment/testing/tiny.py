@@ -15,7 +15,9 @@ from singan_augment.engine.generate import Stage
 from singan_augment.engine.networks import init_generator
 from singan_augment.engine.pyramid import Pyramid
 
-TINY_MODEL = ModelConfig(nfc_init=8, nfc_max=8)
+# XLA's own convolution: the smallest graph to trace and compile; every formulation is
+# checked against it in tests/engine/test_conv.py and test_equivalence.py.
+TINY_MODEL = ModelConfig(nfc_init=8, nfc_max=8, conv_impl="xla")
 TINY_TRAIN = TrainConfig(iters=8)
 TINY_PYRAMID = PyramidConfig(min_size=25, max_size=36)
 

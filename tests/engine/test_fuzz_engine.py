@@ -44,6 +44,7 @@ bad_dtype = st.sampled_from(
         np.full((3, 32, 36), "a"),
         np.empty((3, 32, 36), object),
         np.zeros((3, 32, 36), "datetime64[s]"),
+        np.zeros((3, 32, 36), "timedelta64[s]"),  # a numpy "integer" that is no image
         None,
         "t1.png",
         [[["x"]]],

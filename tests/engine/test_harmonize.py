@@ -3,6 +3,7 @@ import pytest
 
 from singan_augment.engine.config import BlendConfig
 from singan_augment.engine.harmonize import blend_mask, edit, harmonize, inject
+from singan_augment.engine.sample import sample
 from singan_augment.errors import InputError, PyramidMismatchError, ScaleError
 from singan_augment.testing import tiny_image
 
@@ -66,3 +67,32 @@ def test_errors(tiny_pyramid):
     bad[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="non-finite"):
         harmonize(tiny_pyramid, bad, mask, 1)
+
+
+def _truncated(pyramid, scales=2):
+    from dataclasses import replace
+
+    return replace(pyramid, stages=pyramid.stages[:scales])
+
+
+@pytest.mark.parametrize(
+    "entry,call",
+    [
+        ("inject", lambda p, img, m: inject(p, img, 1)),
+        ("harmonize", lambda p, img, m: harmonize(p, img, m, 1)),
+        ("edit", lambda p, img, m: edit(p, img, m, 1)),
+        ("sample", lambda p, img, m: sample(p, 0, 2)),
+    ],
+)
+def test_every_entry_point_refuses_an_incomplete_pyramid(tiny_pyramid, entry, call, ledger):
+    """The defect: inject on a checkpoint returned a smaller image (and harmonize then failed
+    inside NumPy); sample already refused. Now all of them refuse alike."""
+    _, comp, mask = _composite()
+    partial = _truncated(tiny_pyramid)
+    assert not partial.complete and partial.num_trained == 2
+    ledger.bad(f"engine.{entry}", call, partial, comp, mask, error=InputError, match="needs a complete pyramid.*trained to scale 1 of 2")
+
+
+def test_a_timedelta_mask_is_refused_not_cast():
+    with pytest.raises(InputError, match="mask must be boolean or real-valued"):
+        blend_mask(np.zeros((20, 20), "timedelta64[s]"), BlendConfig.harmonization())

@@ -52,3 +52,23 @@ def test_build_pyramid_shapes():
     shapes = scale_shapes(40, 50)
     pyr = build_pyramid(x, shapes)
     assert [p.shape[:2] for p in pyr] == shapes
+
+
+@pytest.mark.parametrize(
+    "h,w,cfg,need",
+    [
+        (48, 64, PyramidConfig(max_size=32), 34),  # 25x34 -> 24x32 "coarsest" above the finest
+        (30, 1000, PyramidConfig(), 834),  # finest 8x250: the 2x64 "scale" of the old code
+        (40, 200, PyramidConfig(max_size=100), 125),  # finest 20x100
+    ],
+)
+def test_inverted_pyramids_are_refused_before_training(h, w, cfg, need, ledger):
+    match = rf"max_size {cfg.max_size} .*min_size {cfg.min_size}.*at least {need}"
+    ledger.bad("engine.scale_shapes", scale_shapes, h, w, cfg, error=InputError, match=match)
+
+
+def test_fit_refuses_an_inverted_pyramid_before_any_training():
+    from singan_augment import fit
+
+    with pytest.raises(InputError, match="inverted"):
+        fit(np.ones((1, 48, 64), np.float32), pyramid_config=PyramidConfig(max_size=32), progress=False)

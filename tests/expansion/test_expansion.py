@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.files.lock import LOCK_NAME
 from singan_augment.testing import tiny_image, tiny_image_with_mask
 
 CACHE = os.environ.setdefault(
@@ -357,6 +358,7 @@ def test_expand_killed_then_rerun_writes_each_output_exactly_once(expanded, fitt
     )
     assert proc.returncode == -9, proc.stderr[-2000:]  # killed, not exited
     killed = _files(out)
+    assert killed.pop(LOCK_NAME)  # the killed writer's lock file stays (and is taken over)
     done = [f"images/case_a_{s}.npy" for s in ("real", "syn0000", "syn0001", "syn0002")]
     done.append("images/case_b_real.npy")
     partial = [k for k in killed if Path(k).name.endswith(".partial")]
