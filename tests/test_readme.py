@@ -3,22 +3,23 @@
 
 Examples that would train for hours with the published defaults run on tiny inputs: the test
 swaps in small configs by exact text substitution, and each substitution must match, so an
-edited README fails here instead of silently running something else.
+edited README fails here instead of silently running something else. Each example runs in a
+fresh interpreter, as a reader would run it, with the test's checks appended to it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from singan_augment.testing import (
-    TINY_MODEL,
-    TINY_PYRAMID,
-    TINY_TRAIN,
     tiny_image,
     tiny_image_with_mask,
 )
@@ -43,8 +44,15 @@ def python_block(marker: str) -> str:
     return found[0]
 
 
-def test_python_api_example_runs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def run_fresh(code: str, cwd: Path) -> None:
+    """Run ``code`` as a script in a new interpreter; fail with its output if it fails."""
+    script = cwd / "example.py"
+    script.write_text(code)
+    run = subprocess.run([sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+
+
+def test_python_api_example_runs(tmp_path):
     code = python_block("from singan_augment import fit")
     code = substitute(
         code,
@@ -52,29 +60,31 @@ def test_python_api_example_runs(tmp_path, monkeypatch):
         'fit(image, seed=0, channel_names=["t1", "t2", "flair"], model_config=TINY_MODEL, '
         "train_config=TINY_TRAIN, pyramid_config=TINY_PYRAMID, progress=False)",
     )
-    ns = {"TINY_MODEL": TINY_MODEL, "TINY_TRAIN": TINY_TRAIN, "TINY_PYRAMID": TINY_PYRAMID}
-    exec(compile(code, "README.md", "exec"), ns)
-    image, pyr = ns["image"], ns["pyr"]
-    assert (tmp_path / "runs/brain/pyramid.json").is_file()
-    assert ns["s"].images.shape == (16, 3, *pyr.shapes[-1])
-    assert ns["variations"].shape == (4, *image.shape)
-    out = ns["out"]
-    assert out.shape == image.shape and np.isfinite(out).all()
-    outside = ~ns["paste_mask"]  # the blend leaves pixels far from the paste untouched
-    far = np.zeros_like(outside)
-    far[:40, :] = True
-    np.testing.assert_allclose(out[:, far & outside], image[:, far & outside], atol=1e-5)
+    checks = """
+from pathlib import Path
+assert Path("runs/brain/pyramid.json").is_file()
+assert s.images.shape == (16, 3, *pyr.shapes[-1])
+assert variations.shape == (4, *image.shape)
+assert out.shape == image.shape and np.isfinite(out).all()
+far = np.zeros(image.shape[1:], bool)
+far[:40, :] = True  # the blend leaves pixels far from the paste untouched
+np.testing.assert_allclose(out[:, far & ~paste_mask], image[:, far & ~paste_mask], atol=1e-5)
+"""
+    tiny = "from singan_augment.testing import TINY_MODEL, TINY_PYRAMID, TINY_TRAIN\n"
+    run_fresh(tiny + code + checks, tmp_path)
 
 
-def test_transforms_example_runs():
+def test_transforms_example_runs(tmp_path):
     code = python_block("RandSinGANSampled")
-    ns: dict = {}
-    exec(compile(code, "README.md", "exec"), ns)
-    batch = ns["batch"]
-    h, w = ns["image"].shape[1:]
-    for key in ("t1", "t2", "flair", "label"):
-        assert tuple(batch[key].shape) == (4, 1, h, w), key
-    assert set(np.unique(batch["label"].numpy())) <= {0.0, 1.0}  # nearest: labels stay discrete
+    checks = """
+h, w = image.shape[1:]
+for key in ("t1", "t2", "flair", "label"):
+    assert tuple(batch[key].shape) == (4, 1, h, w), key
+assert set(batch["label"].unique().tolist()) <= {0.0, 1.0}  # nearest: labels stay discrete
+"""
+    # the DataLoader's spawn workers re-import the script: it needs a main guard
+    body = "def main():\n" + "".join(f"    {line}\n" for line in (code + checks).splitlines())
+    run_fresh(body + "\n\nif __name__ == '__main__':\n    main()\n", tmp_path)
 
 
 def cli_lines() -> list[list[str]]:
@@ -89,11 +99,9 @@ def cli_lines() -> list[list[str]]:
 
 
 @pytest.mark.slow
-def test_cli_examples_run_in_order(tmp_path, monkeypatch, capsys):
+def test_cli_examples_run_in_order(tmp_path, monkeypatch):
     """The CLI block top to bottom, each train on tiny inputs (tiny flags appended)."""
     import nibabel as nib
-
-    from singan_augment.cli import main
 
     monkeypatch.chdir(tmp_path)
     img = tiny_image()
@@ -109,13 +117,20 @@ def test_cli_examples_run_in_order(tmp_path, monkeypatch, capsys):
     for i in range(2):
         np.save(f"images/case{i}.npy", tiny_image(1, seed=10 + i))
 
+    runs = []
     for argv in cli_lines():
         args = argv[1:]
         if args[0] in ("train", "fit-dataset"):
             args += TINY_FLAGS
         if args[0] in ("train", "sample", "fit-dataset", "expand"):
             args.append("--quiet")
-        assert main(args) == 0, (argv, capsys.readouterr().err)
+        runs.append(args)
+    run_fresh(
+        "import json, sys\nfrom singan_augment.cli import main\n"
+        f"for args in json.loads({json.dumps(json.dumps(runs))}):\n"
+        "    assert main(args) == 0, args\n",
+        tmp_path,
+    )
     assert np.load("h.npy").shape == img.shape
     assert len(list(Path("samples").glob("*.npy"))) >= 16
     assert (tmp_path / "synthetic/datalist.json").is_file()

@@ -182,11 +182,17 @@ def test_fit_accepts_extreme_but_valid_images(ledger):
         np.ones((3, 32, 36), np.float32),
         np.full((2, 32, 36), 2**62, np.int64) * np.arange(2)[:, None, None],
         np.ones((1000, 26, 26), np.float32),
-        np.linspace(0, 1, 4000 * 30, dtype=np.float32).reshape(1, 30, 4000),
     ):
         pyr = ledger.good("engine.fit", init_pyramid, img, 0, **KW)
         assert all(bool(np.isfinite(np.asarray(r)).all()) for r in pyr.reals)
-        assert min(pyr.shapes[0]) >= TINY_PYRAMID.min_size or max(pyr.shapes[0]) >= 25
+        assert min(pyr.shapes[0]) == TINY_PYRAMID.min_size
+        assert all(a <= b for s, t in zip(pyr.shapes, pyr.shapes[1:]) for a, b in zip(s, t))
+
+
+def test_fit_refuses_an_elongated_image_whose_pyramid_would_be_inverted(ledger):
+    # 30x4000 with max_size 36: the finest scale would be 1x36, below the 25-px coarsest one.
+    img = np.linspace(0, 1, 4000 * 30, dtype=np.float32).reshape(1, 30, 4000)
+    ledger.bad("engine.fit", init_pyramid, img, 0, error=InputError, match="inverted", **KW)
 
 
 # --- sample -----------------------------------------------------------------------------------
