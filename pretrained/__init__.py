@@ -24,7 +24,11 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 
 def names() -> list[str]:
     """Names of the shipped pyramids, sorted."""
-    return sorted(p.name for p in ROOT.iterdir() if p.is_dir() and _NAME.match(p.name) and (p / JSON_NAME).is_file())
+    return sorted(
+        p.name
+        for p in ROOT.iterdir()
+        if p.is_dir() and _NAME.match(p.name) and (p / JSON_NAME).is_file()
+    )
 
 
 def path(name: str) -> Path:
@@ -34,10 +38,14 @@ def path(name: str) -> Path:
         PyramidFileError: an invalid name (path separators, dots, ...) or an unknown one.
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise PyramidFileError(f"invalid pretrained pyramid name {name!r}: use lowercase letters, digits and '_'")
+        raise PyramidFileError(
+            f"invalid pretrained pyramid name {name!r}: use lowercase letters, digits and '_'"
+        )
     p = (ROOT / name).resolve()
     if p.parent != ROOT or not (p / JSON_NAME).is_file():
-        raise PyramidFileError(f"no pretrained pyramid named {name!r}; available: {', '.join(names()) or 'none'}")
+        raise PyramidFileError(
+            f"no pretrained pyramid named {name!r}; available: {', '.join(names()) or 'none'}"
+        )
     return p
 
 

@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE_DIRS = {"singan_augment": REPO / "singan_augment", "singan_augment.transforms": REPO / "transforms", "singan_augment.pretrained": REPO / "pretrained"}
+PACKAGE_DIRS = {
+    "singan_augment": REPO / "singan_augment",
+    "singan_augment.transforms": REPO / "transforms",
+    "singan_augment.pretrained": REPO / "pretrained",
+}
 
 # What each part may import from this project (besides itself). The engine sits at the bottom.
 ALLOWED = {
@@ -64,7 +68,12 @@ def part(module: str) -> str:
 
 def test_the_walk_finds_the_package():
     names = {n for n, _ in modules()}
-    assert {"singan_augment.engine.fit", "singan_augment.files.pyramid_files", "singan_augment.transforms.bridge", "singan_augment.pretrained"} <= names
+    assert {
+        "singan_augment.engine.fit",
+        "singan_augment.files.pyramid_files",
+        "singan_augment.transforms.bridge",
+        "singan_augment.pretrained",
+    } <= names
 
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
@@ -78,7 +87,11 @@ def test_layer_imports_only_layers_below_it(layer):
         for mod, names in imports(name, path):
             if not mod.startswith("singan_augment"):
                 continue
-            targets = [part(_WHERE[n]) for n in names if n in _WHERE] if mod == "singan_augment" else [part(mod)]
+            targets = (
+                [part(_WHERE[n]) for n in names if n in _WHERE]
+                if mod == "singan_augment"
+                else [part(mod)]
+            )
             for t in targets:
                 if t != layer and t not in ALLOWED[layer]:
                     bad.append(f"{name} imports {mod} ({t})")
@@ -91,7 +104,11 @@ def test_no_private_names_imported_across_modules():
         for mod, names in imports(name, path):
             if not mod.startswith("singan_augment") or mod == name:
                 continue
-            bad += [f"{name}: from {mod} import {n}" for n in names if n.startswith("_") and not n.startswith("__")]
+            bad += [
+                f"{name}: from {mod} import {n}"
+                for n in names
+                if n.startswith("_") and not n.startswith("__")
+            ]
             if any(p.startswith("_") and not p.startswith("__") for p in mod.split(".")):
                 bad.append(f"{name}: imports private module {mod}")
     assert not bad, "\n".join(bad)
@@ -99,8 +116,14 @@ def test_no_private_names_imported_across_modules():
 
 def test_tests_mirror_the_package():
     """Every test folder names a sub-package (or the transforms adapters)."""
-    folders = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
-    packages = {p.name for p in (REPO / "singan_augment").iterdir() if (p / "__init__.py").is_file()}
+    folders = {
+        p.name
+        for p in (REPO / "tests").iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_"))
+    }
+    packages = {
+        p.name for p in (REPO / "singan_augment").iterdir() if (p / "__init__.py").is_file()
+    }
     assert folders - {"__pycache__"} <= packages | {"transforms"}
 
 

@@ -57,3 +57,9 @@ def test_demo_quick_writes_figures(tmp_path, capsys):
         assert (tmp_path / f).stat().st_size > 1000 or f.endswith(".json")
     figs = json.loads((tmp_path / "demo_figures.json").read_text())
     assert figs["tumour_insertion"]["seam_naive"] > 0
+
+
+@pytest.mark.parametrize("name", pretrained.names())
+def test_shipped_pyramids_predate_the_clamp_and_load_unclamped(name):
+    """Shipped files were trained without ModelConfig.clamp: they must keep sampling as trained."""
+    assert pretrained.load(name).model_config.clamp is False

@@ -25,7 +25,18 @@ from singan_augment.testing import (
 )
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-TINY_FLAGS = ["--iters", "4", "--max-size", "36", "--min-size", "25", "--nfc", "8", "--nfc-max", "8"]
+TINY_FLAGS = [
+    "--iters",
+    "4",
+    "--max-size",
+    "36",
+    "--min-size",
+    "25",
+    "--nfc",
+    "8",
+    "--nfc-max",
+    "8",
+]
 TINY_FLAGS += ["--conv-impl", "xla"]
 
 
@@ -48,7 +59,9 @@ def run_fresh(code: str, cwd: Path) -> None:
     """Run ``code`` as a script in a new interpreter; fail with its output if it fails."""
     script = cwd / "example.py"
     script.write_text(code)
-    run = subprocess.run([sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=900
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
 
 

@@ -17,10 +17,11 @@ def _names(text: str) -> list[str]:
 
 def cmd_fit_dataset(args: argparse.Namespace) -> int:
 
-    from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+    from singan_augment.engine.config import ModelConfig, PyramidConfig
+    from singan_augment.engine.schedules import schedule
     from singan_augment.expansion.fit_dataset import fit_dataset
 
-    tcfg = with_overrides(TrainConfig(), iters=args.iters)
+    tcfg = with_overrides(schedule(args.schedule), iters=args.iters)
     pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
     mcfg = with_overrides(
         ModelConfig(), nfc_init=args.nfc, nfc_max=args.nfc_max, conv_impl=args.conv_impl
@@ -87,7 +88,17 @@ def register(sub) -> None:
         "input", help="folder of images (png/npy/nii.gz) or a decathlon-style datalist .json"
     )
     f.add_argument("--out", required=True, help="folder of pyramids, one sub-folder per image")
-    f.add_argument("--iters", type=_positive, help="iterations per scale (default 2000)")
+    f.add_argument(
+        "--schedule",
+        choices=["fast", "singan"],
+        default="fast",
+        help="training schedule: fast (default; see docs/time_to_quality.md) or the published singan",
+    )
+    f.add_argument(
+        "--iters",
+        type=_positive,
+        help="iterations at the coarsest scale (overrides the schedule's)",
+    )
     f.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
     f.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")
     f.add_argument("--nfc", type=_positive, help="width at scale 0 (default 32)")

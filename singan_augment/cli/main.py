@@ -82,6 +82,10 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
         if resume.complete:
             print(f"{out}: already complete ({resume.num_scales} scales); nothing to do")
             return 0
+    if args.schedule is not None:
+        from singan_augment.engine.schedules import with_schedule
+
+        tcfg = with_schedule(tcfg, args.schedule)
     tcfg = with_overrides(tcfg, iters=args.iters, coarsest_noise=args.coarsest_noise)
     pcfg = with_overrides(
         pcfg, max_size=args.max_size, min_size=args.min_size, scale_factor=args.scale_factor
@@ -192,22 +196,29 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from singan_augment.engine.config import ModelConfig
-    from singan_augment.files.pyramid_files import read_metadata
+    from singan_augment.engine.config import TrainConfig
+    from singan_augment.engine.schedules import schedule_name
+    from singan_augment.files.pyramid_files import model_config_from_meta, read_metadata
 
     meta = read_metadata(args.pyramid)
     if args.json:
         print(json.dumps(meta, indent=2))
         return 0
     ch = meta["channels"]
-    mcfg = ModelConfig.from_dict(meta["model_config"])
+    mcfg = model_config_from_meta(meta)
+    tcfg = TrainConfig.from_dict(meta["train_config"])
+    shapes = [tuple(s) for s in meta["shapes"]]
     print(f"pyramid {args.pyramid}: {meta['num_trained']}/{len(meta['shapes'])} scales trained")
     print("channels: " + ", ".join(f"{n} ({k})" for n, k in zip(ch["names"], ch["kinds"])))
+    print(
+        f"schedule: {meta.get('schedule', schedule_name(tcfg))}; "
+        f"clamp to [-1, 1]: {'yes' if mcfg.clamp else 'no'}"
+    )
     print(f"source: {meta.get('provenance', {})}")
     for n, s in enumerate(meta["shapes"]):
         amp = meta["noise_amps"][n] if n < len(meta["noise_amps"]) else None
         print(
-            f"  scale {n}: {s[0]}x{s[1]} nfc {mcfg.nfc(n)}"
+            f"  scale {n}: {s[0]}x{s[1]} nfc {mcfg.nfc(n)} iters {tcfg.scale_iters(n, shapes)[0]}"
             + (f" noise amp {amp:.4f}" if amp is not None else " (untrained)")
         )
     return 0
@@ -234,7 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--label-channels", help="comma-separated names of label (mask / one-hot) channels"
     )
-    t.add_argument("--iters", type=_positive, help="iterations per scale (default 2000)")
+    t.add_argument(
+        "--schedule",
+        choices=["singan", "fast"],
+        help="training schedule: singan (published, default) or fast (docs/time_to_quality.md)",
+    )
+    t.add_argument(
+        "--iters", type=_positive, help="iterations at the coarsest scale (default: the schedule's)"
+    )
     t.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
     t.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")
     t.add_argument("--scale-factor", type=float, help="pyramid factor (default 0.75)")

@@ -6,5 +6,6 @@ label decoding), ``scales`` (pyramid sizes, antialiased resize, padding), ``conv
 convolution formulations), ``networks`` (G/D per scale), ``losses`` (WGAN-GP + reconstruction),
 ``generate`` (noise and the coarse-to-fine pass), ``pyramid`` (the ``Pyramid`` container),
 ``train`` (one scale's training iterations), ``fit`` (a whole pyramid), ``sample`` and
-``harmonize`` (injection, harmonization, editing). The package root re-exports the public API.
+``harmonize`` (injection, harmonization, editing), ``schedules`` (the named training
+schedules: published and fast). The package root re-exports the public API.
 """

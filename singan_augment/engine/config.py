@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -36,7 +37,9 @@ def _check_fields(obj: Any, **ranges: tuple[float | None, float | None]) -> None
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         kind = str(f.type)
-        if kind == "int":
+        if kind == "bool":
+            ok = isinstance(v, bool)
+        elif kind == "int":
             ok = isinstance(v, int | np.integer) and not isinstance(v, bool)
         elif kind == "float":
             ok = (
@@ -89,6 +92,12 @@ class ModelConfig:
     5 conv layers, 3x3, stride 1, no padding; conv+BN+LeakyReLU(0.2) for the first 4.
     Width at scale n is ``min(nfc_init * 2**(n // 4), nfc_max)``. Inputs are zero-padded
     by ``num_layers * (kernel // 2)`` = 5 px outside the network.
+
+    ``clamp``: the training image at every scale and every upsampled previous image entering a
+    generator are clamped to [-1, 1], as the reference code does (through its uint8 round
+    trips). Without it, bicubic ringing puts values outside the range the generators' tanh
+    residuals are meant for, and they learn halos. Pyramid files written before this field
+    existed load with ``clamp=False``, so they sample exactly as they did.
     """
 
     num_layers: int = 5
@@ -99,6 +108,7 @@ class ModelConfig:
     bn_momentum: float = 0.1
     init_std: float = 0.02
     conv_impl: str = "auto"
+    clamp: bool = True
 
     def __post_init__(self) -> None:
         from .conv import IMPLS
@@ -139,6 +149,12 @@ class TrainConfig:
 
     ``coarsest_noise``: ``"shared"`` draws one noise channel at the coarsest scale and repeats
     it over the C channels (the published choice); ``"independent"`` draws C channels.
+
+    ``iters`` is the iteration count of the coarsest scale. With ``iters_decay`` p > 0 the finer
+    scales get fewer: ``max(iters_min, round(iters * (A_n / A_0) ** -p))`` for a scale of A_n
+    pixels (a scale's cost grows with its area, so p = 1 gives every scale about the same
+    wall time at equal width). p = 0 is the published schedule: ``iters`` at every scale. The
+    learning rate drops at ``lr_drop_at`` of each scale's own count.
     """
 
     iters: int = 2000
@@ -154,6 +170,8 @@ class TrainConfig:
     rec_weight: float = 10.0
     noise_amp_init: float = 0.1
     coarsest_noise: Literal["shared", "independent"] = "shared"
+    iters_decay: float = 0.0
+    iters_min: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -172,6 +190,8 @@ class TrainConfig:
             gp_weight=(0.0, 1e6),
             rec_weight=(0.0, 1e6),
             noise_amp_init=(0.0, 1e3),
+            iters_decay=(0.0, 4.0),
+            iters_min=(1, 10**9),
         )
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(
@@ -180,7 +200,17 @@ class TrainConfig:
 
     @property
     def lr_drop_iter(self) -> int:
+        """The coarsest scale's lr-drop iteration (``scale_iters`` gives every scale's)."""
         return int(round(self.iters * self.lr_drop_at))
+
+    def scale_iters(self, scale: int, shapes: Sequence[tuple[int, int]]) -> tuple[int, int]:
+        """(iterations, lr-drop iteration) of ``scale`` in a pyramid of ``shapes``."""
+        n = self.iters
+        if self.iters_decay > 0.0:
+            (h0, w0), (h, w) = shapes[0], shapes[scale]
+            ratio = (h * w) / float(h0 * w0)
+            n = max(min(self.iters_min, self.iters), int(round(n * ratio**-self.iters_decay)))
+        return n, int(round(n * self.lr_drop_at))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -24,6 +24,7 @@ from .generate import Stage, draw_noise, random_key
 from .networks import init_discriminator, init_generator
 from .pyramid import Pyramid
 from .scales import build_pyramid, resize, scale_shapes
+from .schedules import with_schedule
 from .train import init_state, make_iteration, reconstruction, run_iterations, scale_consts
 
 ScaleCallback = Callable[[list[Pyramid], int, list[dict[str, float]]], None]
@@ -67,7 +68,7 @@ def init_pyramid(
     )
     shapes = scale_shapes(image.shape[1], image.shape[2], pyramid_config)
     hwc = jnp.asarray(np.moveaxis(spec.normalise(image), 0, -1))
-    reals = tuple(build_pyramid(hwc, shapes))
+    reals = tuple(build_pyramid(hwc, shapes, model_config.clamp))
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise InputError(f"seed must be an int (it is recorded in the provenance), got {seed!r}")
     key = random_key(seed)
@@ -80,10 +81,19 @@ def init_pyramid(
     )
 
 
-def _scale_init(pyr: Pyramid, scale: int, key: jax.Array):
+def _scale_init(pyr: Pyramid, scale: int, key: jax.Array, warm: Pyramid | None = None):
     mcfg = pyr.model_config
     c = pyr.num_channels
     width = mcfg.nfc(scale)
+    if (
+        warm is not None
+    ):  # G from the sibling's scale; D as below (its D is kept for the finest only)
+        g = (warm.stages[scale].params, warm.stages[scale].stats)
+        if scale == warm.num_scales - 1 and warm.discriminator is not None:
+            return g, warm.discriminator
+        if scale > 0 and mcfg.nfc(scale - 1) == width and pyr.discriminator is not None:
+            return g, pyr.discriminator
+        return g, init_discriminator(jax.random.split(key)[1], c, width, mcfg)[0]
     if scale > 0 and mcfg.nfc(scale - 1) == width and pyr.discriminator is not None:
         prev = pyr.stages[scale - 1]
         return (prev.params, prev.stats), pyr.discriminator
@@ -102,26 +112,67 @@ def reconstruction_rmse(pyr: Pyramid) -> list[float]:
     return out
 
 
+def warm_start_record(warm: Pyramid) -> dict[str, Any]:
+    """What a pyramid's provenance records about the sibling it was warm-started from."""
+    return {
+        "sha256": warm.provenance.get("sha256"),
+        "seed": warm.provenance.get("seed"),
+        "source": warm.provenance.get("source"),
+    }
+
+
+def check_warm_start(warm: Pyramid, pyr: Pyramid) -> None:
+    """A warm start copies the sibling's generator at every scale, so the pyramids must agree
+    in scale count, channel count and architecture (spatial sizes may differ).
+
+    Raises:
+        PyramidMismatchError: naming the first difference.
+    """
+    if not warm.complete:
+        raise PyramidMismatchError(
+            f"warm start needs a complete pyramid; this one is trained to scale "
+            f"{warm.num_trained - 1} of {warm.num_scales - 1}"
+        )
+    diffs = [
+        ("scales", warm.num_scales, pyr.num_scales),
+        ("channels", warm.num_channels, pyr.num_channels),
+        ("model_config", warm.model_config, pyr.model_config),
+    ]
+    for what, a, b in diffs:
+        if a != b:
+            raise PyramidMismatchError(
+                f"warm start: the sibling pyramid's {what} ({a}) differ from this image's ({b}); "
+                "warm-start from a pyramid of a same-sized image with the same channels and model"
+            )
+
+
 def fit_many(
     pyramids: Sequence[Pyramid],
     *,
     stop_scale: int | None = None,
     on_scale_done: ScaleCallback | None = None,
     progress: bool = True,
+    warm_start: Pyramid | None = None,
 ) -> list[Pyramid]:
     """Train K pyramids of identical shapes together, from their first untrained scale.
 
     Each pyramid's randomness comes from its own ``provenance["seed"]``. ``stop_scale`` ends
     training after that scale (default: the finest). ``on_scale_done(pyramids, scale,
-    summaries)`` runs after every scale (use it to checkpoint).
+    summaries)`` runs after every scale (use it to checkpoint). ``warm_start``: a complete
+    pyramid of a sibling image (same modality, scale count and model) whose generators
+    initialise every scale instead of the published initialisation; pair it with a shorter
+    schedule to fine-tune.
 
     Raises:
-        InputError: if the pyramids differ in shapes, channel count, configs or progress.
+        InputError: if the pyramids differ in shapes, channel count, configs or progress;
+        PyramidMismatchError: a warm-start pyramid that does not fit.
     """
     pyrs = list(pyramids)
     if not pyrs:
         raise InputError("fit_many needs at least one pyramid")
     first = pyrs[0]
+    if warm_start is not None:
+        check_warm_start(warm_start, first)
     for p in pyrs[1:]:
         if p.shapes != first.shapes or p.num_channels != first.num_channels:
             raise PyramidMismatchError(
@@ -138,7 +189,10 @@ def fit_many(
     base_keys = [jax.random.PRNGKey(int(p.provenance.get("seed", 0))) for p in pyrs]
     for n in range(first.num_trained, last + 1):
         scale_keys = [jax.random.fold_in(k, n + 1) for k in base_keys]
-        inits = [_scale_init(p, n, jax.random.fold_in(k, 0)) for p, k in zip(pyrs, scale_keys)]
+        inits = [
+            _scale_init(p, n, jax.random.fold_in(k, 0), warm_start)
+            for p, k in zip(pyrs, scale_keys)
+        ]
         states = [init_state(g, d, tcfg) for g, d in inits]
         consts = [
             scale_consts(n, p.reals[n], p.stages, p.shapes, p.z_opt, tcfg, mcfg) for p in pyrs
@@ -154,7 +208,7 @@ def fit_many(
             _stack(states),
             _stack(consts),
             iter_keys,
-            tcfg.iters,
+            tcfg.scale_iters(n, first.shapes)[0],
             desc=desc,
             progress=progress,
         )
@@ -193,18 +247,29 @@ def fit(
     resume: Pyramid | None = None,
     on_scale_done: ScaleCallback | None = None,
     progress: bool = True,
+    warm_start: Pyramid | None = None,
+    schedule: str | None = None,
 ) -> Pyramid:
     """Train a SinGAN pyramid on one (C, H, W) image.
 
     Args:
         image: (C, H, W) finite real array; label channels must be binary/one-hot in [0, 1].
-        resume: a partly trained pyramid of this image (e.g. ``io.load_pyramid(dir)``); training
-            continues from its first untrained scale.
+        resume: a partly trained pyramid of this image (e.g. ``load_pyramid(dir,
+            require_complete=False)``); training continues from its first untrained scale.
+        warm_start: a complete pyramid of a sibling image to initialise every scale from
+            (recorded in the provenance; a resume must pass the same one).
+        schedule: ``"singan"`` (published) or ``"fast"`` replaces ``train_config``'s
+            iteration schedule (see ``engine.schedules``); None keeps ``train_config``'s.
     Returns:
         The trained ``Pyramid``.
     Raises:
-        InputError: bad image; PyramidMismatchError: ``resume`` was trained on another image.
+        InputError: bad image; PyramidMismatchError: ``resume`` was trained on another image
+        or with another warm start, or ``warm_start`` does not fit this image's pyramid.
     """
+    if schedule is not None:
+        train_config = with_schedule(train_config, schedule)
+    if warm_start is not None:
+        provenance = {**(provenance or {}), "warm_start": warm_start_record(warm_start)}
     fresh = init_pyramid(
         image,
         seed,
@@ -234,8 +299,16 @@ def fit(
             raise PyramidMismatchError(
                 f"cannot resume: the checkpoint used seed {resume.provenance.get('seed')}, not {seed}"
             )
+        if resume.provenance.get("warm_start") != fresh.provenance.get("warm_start"):
+            raise PyramidMismatchError(
+                "cannot resume: the checkpoint was warm-started from "
+                f"{resume.provenance.get('warm_start')}, this run from "
+                f"{fresh.provenance.get('warm_start')}"
+            )
         start = replace(resume, provenance={**resume.provenance, **(provenance or {})})
-    return fit_many([start], on_scale_done=on_scale_done, progress=progress)[0]
+    return fit_many([start], on_scale_done=on_scale_done, progress=progress, warm_start=warm_start)[
+        0
+    ]
 
 
 __all__ = ["fit", "fit_many", "init_pyramid", "image_sha256", "reconstruction_rmse", "resize"]

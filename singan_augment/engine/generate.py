@@ -18,7 +18,7 @@ from singan_augment.errors import InputError
 
 from .config import ModelConfig
 from .networks import generator_apply
-from .scales import pad, resize
+from .scales import pad, resize_prev
 
 
 class Stage(NamedTuple):
@@ -93,13 +93,14 @@ def run_scales(
     config: ModelConfig,
 ) -> jax.Array:
     """Run frozen generators in order. ``prev`` is the image entering the first of them
-    (None = zeros, i.e. the coarsest scale); it is resized to each scale's shape.
+    (None = zeros, i.e. the coarsest scale); it is resized to each scale's shape (and clamped
+    to [-1, 1] if ``config.clamp``).
 
     Returns the (N, H, W, C) output of the last stage.
     """
     p = config.pad
     for stage, shape, z in zip(stages, shapes, noises):
-        prev = jnp.zeros_like(z) if prev is None else resize(prev, shape)
+        prev = jnp.zeros_like(z) if prev is None else resize_prev(prev, shape, config.clamp)
         prev_p = pad(prev, p)
         prev, _ = generator_apply(
             stage.params,

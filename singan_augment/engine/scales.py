@@ -74,9 +74,19 @@ def resize(image: jax.Array, shape: tuple[int, int]) -> jax.Array:
     return jax.image.resize(image, target, method="bicubic", antialias=True)
 
 
-def build_pyramid(image: jax.Array, shapes: list[tuple[int, int]]) -> list[jax.Array]:
-    """Resize an (H, W, C) image to every shape in ``shapes`` (coarsest first)."""
-    return [resize(image, s) for s in shapes]
+def resize_prev(image: jax.Array, shape: tuple[int, int], clamp: bool) -> jax.Array:
+    """``resize``, then (if ``clamp``) clip to [-1, 1]: how a previous scale's image enters the
+    next generator (``ModelConfig.clamp``)."""
+    out = resize(image, shape)
+    return jnp.clip(out, -1.0, 1.0) if clamp else out
+
+
+def build_pyramid(
+    image: jax.Array, shapes: list[tuple[int, int]], clamp: bool = False
+) -> list[jax.Array]:
+    """Resize an (H, W, C) image to every shape in ``shapes`` (coarsest first); with ``clamp``
+    every level is clipped to [-1, 1] (bicubic ringing overshoots the range)."""
+    return [resize_prev(image, s, clamp) for s in shapes]
 
 
 def pad(x: jax.Array, amount: int) -> jax.Array:

@@ -1,7 +1,7 @@
 """Per-scale SinGAN training: one jitted iteration (3 D steps + 3 G steps), keys threaded.
 
 ``make_iteration`` builds the pure step ``(state, consts, key) -> (state, metrics)`` for one
-scale; ``train_scale`` runs it for ``TrainConfig.iters`` iterations. ``make_iteration(...,
+scale; ``run_iterations`` runs it for the scale's ``TrainConfig.scale_iters``. ``make_iteration(...,
 batched=True)`` vmaps the same step over K images of the same size (one pyramid each).
 """
 
@@ -21,7 +21,7 @@ from .config import ModelConfig, TrainConfig
 from .generate import Stage, draw_noise, draw_noises, run_scales
 from .losses import discriminator_loss, generator_loss
 from .networks import BatchStats, Params, generator_apply
-from .scales import pad, resize
+from .scales import pad, resize_prev
 
 
 class ScaleConsts(NamedTuple):
@@ -43,10 +43,12 @@ class ScaleState(NamedTuple):
 
 
 def make_optimizer(
-    config: TrainConfig, lr: float, steps_per_iter: int
+    config: TrainConfig, lr: float, steps_per_iter: int, drop_iter: int | None = None
 ) -> optax.GradientTransformation:
-    """Adam(beta1, beta2) whose lr drops by ``lr_drop_factor`` at iteration ``lr_drop_iter``."""
-    boundary = steps_per_iter * config.lr_drop_iter
+    """Adam(beta1, beta2) whose lr drops by ``lr_drop_factor`` at iteration ``drop_iter``
+    (default: ``config.lr_drop_iter``; per scale: ``config.scale_iters(...)[1]``)."""
+    drop = config.lr_drop_iter if drop_iter is None else drop_iter
+    boundary = steps_per_iter * drop
 
     def schedule(count):
         return jnp.where(count >= boundary, lr * config.lr_drop_factor, lr)
@@ -55,7 +57,7 @@ def make_optimizer(
 
 
 def init_state(g: tuple[Params, BatchStats], d_params: Params, tcfg: TrainConfig) -> ScaleState:
-    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps)
+    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps)  # the lr schedule keeps no state
     d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
     return ScaleState(g[0], g[1], d_params, g_tx.init(g[0]), d_tx.init(d_params))
 
@@ -73,7 +75,7 @@ def random_prev(
     if n == 0:
         return jnp.zeros((1, *shapes[0], channels), jnp.float32)
     noises = draw_noises(key, 1, shapes[:n], channels, shared)
-    return resize(run_scales(frozen, shapes[:n], noises, None, mcfg), shapes[n])
+    return resize_prev(run_scales(frozen, shapes[:n], noises, None, mcfg), shapes[n], mcfg.clamp)
 
 
 def reconstruction(
@@ -117,8 +119,9 @@ def _iteration(
 ) -> Callable:
     shapes = list(shapes)
     shared = tcfg.coarsest_noise == "shared"
-    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps)
-    d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
+    drop = tcfg.scale_iters(scale, shapes)[1]
+    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps, drop)
+    d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps, drop)
     p = mcfg.pad
 
     def step(state: ScaleState, consts: ScaleConsts, key: jax.Array):
@@ -199,7 +202,8 @@ def scale_consts(
         rec_prev = jnp.zeros_like(real)
         z_opt = z_opt0
     else:
-        rec_prev = resize(reconstruction(stages[:scale], shapes, z_opt0, mcfg), shapes[scale])
+        rec = reconstruction(stages[:scale], shapes, z_opt0, mcfg)
+        rec_prev = resize_prev(rec, shapes[scale], mcfg.clamp)
         z_opt = jnp.zeros_like(real)
     amp = noise_amplitude(real, rec_prev, scale, tcfg)
     return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:scale]))

@@ -43,6 +43,7 @@ class RunReport:
         )
         return "\n".join(lines)
 
+
 class RayExecutor:
     """Runs units of work as Ray tasks (connecting to ``address`` or starting a local Ray)."""
 
@@ -96,5 +97,3 @@ def run_local(fn: Callable, jobs: list[Any], on_result, **kw) -> None:
             on_result(i, None, f"{type(e).__name__}: {e}")
         else:
             on_result(i, res, None)
-
-

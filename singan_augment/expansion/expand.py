@@ -261,7 +261,12 @@ def expand(
                 continue
             if not meta.get("complete"):
                 report.rows.append(
-                    Row(name, "failed", 0.0, "pyramid is not complete: rerun fit-dataset to finish it")
+                    Row(
+                        name,
+                        "failed",
+                        0.0,
+                        "pyramid is not complete: rerun fit-dataset to finish it",
+                    )
                 )
                 continue
             jobs.append(
@@ -323,10 +328,9 @@ def expand(
         }
         remove_stale_temps(Path(out), re.compile(re.escape(DATALIST_NAME)))
         atomic_write(
-            Path(out) / DATALIST_NAME, (json.dumps(datalist, indent=2, sort_keys=True) + "\n").encode()
+            Path(out) / DATALIST_NAME,
+            (json.dumps(datalist, indent=2, sort_keys=True) + "\n").encode(),
         )
         report.rows.sort(key=lambda r: r.name)
         report.seconds = time.perf_counter() - t_start
         return report
-
-

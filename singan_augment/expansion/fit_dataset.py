@@ -255,5 +255,3 @@ def fit_dataset(
         report.rows.sort(key=lambda r: r.name)
         report.seconds = time.perf_counter() - t_start
         return report
-
-

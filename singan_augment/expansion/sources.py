@@ -21,6 +21,7 @@ DATALIST_NAME = "datalist.json"
 MAX_DATALIST_BYTES = 64 << 20
 _NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
+
 @dataclass(frozen=True)
 class Entry:
     """One training image: its files (stacked as channels), label map file and pyramid name."""
@@ -201,4 +202,3 @@ def load_entry(entry: Entry, num_classes: int) -> tuple[np.ndarray, list[str], l
         image = np.concatenate([image, oh], axis=0)
         names = names + labs
     return image, names, labs
-

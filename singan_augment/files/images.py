@@ -105,8 +105,14 @@ def check_real_dtype(dtype: np.dtype, what: str) -> None:
     )
 
 
-_KINDS = {"O": "Python objects", "U": "text", "S": "bytes", "M": "dates", "m": "time spans",
-          "V": "structured records"}
+_KINDS = {
+    "O": "Python objects",
+    "U": "text",
+    "S": "bytes",
+    "M": "dates",
+    "m": "time spans",
+    "V": "structured records",
+}
 
 
 def read_stack(paths: Sequence[str | os.PathLike]) -> np.ndarray:

@@ -120,8 +120,6 @@ def _read_owner(fd: int) -> str:
     """The holder's record, as words; tolerant of an empty or foreign file."""
     try:
         data = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-        return (
-            f"pid {int(data['pid'])} on {data['host']}, {data['command']} since {data['since']}"
-        )
+        return f"pid {int(data['pid'])} on {data['host']}, {data['command']} since {data['since']}"
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return "owner unknown"

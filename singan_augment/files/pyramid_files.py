@@ -24,6 +24,7 @@ from singan_augment.engine.channels import ChannelSpec
 from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
 from singan_augment.engine.generate import Stage
 from singan_augment.engine.pyramid import Pyramid
+from singan_augment.engine.schedules import schedule_name
 from singan_augment.errors import PyramidFileError
 
 from .atomic import atomic_write, fsync_dir
@@ -74,9 +75,18 @@ def pyramid_tensors(pyramid: Pyramid) -> dict[str, np.ndarray]:
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
+def model_config_from_meta(meta: dict[str, Any]) -> ModelConfig:
+    """The model config of a pyramid.json. Files written before ``ModelConfig.clamp`` existed
+    were trained without the clamp, so they load with ``clamp=False`` and sample as before."""
+    data = meta["model_config"]
+    if isinstance(data, dict) and "clamp" not in data:
+        data = {**data, "clamp": False}
+    return ModelConfig.from_dict(data)
+
+
 def expected_shapes(meta: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """The tensor names and shapes that a pyramid.json implies."""
-    mcfg = ModelConfig.from_dict(meta["model_config"])
+    mcfg = model_config_from_meta(meta)
     c = len(meta["channels"]["names"])
     shapes = [tuple(s) for s in meta["shapes"]]
     out: dict[str, tuple[int, ...]] = {"z_opt": (1, *shapes[0], c)}
@@ -125,6 +135,7 @@ def save_pyramid(
         "channels": pyramid.channels.to_dict(),
         "model_config": pyramid.model_config.to_dict(),
         "train_config": pyramid.train_config.to_dict(),
+        "schedule": schedule_name(pyramid.train_config),
         "pyramid_config": pyramid.pyramid_config.to_dict(),
         "provenance": pyramid.provenance,
         "has_discriminator": pyramid.discriminator is not None,
@@ -208,7 +219,7 @@ def _validate_meta(meta: dict[str, Any], where: Path) -> None:
     )
     try:
         ChannelSpec.from_dict(meta["channels"])
-        ModelConfig.from_dict(meta["model_config"])
+        model_config_from_meta(meta)
         TrainConfig.from_dict(meta["train_config"])
         PyramidConfig.from_dict(meta["pyramid_config"])
     except (KeyError, TypeError, ValueError) as e:
@@ -295,7 +306,7 @@ def load_pyramid(directory: str | os.PathLike, *, require_complete: bool = True)
             raise PyramidFileError(f"{weights_path}: tensor {name!r} has non-finite values")
     if pending.is_file() and json_path == pending and os.access(d, os.W_OK):
         os.replace(pending, d / JSON_NAME)  # roll the interrupted save forward
-    mcfg = ModelConfig.from_dict(meta["model_config"])
+    mcfg = model_config_from_meta(meta)
     stages = []
     for n in range(meta["num_trained"]):
         params = _unflatten(tensors, f"stages/{n}/g", mcfg.num_layers)

@@ -17,6 +17,11 @@ from .tiny import (
     untrained_pyramid,
 )
 
-__all__ = ["TINY_MODEL", "TINY_PYRAMID", "TINY_TRAIN", "tiny_image", "tiny_image_with_mask",
+__all__ = [
+    "TINY_MODEL",
+    "TINY_PYRAMID",
+    "TINY_TRAIN",
+    "tiny_image",
+    "tiny_image_with_mask",
     "untrained_pyramid",
 ]

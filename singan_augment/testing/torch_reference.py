@@ -126,10 +126,12 @@ def pad(x: torch.Tensor, p: int = PAD) -> torch.Tensor:
     return F.pad(x, (p, p, p, p))
 
 
-def resize(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == tuple(shape):
-        return x
-    return F.interpolate(x, size=tuple(shape), mode="bicubic", align_corners=False, antialias=True)
+def resize(x: torch.Tensor, shape: Sequence[int], clamp: bool = False) -> torch.Tensor:
+    """Antialiased bicubic resize; ``clamp`` clips to [-1, 1] afterwards, as the reference
+    code's uint8 round trip does."""
+    if tuple(x.shape[-2:]) != tuple(shape):
+        x = F.interpolate(x, size=tuple(shape), mode="bicubic", align_corners=False, antialias=True)
+    return x.clamp(-1.0, 1.0) if clamp else x
 
 
 def noise_map(shape: Sequence[int], channels: int, shared: bool) -> torch.Tensor:
@@ -175,12 +177,21 @@ class FrozenStage:
     shape: tuple[int, int]
 
 
-def run_frozen(stages: Sequence[FrozenStage], channels: int, shared: bool) -> torch.Tensor:
-    """A random image from ``stages`` (fresh noise at every scale), at the last stage's shape."""
+def run_frozen(
+    stages: Sequence[FrozenStage],
+    channels: int,
+    shared: bool,
+    noises: Sequence[torch.Tensor] | None = None,
+    clamp: bool = False,
+) -> torch.Tensor:
+    """An image from ``stages`` at the last stage's shape: fresh noise at every scale, or the
+    given (1, C, H, W) ``noises``; ``clamp`` clips every upsampled previous image to [-1, 1]."""
     prev = None
     for i, st in enumerate(stages):
-        z = noise_map(st.shape, channels, shared and i == 0)
-        prev = torch.zeros(1, channels, *st.shape) if prev is None else resize(prev, st.shape)
+        z = noise_map(st.shape, channels, shared and i == 0) if noises is None else noises[i]
+        prev = (
+            torch.zeros(1, channels, *st.shape) if prev is None else resize(prev, st.shape, clamp)
+        )
         prev_p = pad(prev)
         prev = st.G(pad(st.amp * z) + prev_p, prev_p)
     return prev

@@ -30,6 +30,8 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
             str(img),
             "--out",
             str(out),
+            "--schedule",
+            "fast",
             "--iters",
             "3",
             "--max-size",
@@ -44,7 +46,14 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
     assert rc == 0
     assert "rec RMSE" in capsys.readouterr().out
     assert main(["info", str(out)]) == 0
-    assert "t1 (image)" in capsys.readouterr().out
+    info = capsys.readouterr().out
+    assert "t1 (image)" in info and "clamp to [-1, 1]: yes" in info
+    # --schedule fast with --iters 3: the fast schedule's decay, the count overridden
+    assert "schedule: custom" in info and "iters 3" in info
+    from singan_augment.files.pyramid_files import read_metadata
+
+    tc = read_metadata(out)["train_config"]
+    assert tc["iters"] == 3 and tc["iters_decay"] == 0.5 and tc["iters_min"] == 100
     rc = main(
         [
             "sample",

@@ -90,7 +90,12 @@ def reference(tmp_path_factory):
     img = tmp / "img.npy"
     np.save(img, tiny_image())
     t0 = time.perf_counter()
-    run = subprocess.run([*CLI, "train", str(img), "--out", str(tmp / "ref"), *ARGS, "--quiet"], capture_output=True, timeout=900, env=ENV)
+    run = subprocess.run(
+        [*CLI, "train", str(img), "--out", str(tmp / "ref"), *ARGS, "--quiet"],
+        capture_output=True,
+        timeout=900,
+        env=ENV,
+    )
     assert run.returncode == 0, run.stderr.decode()
     pyr = load_pyramid(tmp / "ref")
     assert pyr.num_scales == 2
@@ -98,7 +103,9 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_points_and_during_checkpoints_then_resume_is_identical(reference, tmp_path, capsys):
+def test_sigkill_at_random_points_and_during_checkpoints_then_resume_is_identical(
+    reference, tmp_path, capsys
+):
     img, want, run_s = reference
     out = tmp_path / "killed"
     cmd = [*CLI, "train", str(img), "--out", str(out), *ARGS, "--quiet", "--resume"]
@@ -159,7 +166,9 @@ def test_sigterm_and_ctrl_c_stop_cleanly_and_say_how_to_resume(reference, tmp_pa
     assert not (out / LOCK_NAME).exists()  # released on the way out
     hint = err.split("to continue: ", 1)[1].strip()
     assert hint.endswith("--resume")
-    resumed = subprocess.run([*CLI, *shlex.split(hint)[1:]], capture_output=True, timeout=900, env=ENV)
+    resumed = subprocess.run(
+        [*CLI, *shlex.split(hint)[1:]], capture_output=True, timeout=900, env=ENV
+    )
     assert resumed.returncode == 0, resumed.stderr.decode()
     pyr = load_pyramid(out)
     assert pyr.complete and pyr.num_scales == 3

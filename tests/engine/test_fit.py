@@ -106,3 +106,69 @@ def test_bad_training_images(image, match):
 def test_channel_names_must_match():
     with pytest.raises(InputError, match="channel names"):
         fit(tiny_image(), 0, channel_names=["a", "b"], **KW)
+
+
+@pytest.mark.parametrize(
+    "decay, floor, expect",
+    [
+        (0.0, 1, [40, 40, 40]),  # published: the same count at every scale
+        (1.0, 1, [40, 20, 10]),  # count falls with the area (areas 1x, 2x, 4x)
+        (1.0, 15, [40, 20, 15]),  # ... but not below iters_min
+        (0.5, 1, [40, 28, 20]),
+    ],
+)
+def test_scale_iters_follow_the_area(decay, floor, expect):
+    cfg = TrainConfig(iters=40, iters_decay=decay, iters_min=floor, lr_drop_at=0.5)
+    shapes = [(10, 10), (10, 20), (20, 20)]
+    got = [cfg.scale_iters(n, shapes) for n in range(3)]
+    assert [g[0] for g in got] == expect
+    assert [g[1] for g in got] == [round(0.5 * n) for n in expect]
+
+
+def test_a_decayed_schedule_trains_fewer_iterations_at_the_fine_scales():
+    """The counts reach the training loop: per-scale summaries differ only through them, and
+    the run is deterministic under its seed."""
+    tcfg = TrainConfig(iters=12, iters_decay=1.0, iters_min=3)
+    seen = []
+
+    def record(pyrs, scale, summaries):
+        seen.append(pyrs[0].train_config.scale_iters(scale, pyrs[0].shapes)[0])
+
+    kw = {**KW, "train_config": tcfg}
+    a = fit(tiny_image(), 3, on_scale_done=record, **kw)
+    b = fit(tiny_image(), 3, **kw)
+    assert seen[0] == 12 and seen == sorted(seen, reverse=True) and seen[-1] < 12
+    for x, y in zip(_leaves(a), _leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_warm_start_copies_the_siblings_generators_and_is_recorded(tiny_pyramid):
+    """With a warm start, every scale starts from the sibling's generator, so after a
+    one-iteration fine-tune each generator is close to the sibling's and far from a cold
+    start; the provenance names the sibling, and a resume must use the same one."""
+    one = {**KW, "train_config": TrainConfig(iters=1)}
+    img = tiny_image(seed=5)
+    warm = fit(img, 0, warm_start=tiny_pyramid, channel_names=["t1", "t2", "flair"], **one)
+    cold = fit(img, 0, channel_names=["t1", "t2", "flair"], **one)
+    for n in range(warm.num_scales):
+        w_last = np.asarray(warm.stages[n].params["layers"][0]["w"])
+        sib = np.asarray(tiny_pyramid.stages[n].params["layers"][0]["w"])
+        c_last = np.asarray(cold.stages[n].params["layers"][0]["w"])
+        assert np.abs(w_last - sib).max() < 0.5 * np.abs(c_last - sib).max(), n
+    assert warm.provenance["warm_start"]["sha256"] == tiny_pyramid.provenance["sha256"]
+    with pytest.raises(PyramidMismatchError, match="warm-started"):
+        fit(img, 0, resume=warm, channel_names=["t1", "t2", "flair"], **one)
+
+
+def test_warm_start_refuses_a_pyramid_that_does_not_fit(tiny_pyramid, tiny_label_pyramid):
+    with pytest.raises(PyramidMismatchError, match="channels"):
+        fit(tiny_image(), 0, warm_start=tiny_label_pyramid, **KW)
+    partial = init_pyramid(
+        tiny_image(),
+        0,
+        model_config=TINY_MODEL,
+        train_config=TINY_TRAIN,
+        pyramid_config=TINY_PYRAMID,
+    )
+    with pytest.raises(PyramidMismatchError, match="complete"):
+        fit(tiny_image(), 0, warm_start=partial, **KW)

@@ -90,7 +90,15 @@ def test_every_entry_point_refuses_an_incomplete_pyramid(tiny_pyramid, entry, ca
     _, comp, mask = _composite()
     partial = _truncated(tiny_pyramid)
     assert not partial.complete and partial.num_trained == 2
-    ledger.bad(f"engine.{entry}", call, partial, comp, mask, error=InputError, match="needs a complete pyramid.*trained to scale 1 of 2")
+    ledger.bad(
+        f"engine.{entry}",
+        call,
+        partial,
+        comp,
+        mask,
+        error=InputError,
+        match="needs a complete pyramid.*trained to scale 1 of 2",
+    )
 
 
 def test_a_timedelta_mask_is_refused_not_cast():

@@ -71,4 +71,24 @@ def test_fit_refuses_an_inverted_pyramid_before_any_training():
     from singan_augment import fit
 
     with pytest.raises(InputError, match="inverted"):
-        fit(np.ones((1, 48, 64), np.float32), pyramid_config=PyramidConfig(max_size=32), progress=False)
+        fit(
+            np.ones((1, 48, 64), np.float32),
+            pyramid_config=PyramidConfig(max_size=32),
+            progress=False,
+        )
+
+
+def test_clamped_pyramid_stays_in_range_where_bicubic_rings():
+    """A hard edge from -1 to 1 rings under antialiased bicubic resizing: the unclamped
+    pyramid leaves [-1, 1], the clamped one (ModelConfig.clamp, the reference's behaviour)
+    does not, and both agree away from the overshoot."""
+    img = -np.ones((40, 44, 2), np.float32)
+    img[:, 20:] = 1.0
+    img[10:14, :, 1] = 1.0
+    shapes = [(25, 27), (31, 34), (40, 44)]
+    raw = build_pyramid(jnp.asarray(img), shapes)
+    clamped = build_pyramid(jnp.asarray(img), shapes, clamp=True)
+    assert max(float(jnp.abs(r).max()) for r in raw[:-1]) > 1.01
+    for r, c in zip(raw, clamped):
+        assert float(jnp.abs(c).max()) <= 1.0
+        np.testing.assert_array_equal(np.asarray(c), np.clip(np.asarray(r), -1, 1))

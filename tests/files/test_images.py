@@ -41,7 +41,13 @@ def test_npy_of_a_non_real_dtype_is_refused_by_name(tmp_path, kind, ledger):
 def test_object_npy_is_refused_without_unpickling(tmp_path, ledger):
     path = tmp_path / "obj.npy"
     np.save(path, np.array([[[object()]]], dtype=object), allow_pickle=True)
-    ledger.bad("files.read_image", read_image, path, error=InputError, match="object arrays cannot be loaded")
+    ledger.bad(
+        "files.read_image",
+        read_image,
+        path,
+        error=InputError,
+        match="object arrays cannot be loaded",
+    )
 
 
 def test_complex_nifti_is_refused(tmp_path, ledger):
@@ -53,10 +59,14 @@ def test_complex_nifti_is_refused(tmp_path, ledger):
     ledger.bad("files.read_image", read_stack, [path], error=InputError, match="complex values")
 
 
-@pytest.mark.parametrize("dtype", ["uint8", "int16", "int64", "float16", "float32", "float64", "bool"])
+@pytest.mark.parametrize(
+    "dtype", ["uint8", "int16", "int64", "float16", "float32", "float64", "bool"]
+)
 def test_real_dtypes_are_read_as_float32(tmp_path, dtype):
     path = tmp_path / "ok.npy"
-    np.save(path, (tiny_image(2) > 50).astype(dtype) if dtype == "bool" else tiny_image(2).astype(dtype))
+    np.save(
+        path, (tiny_image(2) > 50).astype(dtype) if dtype == "bool" else tiny_image(2).astype(dtype)
+    )
     out = read_image(path)
     assert out.dtype == np.float32 and out.shape == (2, 32, 36)
     check_real_dtype(np.dtype(dtype), "x")  # accepted

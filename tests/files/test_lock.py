@@ -79,7 +79,18 @@ def test_two_concurrent_train_runs_into_one_folder(tmp_path):
     img = tmp_path / "img.npy"
     np.save(img, tiny_image())
     out = tmp_path / "run"
-    args = ["--out", str(out), "--iters", "4", "--max-size", "36", "--nfc", "8", "--conv-impl", "xla"]
+    args = [
+        "--out",
+        str(out),
+        "--iters",
+        "4",
+        "--max-size",
+        "36",
+        "--nfc",
+        "8",
+        "--conv-impl",
+        "xla",
+    ]
     args.append("--quiet")
     cli = [sys.executable, "-m", "singan_augment.cli", "train", str(img), *args]
     first = subprocess.Popen([*cli, "--seed", "1"], stderr=subprocess.PIPE, text=True)

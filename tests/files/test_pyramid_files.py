@@ -154,3 +154,13 @@ def test_metadata_edits_are_caught_by_the_checksum_even_when_well_formed(pyr_cop
     meta["metadata_sha256"] = metadata_sha256(meta)
     p.write_text(json.dumps(meta))
     assert load_pyramid(pyr_copy).complete
+
+
+def test_clamp_is_recorded_and_files_from_before_it_load_unclamped(tiny_pyramid_dir):
+    meta = json.loads((tiny_pyramid_dir / JSON_NAME).read_text())
+    assert meta["model_config"]["clamp"] is True  # new pyramids record the clamp
+    from singan_augment.files.pyramid_files import model_config_from_meta
+
+    old = {**meta, "model_config": {k: v for k, v in meta["model_config"].items() if k != "clamp"}}
+    assert model_config_from_meta(old).clamp is False
+    assert model_config_from_meta(meta).clamp is True

@@ -1,0 +1,408 @@
+"""Time to a good pyramid: quality against training time, per schedule, per image.
+
+Protocol (written before the runs; see docs/time_to_quality.md):
+
+* Images (max side 128, so 7-8 scales): the shipped brain T1/T2w/FLAIR slice 4, the left half
+  of the shipped H&E tile with its derived nuclei mask as a 4th (label) channel, and
+  scikit-image's ``coffee`` (centre crop 3:4). Warm-start siblings: brain slice 2 and the
+  H&E tile's right half.
+* One pyramid per (image, schedule), seed 0. Each is checkpointed after every scale and
+  resumed after a crash, so the queue survives interruptions; the per-scale wall and CPU
+  seconds are kept with the checkpoint (a scale cut short is redone and counted once).
+* Quality of a finished pyramid (``singan_augment.metrics``): 50 samples from start scale 0
+  and 50 from start scale 1; pooled multi-scale patch SWD against the training image at the
+  finest scale (the unclamped resize, so every schedule is scored against the same
+  reference), the per-sample SWD spread (median, 10th/90th percentile), diversity (with a
+  bootstrap 10-90 % interval), and for the H&E tile the per-sample mask consistency.
+* Time: the machine is shared with development work, so wall seconds are contended.
+  Process CPU seconds (all threads) are reported beside them; ratios are taken on both.
+
+    python benchmarks/time_to_quality.py run --images brain --schedules singan,iters250
+    python benchmarks/time_to_quality.py report      # table + figure from the cache
+
+Results are cached in ``benchmarks/results/time_to_quality/<image>/<schedule>/``: the
+pyramid files (git-ignored) and ``timing.json`` / ``quality.json`` (committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent / "results" / "time_to_quality"
+MAX_SIZE = 128
+N_SAMPLES = 50
+SEED = 0
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# ----------------------------------------------------------------------------- images
+
+
+@dataclass(frozen=True)
+class BenchImage:
+    name: str
+    load: Callable[[], np.ndarray]  # (C, H, W) float32 in [0, 1]
+    channels: tuple[str, ...]
+    labels: tuple[str, ...] = ()
+    sibling: Callable[[], np.ndarray] | None = None
+
+
+def _brain(i: int) -> np.ndarray:
+    from singan_augment.data import brain_multicontrast
+
+    return brain_multicontrast(i)[0]
+
+
+def _he(half: int) -> np.ndarray:
+    from singan_augment.data import histology
+
+    img, mask, _ = histology("he")
+    both = np.concatenate([img, mask[None].astype(np.float32)])
+    w = both.shape[2] // 2
+    return np.ascontiguousarray(both[:, :, half * w : (half + 1) * w])
+
+
+def _coffee() -> np.ndarray:
+    from skimage import data
+
+    img = data.coffee().astype(np.float32) / 255.0  # 400x600
+    cw = 400 * 4 // 3
+    x0 = (600 - cw) // 2
+    return np.ascontiguousarray(np.moveaxis(img[:, x0 : x0 + cw], -1, 0))
+
+
+IMAGES = {
+    "brain": BenchImage(
+        "brain", lambda: _brain(4), ("t1", "t2w_sim", "flair_sim"), sibling=lambda: _brain(2)
+    ),
+    "histology": BenchImage(
+        "histology",
+        lambda: _he(0),
+        ("r", "g", "b", "nuclei"),
+        ("nuclei",),
+        sibling=lambda: _he(1),
+    ),
+    "coffee": BenchImage("coffee", _coffee, ("r", "g", "b")),
+}
+
+# ----------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A named way to train: train-config overrides, model-config overrides, warm start."""
+
+    name: str
+    train: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    warm: bool = False  # fine-tune from the sibling image's pyramid (trained with ``singan``)
+    note: str = ""
+
+
+def _schedules() -> dict[str, Schedule]:
+    out = [
+        Schedule("singan", note="published: 2000 iterations at every scale"),
+        Schedule("iters1000", {"iters": 1000}),
+        Schedule("iters500", {"iters": 500}),
+        Schedule("iters250", {"iters": 250}),
+        Schedule("noclamp500", {"iters": 500}, {"clamp": False}, note="clamp effect at 500"),
+        Schedule("decay1000p05", {"iters": 1000, "iters_decay": 0.5, "iters_min": 100}),
+        Schedule("decay500p05", {"iters": 500, "iters_decay": 0.5, "iters_min": 100}),
+        Schedule("decay600p1", {"iters": 600, "iters_decay": 1.0, "iters_min": 60}),
+        Schedule("warm250", {"iters": 250}, warm=True),
+        Schedule("warm100", {"iters": 100}, warm=True),
+    ]
+    return {s.name: s for s in out}
+
+
+SCHEDULES = _schedules()
+
+
+def configs(schedule: Schedule):
+    from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+
+    return (
+        ModelConfig(**schedule.model),
+        TrainConfig(**schedule.train),
+        PyramidConfig(max_size=MAX_SIZE),
+    )
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def job_dir(image: str, schedule: str) -> Path:
+    return ROOT / image / schedule
+
+
+def sibling_dir(image: str) -> Path:
+    return ROOT / image / "_sibling_singan"
+
+
+def train(image: BenchImage, schedule: Schedule, out: Path, *, sibling: bool = False) -> dict:
+    """Train (or resume) one pyramid into ``out``; returns timing.json's content."""
+    from singan_augment.engine.fit import fit
+    from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid, save_pyramid
+
+    mcfg, tcfg, pcfg = configs(schedule)
+    timing_path = out / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"scales": {}}
+    resume = load_pyramid(out, require_complete=False) if (out / JSON_NAME).exists() else None
+    if resume is not None and resume.complete and "total_wall_s" in timing:
+        return timing
+    warm = None
+    if schedule.warm:
+        warm = ensure_sibling(image)
+    img = image.sibling() if sibling else image.load()
+    marks = {"wall": time.perf_counter(), "cpu": cpu_seconds()}
+
+    def checkpoint(pyrs, scale, summaries):
+        now_wall, now_cpu = time.perf_counter(), cpu_seconds()
+        h, w = pyrs[0].shapes[scale]
+        timing["scales"][str(scale)] = {
+            "size": f"{h}x{w}",
+            "iters": pyrs[0].train_config.scale_iters(scale, pyrs[0].shapes)[0],
+            "wall_s": now_wall - marks["wall"],
+            "cpu_s": now_cpu - marks["cpu"],
+            "s_per_iter": summaries[0]["s_per_iter"],
+            "rec_rmse": summaries[0]["rec_rmse"],
+        }
+        save_pyramid(pyrs[0], out)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = timing_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(timing, indent=1))
+        os.replace(tmp, timing_path)
+        marks["wall"], marks["cpu"] = time.perf_counter(), cpu_seconds()
+
+    fit(
+        img,
+        SEED,
+        channel_names=image.channels,
+        label_channels=image.labels,
+        model_config=mcfg,
+        train_config=tcfg,
+        pyramid_config=pcfg,
+        provenance={"source": f"benchmarks/time_to_quality.py:{image.name}"},
+        resume=resume,
+        on_scale_done=checkpoint,
+        warm_start=warm,
+        progress=sys.stderr.isatty(),
+    )
+    timing["total_wall_s"] = sum(s["wall_s"] for s in timing["scales"].values())
+    timing["total_cpu_s"] = sum(s["cpu_s"] for s in timing["scales"].values())
+    timing["schedule"] = schedule.name
+    timing["host_cpus"] = os.cpu_count()
+    timing_path.write_text(json.dumps(timing, indent=1))
+    return timing
+
+
+def ensure_sibling(image: BenchImage):
+    """The sibling image's pyramid at the published schedule (trained once, cached). Its time
+    is not charged to the warm-started pyramid: in a dataset it is the first pyramid."""
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    if image.sibling is None:
+        raise SystemExit(f"{image.name} has no sibling image for a warm start")
+    d = sibling_dir(image.name)
+    train(image, SCHEDULES["singan"], d, sibling=True)
+    return load_pyramid(d)
+
+
+# ----------------------------------------------------------------------------- quality
+
+
+def reference(image: BenchImage, shape: tuple[int, int]) -> np.ndarray:
+    """The training image at the finest scale's size, in the data range (no clamp)."""
+    import jax.numpy as jnp
+
+    from singan_augment.engine.scales import resize
+
+    img = image.load()
+    hwc = np.asarray(resize(jnp.asarray(np.moveaxis(img, 0, -1)), shape))
+    lo, hi = img.min(axis=(1, 2)), img.max(axis=(1, 2))
+    return np.clip(np.moveaxis(hwc, -1, 0), lo[:, None, None], hi[:, None, None])
+
+
+def spread(values) -> dict:
+    v = np.asarray(values, np.float64)
+    return {
+        "median": float(np.median(v)),
+        "p10": float(np.percentile(v, 10)),
+        "p90": float(np.percentile(v, 90)),
+        "mean": float(v.mean()),
+    }
+
+
+def quality(image: BenchImage, out: Path) -> dict:
+    from singan_augment import metrics
+    from singan_augment.engine.sample import sample
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    pyr = load_pyramid(out)
+    ref = reference(image, pyr.shapes[-1])
+    result = {}
+    for start in (0, 1):
+        s = sample(pyr, 1000 + start, N_SAMPLES, start_scale=start)
+        imgs = s.images
+        rng = np.random.default_rng(0)
+        boot = [
+            metrics.diversity(imgs[rng.integers(0, len(imgs), len(imgs))], ref) for _ in range(200)
+        ]
+        entry = {
+            "swd": metrics.sliced_wasserstein(imgs, ref),
+            "swd_per_sample": spread(
+                [metrics.sliced_wasserstein(x, ref, n_patches=1024) for x in imgs]
+            ),
+            "diversity": metrics.diversity(imgs, ref),
+            "diversity_boot": spread(boot),
+        }
+        if image.labels:
+            li = pyr.channels.label_indices
+            ii = pyr.channels.image_indices
+            cons = [metrics.mask_consistency(x[ii], lab) for x, lab in zip(imgs, s.labels)]
+            entry["mask_consistency"] = spread(cons)
+            entry["label_channel_max_overshoot"] = float(
+                np.abs(np.asarray(imgs[:, li]) - np.clip(imgs[:, li], 0, 1)).max()
+            )
+        result[f"start{start}"] = entry
+    (out / "quality.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_run(args) -> int:
+    images = [IMAGES[n] for n in args.images.split(",")]
+    scheds = [SCHEDULES[n] for n in args.schedules.split(",")]
+    for sched in scheds:  # schedule-major: every image gets the cheap schedules first
+        for image in images:
+            if sched.warm and image.sibling is None:
+                continue
+            out = job_dir(image.name, sched.name)
+            out.mkdir(parents=True, exist_ok=True)
+            t = train(image, sched, out)
+            if not (out / "quality.json").exists():
+                quality(image, out)
+            q = json.loads((out / "quality.json").read_text())
+            print(
+                f"{image.name:10s} {sched.name:14s} wall {t['total_wall_s']:8.0f} s "
+                f"cpu {t['total_cpu_s']:8.0f} s  SWD0 {q['start0']['swd']:.4f} "
+                f"SWD1 {q['start1']['swd']:.4f} div0 {q['start0']['diversity']:.3f} "
+                f"div1 {q['start1']['diversity']:.3f}",
+                flush=True,
+            )
+    return 0
+
+
+def load_results() -> dict[str, dict[str, dict]]:
+    res: dict[str, dict[str, dict]] = {}
+    for d in sorted(ROOT.glob("*/*")):
+        if d.name.startswith("_") or not (d / "quality.json").exists():
+            continue
+        t = json.loads((d / "timing.json").read_text())
+        if "total_wall_s" not in t:
+            continue
+        res.setdefault(d.parent.name, {})[d.name] = {
+            "timing": t,
+            "quality": json.loads((d / "quality.json").read_text()),
+        }
+    return res
+
+
+def cmd_report(args) -> int:
+    res = load_results()
+    lines = [
+        "| image | schedule | wall s | CPU s | CPU vs singan | SWD start 0 (p10-p90/sample) "
+        "| SWD start 1 | div 0 | div 1 | meets bar |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for image, runs in res.items():
+        base = runs.get("singan")
+        for name, r in sorted(runs.items(), key=lambda kv: kv[1]["timing"]["total_cpu_s"]):
+            t, q = r["timing"], r["quality"]
+            ratio = bar = "—"
+            if base is not None:
+                bt, bq = base["timing"], base["quality"]
+                ratio = f"{t['total_cpu_s'] / bt['total_cpu_s']:.3f}"
+                ok = all(
+                    q[k]["swd"] <= 1.1 * bq[k]["swd"]
+                    and q[k]["diversity"] >= 0.8 * bq[k]["diversity"]
+                    for k in ("start0", "start1")
+                )
+                bar = "yes" if ok else "no"
+            s0, s1 = q["start0"], q["start1"]
+            lines.append(
+                f"| {image} | {name} | {t['total_wall_s']:.0f} | {t['total_cpu_s']:.0f} | {ratio} "
+                f"| {s0['swd']:.4f} ({s0['swd_per_sample']['p10']:.3f}-{s0['swd_per_sample']['p90']:.3f}) "
+                f"| {s1['swd']:.4f} | {s0['diversity']:.3f} | {s1['diversity']:.3f} | {bar} |"
+            )
+    print("\n".join(lines))
+    if args.figure:
+        figure(res, Path(args.figure))
+    return 0
+
+
+def figure(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(len(res), 1), figsize=(5 * max(len(res), 1), 4), squeeze=False)
+    for ax, (image, runs) in zip(axes[0], res.items()):
+        fam = sorted(
+            [
+                (r["timing"]["total_cpu_s"], r["quality"]["start0"]["swd"], n)
+                for n, r in runs.items()
+                if n == "singan" or n.startswith("iters")
+            ]
+        )
+        if fam:
+            ax.plot([f[0] for f in fam], [f[1] for f in fam], "o-", label="published, fewer iters")
+        for n, r in runs.items():
+            if n == "singan" or n.startswith("iters"):
+                continue
+            ax.plot(r["timing"]["total_cpu_s"], r["quality"]["start0"]["swd"], "s", label=n)
+        for x, y, n in fam:
+            ax.annotate(n, (x, y), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("training CPU seconds (log)")
+        ax.set_ylabel("patch SWD, start scale 0 (lower is better)")
+        ax.set_title(image)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="train and score the given (image, schedule) jobs")
+    r.add_argument("--images", default=",".join(IMAGES))
+    r.add_argument("--schedules", default="iters250,singan")
+    r.set_defaults(func=cmd_run)
+    p = sub.add_parser("report", help="print the table (and write the figure) from the cache")
+    p.add_argument("--figure", default="docs/figures/time_to_quality.png")
+    p.set_defaults(func=cmd_report)
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

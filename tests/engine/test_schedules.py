@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from singan_augment import SCHEDULES, TrainConfig, schedule, schedule_name
+from singan_augment.engine.fit import fit
+from singan_augment.engine.sample import sample
+from singan_augment.engine.schedules import with_schedule
+from singan_augment.errors import InputError
+from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid, save_pyramid
+from singan_augment.testing import TINY_MODEL, TINY_PYRAMID, tiny_image
+
+
+def test_singan_is_the_published_schedule():
+    cfg = schedule("singan")
+    assert cfg == TrainConfig() and cfg.iters == 2000 and cfg.iters_decay == 0.0
+    shapes = [(25, 34), (60, 80), (188, 250)]
+    assert [cfg.scale_iters(n, shapes) for n in range(3)] == [(2000, 1600)] * 3
+
+
+def test_fast_spends_fewer_iterations_where_a_scale_costs_more():
+    fast = schedule("fast")
+    shapes = [(25, 34), (60, 80), (188, 250)]
+    counts = [fast.scale_iters(n, shapes)[0] for n in range(3)]
+    assert counts == sorted(counts, reverse=True) and counts[0] <= 2000
+    assert counts[-1] >= fast.iters_min
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_names_round_trip(name):
+    assert schedule_name(schedule(name)) == name
+    assert schedule_name(with_schedule(TrainConfig(gp_weight=0.2), name)) == name
+
+
+def test_a_changed_count_is_custom_and_unknown_names_are_refused():
+    assert schedule_name(TrainConfig(iters=300)) == "custom"
+    with pytest.raises(InputError, match="unknown schedule 'quick'.*singan, fast"):
+        schedule("quick")
+
+
+@pytest.mark.parametrize("name", ["singan", "fast"])
+def test_each_schedule_trains_samples_and_is_recorded(name, tmp_path):
+    """A scaled-down run of each schedule (the counts divided by 100, so the fast one still
+    decays) trains, samples in range, is deterministic, and records its schedule."""
+    ref = schedule(name)
+    tcfg = TrainConfig(iters=max(ref.iters // 100, 2), iters_decay=ref.iters_decay, iters_min=1)
+    kw = dict(model_config=TINY_MODEL, pyramid_config=TINY_PYRAMID, progress=False)
+    a = fit(tiny_image(), 1, train_config=tcfg, **kw)
+    b = fit(tiny_image(), 1, train_config=tcfg, **kw)
+    sa, sb = sample(a, 3, 2).images, sample(b, 3, 2).images
+    np.testing.assert_array_equal(sa, sb)
+    assert np.isfinite(sa).all() and sa.shape == (2, 3, 32, 36)
+    save_pyramid(a, tmp_path / "p")
+    import json
+
+    meta = json.loads((tmp_path / "p" / JSON_NAME).read_text())
+    assert meta["schedule"] == "custom"  # scaled down: not the named counts
+    assert meta["train_config"]["iters_decay"] == ref.iters_decay
+    assert load_pyramid(tmp_path / "p").train_config == tcfg
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_fit_takes_a_schedule_by_name():
+    """``fit(schedule="fast")`` trains with the fast counts and keeps the other settings;
+    stopped after the coarsest scale (500 iterations on a tiny image)."""
+    seen = {}
+
+    def stop(pyrs, scale, summaries):
+        seen["cfg"] = pyrs[0].train_config
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        fit(
+            tiny_image(),
+            0,
+            schedule="fast",
+            train_config=TrainConfig(gp_weight=0.2),
+            model_config=TINY_MODEL,
+            pyramid_config=TINY_PYRAMID,
+            progress=False,
+            on_scale_done=stop,
+        )
+    assert schedule_name(seen["cfg"]) == "fast" and seen["cfg"].gp_weight == 0.2
