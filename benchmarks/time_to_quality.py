@@ -44,6 +44,14 @@ N_SAMPLES = 50
 SEED = 0
 
 
+def _commit() -> str:
+    import subprocess
+
+    run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "singan_augment"]).returncode
+    return run.stdout.strip() + ("+local" if dirty else "")
+
+
 def cpu_seconds() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -168,6 +176,7 @@ def train(image: BenchImage, schedule: Schedule, out: Path, *, sibling: bool = F
     if schedule.warm:
         warm = ensure_sibling(image)
     img = image.sibling() if sibling else image.load()
+    timing.setdefault("code", []).append(_commit())  # one entry per (re)start of this job
     marks = {"wall": time.perf_counter(), "cpu": cpu_seconds()}
 
     def checkpoint(pyrs, scale, summaries):

@@ -76,6 +76,25 @@ def ledger():
     return LEDGER
 
 
+def pytest_sessionfinish(session):
+    """In a pytest-xdist worker: hand this worker's fuzz ledger to the controller."""
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:
+        from fuzzing import LEDGER
+
+        out["fuzz_ledger"] = LEDGER.to_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """In the pytest-xdist controller: add each finished worker's ledger to the total."""
+    data = getattr(node, "workeroutput", {}).get("fuzz_ledger")
+    if data:
+        from fuzzing import LEDGER
+
+        LEDGER.merge(data)
+
+
 def pytest_terminal_summary(terminalreporter):
     from fuzzing import LEDGER
 

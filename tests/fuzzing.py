@@ -122,6 +122,15 @@ class Ledger:
         self.valid[entry] += 1
         return True, result
 
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        return {"tried": dict(self.tried), "clean": dict(self.clean), "valid": dict(self.valid)}
+
+    def merge(self, data: dict[str, dict[str, int]]) -> None:
+        """Add another process's counts (pytest-xdist workers report theirs to the controller)."""
+        self.tried.update(data.get("tried", {}))
+        self.clean.update(data.get("clean", {}))
+        self.valid.update(data.get("valid", {}))
+
     def report(self) -> list[str]:
         if not self.tried and not self.valid:
             return []

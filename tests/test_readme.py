@@ -23,6 +23,7 @@ from singan_augment.testing import (
     tiny_image,
     tiny_image_with_mask,
 )
+from singan_augment.testing.subprocesses import subprocess_env
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TINY_FLAGS = [
@@ -60,7 +61,12 @@ def run_fresh(code: str, cwd: Path) -> None:
     script = cwd / "example.py"
     script.write_text(code)
     run = subprocess.run(
-        [sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=900
+        [sys.executable, str(script)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=subprocess_env(),
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
 

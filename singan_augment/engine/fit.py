@@ -193,7 +193,8 @@ def fit_many(
             _scale_init(p, n, jax.random.fold_in(k, 0), warm_start)
             for p, k in zip(pyrs, scale_keys)
         ]
-        states = [init_state(g, d, tcfg) for g, d in inits]
+        iters, drop = tcfg.scale_iters(n, first.shapes)
+        states = [init_state(g, d, tcfg, drop) for g, d in inits]
         consts = [
             scale_consts(n, p.reals[n], p.stages, p.shapes, p.z_opt, tcfg, mcfg) for p in pyrs
         ]
@@ -208,7 +209,7 @@ def fit_many(
             _stack(states),
             _stack(consts),
             iter_keys,
-            tcfg.scale_iters(n, first.shapes)[0],
+            iters,
             desc=desc,
             progress=progress,
         )

@@ -7,6 +7,7 @@ batched=True)`` vmaps the same step over K images of the same size (one pyramid 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -42,23 +43,55 @@ class ScaleState(NamedTuple):
     d_opt: Any
 
 
+class DropState(NamedTuple):
+    """Update count and the count at which the learning rate drops (an array, so that one
+    compiled step serves every iteration count)."""
+
+    count: jax.Array
+    boundary: jax.Array
+
+
+def scale_by_dropping_lr(lr: float, factor: float, boundary: int) -> optax.GradientTransformation:
+    """Multiply updates by ``-lr`` before update number ``boundary`` and by ``-lr * factor``
+    from then on (optax's ``scale_by_learning_rate`` with a step schedule, but with the
+    boundary kept in the state rather than baked into the compiled step)."""
+    low = lr * factor
+
+    def init(params):
+        del params
+        return DropState(jnp.zeros([], jnp.int32), jnp.asarray(boundary, jnp.int32))
+
+    def update(updates, state, params=None):
+        del params
+        step = -jnp.where(state.count >= state.boundary, low, lr)
+        updates = jax.tree.map(lambda g: jnp.asarray(step, g.dtype) * g, updates)
+        return updates, DropState(state.count + 1, state.boundary)
+
+    return optax.GradientTransformation(init, update)
+
+
 def make_optimizer(
     config: TrainConfig, lr: float, steps_per_iter: int, drop_iter: int | None = None
 ) -> optax.GradientTransformation:
     """Adam(beta1, beta2) whose lr drops by ``lr_drop_factor`` at iteration ``drop_iter``
     (default: ``config.lr_drop_iter``; per scale: ``config.scale_iters(...)[1]``)."""
     drop = config.lr_drop_iter if drop_iter is None else drop_iter
-    boundary = steps_per_iter * drop
-
-    def schedule(count):
-        return jnp.where(count >= boundary, lr * config.lr_drop_factor, lr)
-
-    return optax.adam(schedule, b1=config.beta1, b2=config.beta2, eps=1e-8)
+    return optax.chain(
+        optax.scale_by_adam(b1=config.beta1, b2=config.beta2, eps=1e-8),
+        scale_by_dropping_lr(lr, config.lr_drop_factor, steps_per_iter * drop),
+    )
 
 
-def init_state(g: tuple[Params, BatchStats], d_params: Params, tcfg: TrainConfig) -> ScaleState:
-    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps)  # the lr schedule keeps no state
-    d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
+def init_state(
+    g: tuple[Params, BatchStats],
+    d_params: Params,
+    tcfg: TrainConfig,
+    drop_iter: int | None = None,
+) -> ScaleState:
+    """Fresh optimiser states; the lr drops at iteration ``drop_iter`` (default
+    ``tcfg.lr_drop_iter``; ``fit`` passes each scale's ``tcfg.scale_iters(...)[1]``)."""
+    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps, drop_iter)
+    d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps, drop_iter)
     return ScaleState(g[0], g[1], d_params, g_tx.init(g[0]), d_tx.init(d_params))
 
 
@@ -104,7 +137,12 @@ def make_iteration(
     The function depends only on these (static) arguments, so it is built once per process and
     shared: a second pyramid of the same shapes and configs is neither traced nor compiled again.
     """
-    key = (int(scale), tuple((int(h), int(w)) for h, w in shapes), int(channels), mcfg, tcfg)
+    # The iteration count and lr-drop point live in the optimiser state, so configs that
+    # differ only in them share one compiled step.
+    step_cfg = dataclasses.replace(
+        tcfg, iters=1, iters_decay=0.0, iters_min=1, lr_drop_at=TrainConfig.lr_drop_at
+    )
+    key = (int(scale), tuple((int(h), int(w)) for h, w in shapes), int(channels), mcfg, step_cfg)
     return _iteration(*key, bool(batched))
 
 
@@ -119,9 +157,8 @@ def _iteration(
 ) -> Callable:
     shapes = list(shapes)
     shared = tcfg.coarsest_noise == "shared"
-    drop = tcfg.scale_iters(scale, shapes)[1]
-    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps, drop)
-    d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps, drop)
+    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps)  # the lr drop comes from the state
+    d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
     p = mcfg.pad
 
     def step(state: ScaleState, consts: ScaleConsts, key: jax.Array):
@@ -129,9 +166,11 @@ def _iteration(
         k_noise, k_steps = jax.random.split(key)
         noise = draw_noise(k_noise, 1, shapes[scale], channels, shared and scale == 0)
         real = consts.real
-        metrics = {}
-        prev = None
-        for k in jax.random.split(k_steps, tcfg.d_steps):
+
+        # The D and G steps are loops (lax.scan), not unrolled: the same computation, with a
+        # third of the program to compile.
+        def d_step(carry, k):
+            g_stats, d_params, d_opt, _ = carry
             k_prev, k_alpha = jax.random.split(k)
             prev = random_prev(consts.frozen, shapes, k_prev, channels, shared, mcfg)
             prev_p = pad(prev, p)
@@ -150,12 +189,19 @@ def _iteration(
             )
             updates, d_opt = d_tx.update(grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
-            metrics.update(aux)
+            return (g_stats, d_params, d_opt, prev), aux
+
+        prev0 = jnp.zeros((real.shape[0], *shapes[scale], channels), jnp.float32)
+        (g_stats, d_params, d_opt, prev), d_aux = jax.lax.scan(
+            d_step, (g_stats, d_params, d_opt, prev0), jax.random.split(k_steps, tcfg.d_steps)
+        )
         prev_p = pad(prev, p)
         fake_in = pad(consts.amp * noise, p) + prev_p
         rec_prev_p = pad(consts.rec_prev, p)
         rec_in = pad(consts.amp * consts.z_opt, p) + rec_prev_p
-        for _ in range(tcfg.g_steps):
+
+        def g_step(carry, _):
+            g_params, g_stats, g_opt = carry
             grads, (aux, g_stats) = jax.grad(generator_loss, has_aux=True)(
                 g_params,
                 g_stats,
@@ -170,7 +216,12 @@ def _iteration(
             )
             updates, g_opt = g_tx.update(grads, g_opt, g_params)
             g_params = optax.apply_updates(g_params, updates)
-            metrics.update(aux)
+            return (g_params, g_stats, g_opt), aux
+
+        (g_params, g_stats, g_opt), g_aux = jax.lax.scan(
+            g_step, (g_params, g_stats, g_opt), None, length=tcfg.g_steps
+        )
+        metrics = {k: v[-1] for k, v in {**d_aux, **g_aux}.items()}
         return ScaleState(g_params, g_stats, d_params, g_opt, d_opt), metrics
 
     if batched:

@@ -38,6 +38,8 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
             "36",
             "--channels",
             "t1,t2",
+            "--conv-impl",
+            "xla",
             "--seed",
             "1",
             "--quiet",

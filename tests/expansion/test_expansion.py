@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,25 +20,27 @@ import pytest
 from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
 from singan_augment.files.lock import LOCK_NAME
 from singan_augment.testing import tiny_image, tiny_image_with_mask
+from singan_augment.testing.subprocesses import subprocess_env
 
-CACHE = os.environ.setdefault(
-    "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "singan-augment-test-jax-cache")
-)
 KW = dict(
-    model_config=ModelConfig(nfc_init=8, nfc_max=8),
+    model_config=ModelConfig(nfc_init=8, nfc_max=8, conv_impl="xla"),
     train_config=TrainConfig(iters=4),
     pyramid_config=PyramidConfig(max_size=27),
     progress=False,
 )
-CLI_FLAGS = ["--iters", "4", "--max-size", "27", "--nfc", "8", "--nfc-max", "8", "--quiet"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _jax_cache():
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", CACHE)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+CLI_FLAGS = [
+    "--iters",
+    "4",
+    "--max-size",
+    "27",
+    "--nfc",
+    "8",
+    "--nfc-max",
+    "8",
+    "--conv-impl",
+    "xla",
+]
+CLI_FLAGS += ["--quiet"]
 
 
 def _tree_digest(root: Path) -> dict[str, tuple[int, bytes]]:
@@ -107,8 +108,9 @@ def test_killed_run_is_resumed_to_the_same_pyramid(fitted, folder, tmp_path):
     (src / "notes.txt.npy").write_bytes((folder / "notes.txt.npy").read_bytes())
     out = tmp_path / "pyrs"
     marker = tmp_path / "crashed"
-    env = {**os.environ, CRASH_ENV: str(marker)}
+    env = subprocess_env(**{CRASH_ENV: str(marker)})
     cmd = [sys.executable, "-m", "singan_augment.cli", "fit-dataset", str(src), "--out", str(out)]
+    cmd += ["--schedule", "singan"]  # KW's schedule, for the in-process rerun below
     proc = subprocess.run(
         [*cmd, "--seed", "3", *CLI_FLAGS], env=env, capture_output=True, text=True, timeout=600
     )
@@ -348,7 +350,7 @@ def test_expand_killed_then_rerun_writes_each_output_exactly_once(expanded, fitt
     args = ["expand", str(fitted[0]), "--n", "3", "--out", str(out), "--format", "npy"]
     args += ["--seed", "5", "--start-scale", "0", "--quiet"]
     # pyramids run in name order, 4 outputs each (real + 3): the 6th write is case_b_syn0000
-    env = {**os.environ, "SINGAN_TEST_KILL_AT": "6"}
+    env = subprocess_env(SINGAN_TEST_KILL_AT="6")
     proc = subprocess.run(
         [sys.executable, "-c", _KILL_AT_RENAME, *args],
         env=env,

@@ -3,8 +3,6 @@ executor; a task whose worker process dies once is retried and ends complete."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +15,10 @@ except ImportError:  # pragma: no cover - depends on the install
 
 from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
 from singan_augment.testing import tiny_image
+from singan_augment.testing.subprocesses import cache_env_vars
 
-CACHE = os.environ.setdefault(
-    "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "singan-augment-test-jax-cache")
-)
 KW = dict(
-    model_config=ModelConfig(nfc_init=8, nfc_max=8),
+    model_config=ModelConfig(nfc_init=8, nfc_max=8, conv_impl="xla"),
     train_config=TrainConfig(iters=4),
     pyramid_config=PyramidConfig(max_size=27),
     progress=False,
@@ -31,15 +27,14 @@ KW = dict(
 
 @pytest.fixture(scope="module")
 def ray_local():
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", CACHE)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    # workers inherit this process's environment (the compilation cache settings included)
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    if started:  # the workers (not this process) share a persistent compilation cache
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": cache_env_vars()},
+        )
     yield
     if started:
         ray.shutdown()

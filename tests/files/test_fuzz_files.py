@@ -90,7 +90,14 @@ def test_truncated_or_extended_files_are_refused(ledger, original, tmp_path_fact
     if data.draw(st.booleans()):
         blob = blob[: data.draw(st.integers(0, len(blob) - 1))]
     else:
-        blob = blob + data.draw(st.binary(min_size=1, max_size=64))
+        extra = data.draw(st.binary(min_size=1, max_size=64))
+        blob = blob + extra
+        if which == "json" and not extra.strip(b" \t\n\r"):
+            # JSON allows trailing whitespace: the same metadata, which must load as before
+            d = write(tmp_path_factory.mktemp("t"), blob, original["weights"])
+            pyr = ledger.good("files.load_pyramid", load_pyramid, d)
+            assert pyr.complete
+            return
     files = {**original, which: blob}
     d = write(tmp_path_factory.mktemp("t"), files["json"], files["weights"])
     refused(ledger, d)

@@ -16,6 +16,7 @@ import pytest
 from singan_augment.errors import FolderLockedError, PyramidFileError
 from singan_augment.files.lock import LOCK_NAME, FolderLock
 from singan_augment.testing import tiny_image
+from singan_augment.testing.subprocesses import subprocess_env
 
 HOLD = """
 import sys, time
@@ -93,12 +94,15 @@ def test_two_concurrent_train_runs_into_one_folder(tmp_path):
     ]
     args.append("--quiet")
     cli = [sys.executable, "-m", "singan_augment.cli", "train", str(img), *args]
-    first = subprocess.Popen([*cli, "--seed", "1"], stderr=subprocess.PIPE, text=True)
+    env = subprocess_env()
+    first = subprocess.Popen([*cli, "--seed", "1"], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
     while not (out / LOCK_NAME).exists():  # the first run owns the folder
         assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
         time.sleep(0.02)
-    second = subprocess.run([*cli, "--seed", "2"], capture_output=True, text=True, timeout=300)
+    second = subprocess.run(
+        [*cli, "--seed", "2"], capture_output=True, text=True, timeout=300, env=env
+    )
     assert first.wait(timeout=600) == 0, first.stderr.read()
     assert second.returncode == 2
     assert "being written by another process" in second.stderr

@@ -39,7 +39,7 @@ from singan_augment.files.pyramid_files import save_pyramid
 from singan_augment.testing import untrained_pyramid
 
 H, W = 32, 36
-MODEL = ModelConfig(nfc_init=8, nfc_max=8)
+MODEL = ModelConfig(nfc_init=8, nfc_max=8, conv_impl="xla")
 PYRCFG = PyramidConfig(min_size=25, max_size=36)
 IMAGES = ["t1", "t2", "flair"]
 
