@@ -6,6 +6,9 @@ round trips and errors. Quality-direction tests train their own small runs.
 
 from __future__ import annotations
 
+import fcntl
+from pathlib import Path
+
 import pytest
 
 from singan_augment.testing import (
@@ -17,41 +20,69 @@ from singan_augment.testing import (
 )
 
 
+def _shared_dir(tmp_path_factory, request) -> Path:
+    """A folder shared by all pytest-xdist workers of this run (this run's own temp folder
+    without xdist), so that the tiny pyramids are trained once per run, not once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if hasattr(request.config, "workerinput") else base
+
+
+def _train_once(tmp_path_factory, request, name: str, train) -> Path:
+    """``train()``'s pyramid saved under ``name`` in the shared folder: the first worker to
+    get here trains it (the others wait on the lock), the rest load it."""
+    from singan_augment.files.pyramid_files import JSON_NAME, save_pyramid
+
+    root = _shared_dir(tmp_path_factory, request)
+    out = root / "shared-pyramids" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(root / f"shared-pyramids-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / JSON_NAME).is_file():
+            save_pyramid(train(), out)
+    return out
+
+
 @pytest.fixture(scope="session")
-def tiny_pyramid_dir(tmp_path_factory):
+def tiny_pyramid_dir(tmp_path_factory, request):
     """A saved 3-channel pyramid ("t1", "t2", "flair"), 3 scales, trained a few iterations."""
     from singan_augment.engine.fit import fit
-    from singan_augment.files.pyramid_files import save_pyramid
 
-    pyr = fit(
-        tiny_image(),
-        seed=0,
-        channel_names=["t1", "t2", "flair"],
-        model_config=TINY_MODEL,
-        train_config=TINY_TRAIN,
-        pyramid_config=TINY_PYRAMID,
-        progress=False,
+    return _train_once(
+        tmp_path_factory,
+        request,
+        "tiny3",
+        lambda: fit(
+            tiny_image(),
+            seed=0,
+            channel_names=["t1", "t2", "flair"],
+            model_config=TINY_MODEL,
+            train_config=TINY_TRAIN,
+            pyramid_config=TINY_PYRAMID,
+            progress=False,
+        ),
     )
-    return save_pyramid(pyr, tmp_path_factory.mktemp("pyr") / "tiny3")
 
 
 @pytest.fixture(scope="session")
-def tiny_label_pyramid_dir(tmp_path_factory):
+def tiny_label_pyramid_dir(tmp_path_factory, request):
     """A saved image+mask pyramid (channels "image" and label "label"), 3 scales."""
     from singan_augment.engine.fit import fit
-    from singan_augment.files.pyramid_files import save_pyramid
 
-    pyr = fit(
-        tiny_image_with_mask(),
-        seed=1,
-        channel_names=["image", "label"],
-        label_channels=["label"],
-        model_config=TINY_MODEL,
-        train_config=TINY_TRAIN,
-        pyramid_config=TINY_PYRAMID,
-        progress=False,
+    return _train_once(
+        tmp_path_factory,
+        request,
+        "tiny_label",
+        lambda: fit(
+            tiny_image_with_mask(),
+            seed=1,
+            channel_names=["image", "label"],
+            label_channels=["label"],
+            model_config=TINY_MODEL,
+            train_config=TINY_TRAIN,
+            pyramid_config=TINY_PYRAMID,
+            progress=False,
+        ),
     )
-    return save_pyramid(pyr, tmp_path_factory.mktemp("pyr") / "tiny_label")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import sys
@@ -334,6 +335,19 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + int(signum)
 
 
+def in_swallowing_context(frame) -> bool:
+    """True if ``frame`` runs inside a gc callback or a ``__del__`` method, where an exception
+    raised by a signal handler would be printed and dropped instead of propagating."""
+    import gc
+
+    codes = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in codes or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def stop_on_sigterm():
     """Within the block, SIGTERM stops the command as Ctrl-C does (a ``KeyboardInterrupt`` in
@@ -342,6 +356,11 @@ def stop_on_sigterm():
     received: list[int] = []
 
     def on_signal(signum, frame):
+        if in_swallowing_context(frame):
+            # Python prints and drops exceptions raised in a gc callback or ``__del__`` (JAX
+            # runs one on every collection): the stop would be lost. Deliver it again shortly.
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
         received.append(signum)
         raise KeyboardInterrupt
 
