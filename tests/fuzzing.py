@@ -56,6 +56,11 @@ class Ledger:
         self.tried: Counter[str] = Counter()
         self.clean: Counter[str] = Counter()
         self.valid: Counter[str] = Counter()
+        self.notes: list[str] = []
+
+    def note(self, line: str) -> None:
+        """A line for the run's summary (e.g. the kill/resume figures)."""
+        self.notes.append(line)
 
     def bad(
         self,
@@ -123,18 +128,24 @@ class Ledger:
         return True, result
 
     def to_dict(self) -> dict[str, dict[str, int]]:
-        return {"tried": dict(self.tried), "clean": dict(self.clean), "valid": dict(self.valid)}
+        return {
+            "tried": dict(self.tried),
+            "clean": dict(self.clean),
+            "valid": dict(self.valid),
+            "notes": list(self.notes),
+        }
 
     def merge(self, data: dict[str, dict[str, int]]) -> None:
         """Add another process's counts (pytest-xdist workers report theirs to the controller)."""
         self.tried.update(data.get("tried", {}))
         self.clean.update(data.get("clean", {}))
         self.valid.update(data.get("valid", {}))
+        self.notes.extend(data.get("notes", []))
 
     def report(self) -> list[str]:
         if not self.tried and not self.valid:
-            return []
-        lines = [
+            return list(self.notes)
+        lines = list(self.notes) + [
             f"fuzz: {sum(self.tried.values())} bad inputs tried, "
             f"{sum(self.clean.values())} handled cleanly; "
             f"{sum(self.valid.values())} valid edge cases accepted with checked results"

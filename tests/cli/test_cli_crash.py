@@ -106,7 +106,7 @@ def reference(tmp_path_factory):
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_and_during_checkpoints_then_resume_is_identical(
-    reference, tmp_path, capsys
+    reference, tmp_path, ledger
 ):
     img, want, run_s = reference
     out = tmp_path / "killed"
@@ -140,12 +140,11 @@ def test_sigkill_at_random_points_and_during_checkpoints_then_resume_is_identica
     resumed = load_pyramid(out)
     assert resumed.complete
     _same(pyramid_tensors(resumed), want)
-    with capsys.disabled():
-        print(
-            f"\nkill/resume cycles passed: {kills} SIGKILLs ({during_write} during a checkpoint "
-            f"write), then --resume gave a pyramid identical to the uninterrupted run (scales on "
-            f"disk at each kill: {progress}; runs that finished before their kill: {finished_early})"
-        )
+    ledger.note(  # printed in the run's summary (also from a pytest-xdist worker)
+        f"kill/resume cycles passed: {kills} SIGKILLs ({during_write} during a checkpoint "
+        f"write), then --resume gave a pyramid identical to the uninterrupted run (scales on "
+        f"disk at each kill: {progress}; runs that finished before their kill: {finished_early})"
+    )
 
 
 @pytest.mark.slow
