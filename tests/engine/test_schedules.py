@@ -83,3 +83,28 @@ def test_fit_takes_a_schedule_by_name():
             on_scale_done=stop,
         )
     assert schedule_name(seen["cfg"]) == "fast" and seen["cfg"].gp_weight == 0.2
+
+
+def test_resume_of_a_decayed_schedule_equals_an_uninterrupted_run(tmp_path):
+    """Checkpoint after scale 0, crash, resume: the same pyramid as one uninterrupted run,
+    with the fast schedule's decaying counts (scaled down)."""
+    tcfg = TrainConfig(iters=6, iters_decay=0.5, iters_min=2)
+    kw = dict(
+        model_config=TINY_MODEL, train_config=tcfg, pyramid_config=TINY_PYRAMID, progress=False
+    )
+
+    def crash_after_scale_0(pyrs, scale, _):
+        save_pyramid(pyrs[0], tmp_path / "ckpt")
+        if scale == 0:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        fit(tiny_image(), 4, on_scale_done=crash_after_scale_0, **kw)
+    partial = load_pyramid(tmp_path / "ckpt", require_complete=False)
+    assert partial.num_trained == 1
+    resumed = fit(tiny_image(), 4, resume=partial, **kw)
+    whole = fit(tiny_image(), 4, **kw)
+    a = sample(resumed, 9, 2).images
+    np.testing.assert_array_equal(a, sample(whole, 9, 2).images)
+    for s, t in zip(resumed.stages, whole.stages, strict=True):
+        np.testing.assert_array_equal(np.asarray(s.amp), np.asarray(t.amp))
