@@ -191,7 +191,6 @@ def train(image: BenchImage, schedule: Schedule, out: Path, *, sibling: bool = F
             "rec_rmse": summaries[0]["rec_rmse"],
         }
         save_pyramid(pyrs[0], out)
-        out.mkdir(parents=True, exist_ok=True)
         tmp = timing_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(timing, indent=1))
         os.replace(tmp, timing_path)

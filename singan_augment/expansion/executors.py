@@ -97,3 +97,26 @@ def run_local(fn: Callable, jobs: list[Any], on_result, **kw) -> None:
             on_result(i, None, f"{type(e).__name__}: {e}")
         else:
             on_result(i, res, None)
+
+
+def run_jobs(
+    executor: str,
+    jobs: list[Any],
+    on_result,
+    *,
+    local: Callable,
+    remote: Callable,
+    ray_address: str | None = None,
+    max_retries: int = 0,
+) -> None:
+    """Run every job on ``executor``: ``"ray"`` sends ``remote(job)`` to a Ray cluster (shut
+    down afterwards, also on Ctrl-C), anything else runs ``local(job)`` in this process.
+    Results arrive through ``on_result(i, result, error)`` either way."""
+    if executor == "ray":
+        ex = RayExecutor(ray_address, max_retries)
+        try:
+            ex.run(remote, jobs, on_result)
+        finally:
+            ex.close()
+    else:
+        run_local(local, jobs, on_result)

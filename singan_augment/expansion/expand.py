@@ -17,7 +17,7 @@ from singan_augment.files.atomic import remove_stale_temps
 from singan_augment.files.images import suffix
 from singan_augment.files.lock import FolderLock
 
-from .executors import RayExecutor, Row, RunReport, run_local
+from .executors import Row, RunReport, run_jobs
 from .sources import DATALIST_NAME, derive_seed, safe_name
 
 CHUNK = 8  # samples are drawn in fixed chunks of 8 keys, so output i never depends on N
@@ -301,14 +301,15 @@ def expand(
                 )
             bar.update(1)
 
-        if executor == "ray":
-            ex = RayExecutor(ray_address, max_retries)
-            try:
-                ex.run(_ray_expand_one, jobs, on_result)
-            finally:
-                ex.close()
-        else:
-            run_local(lambda job: expand_one(**job), jobs, on_result)
+        run_jobs(
+            executor,
+            jobs,
+            on_result,
+            local=lambda job: expand_one(**job),
+            remote=_ray_expand_one,
+            ray_address=ray_address,
+            max_retries=max_retries,
+        )
         bar.close()
         entries = [e for name in sorted(results) for e in results[name]["entries"]]
         mode = (

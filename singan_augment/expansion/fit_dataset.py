@@ -16,7 +16,7 @@ from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
 from singan_augment.errors import InputError, PyramidFileError
 from singan_augment.files.lock import FolderLock
 
-from .executors import RayExecutor, Row, RunReport, run_local
+from .executors import Row, RunReport, run_jobs
 from .sources import Entry, derive_seed, discover, entry_channels, load_entry, read_label_map
 
 CRASH_ENV = "SINGAN_AUGMENT_CRASH_ONCE"  # testing: path of a marker file; see ``fit_group``
@@ -243,14 +243,15 @@ def fit_dataset(
                     report.rows.append(Row(e["name"], "failed", dt, why))
                 bar.update(1)
 
-        if executor == "ray":
-            ex = RayExecutor(ray_address, max_retries)
-            try:
-                ex.run(_ray_fit_group, jobs, on_result)
-            finally:
-                ex.close()
-        else:
-            run_local(fit_group, jobs, on_result, progress=progress)
+        run_jobs(
+            executor,
+            jobs,
+            on_result,
+            local=lambda job: fit_group(job, progress=progress),
+            remote=_ray_fit_group,
+            ray_address=ray_address,
+            max_retries=max_retries,
+        )
         bar.close()
         report.rows.sort(key=lambda r: r.name)
         report.seconds = time.perf_counter() - t_start
