@@ -190,6 +190,110 @@ def seam_strength(image: np.ndarray, paste_mask: np.ndarray, *, width: int = 2) 
     return float(grad[band].mean() / (rest + 1e-12))
 
 
+def _lesion_regions(image: np.ndarray, lesion: np.ndarray, ring_width: int, gap: int):
+    img = np.asarray(image, np.float64)
+    if img.ndim == 2:
+        img = img[None]
+    lab = np.asarray(lesion)
+    if lab.dtype.kind not in "biu":
+        raise InputError(f"lesion must be a boolean or integer label map, got dtype {lab.dtype}")
+    if img.ndim != 3 or img.shape[1:] != lab.shape:
+        raise InputError(f"lesion shape {lab.shape} does not match the image's {img.shape[1:]}")
+    if not np.all(np.isfinite(img)):
+        raise InputError("image contains non-finite values")
+    if ring_width < 1 or gap < 0:
+        raise InputError(f"need ring_width >= 1 and gap >= 0, got {ring_width}, {gap}")
+    lab = lab.astype(np.int64)
+    obj = lab > 0
+    if not obj.any():
+        raise InputError("lesion mask is empty")
+    inner = ndimage.binary_dilation(obj, iterations=gap) if gap else obj
+    ring = ndimage.binary_dilation(inner, iterations=ring_width) & ~inner
+    if not ring.any():
+        raise InputError("the lesion fills the image: no ring around it")
+    classes = [k for k in np.unique(lab) if k > 0]
+    return img, lab, ring, classes
+
+
+def lesion_contrasts(
+    image: np.ndarray, lesion: np.ndarray, *, ring_width: int = 3, gap: int = 1
+) -> np.ndarray:
+    """Signed contrast of each lesion class against a ring around the lesion.
+
+    Args:
+        image: (C, H, W) or (H, W).
+        lesion: (H, W) boolean mask (one class) or integer label map (0 = outside).
+        ring_width: ring thickness in px; gap: px between the lesion and the ring.
+    Returns:
+        (K, C) float64: mean of class k minus the ring's mean, per channel, in image units.
+    Raises:
+        InputError: shapes disagree, an empty lesion, no room for a ring, NaN/Inf.
+    """
+    img, lab, ring, classes = _lesion_regions(image, lesion, ring_width, gap)
+    ring_mean = img[:, ring].mean(axis=1)
+    return np.stack([img[:, lab == k].mean(axis=1) - ring_mean for k in classes])
+
+
+def lesion_conspicuity(
+    image: np.ndarray, lesion: np.ndarray, *, ring_width: int = 3, gap: int = 1
+) -> np.ndarray:
+    """Per-channel lesion conspicuity: the area-weighted mean over lesion classes of
+    ``|mean(class) - mean(ring)|`` (see ``lesion_contrasts``), so that a dark core and a bright
+    oedema do not cancel. (C,) float64 in image units; 0 means the lesion is invisible."""
+    img, lab, ring, classes = _lesion_regions(image, lesion, ring_width, gap)
+    con = np.abs(lesion_contrasts(img, lab, ring_width=ring_width, gap=gap))
+    area = np.array([(lab == k).sum() for k in classes], np.float64)
+    return (area[:, None] * con).sum(axis=0) / area.sum()
+
+
+@dataclass(frozen=True)
+class LesionFidelity:
+    """How much of a pasted lesion survives harmonization.
+
+    ``retention``: (C,) conspicuity after / conspicuity of the naive paste per channel (NaN
+    where the paste has no contrast); ``mean_retention`` over the finite channels;
+    ``sign_agreement``: fraction of (class, channel) contrasts that keep their sign.
+    """
+
+    retention: tuple[float, ...]
+    mean_retention: float
+    sign_agreement: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lesion_fidelity(
+    harmonized: np.ndarray,
+    naive: np.ndarray,
+    lesion: np.ndarray,
+    *,
+    ring_width: int = 3,
+    gap: int = 1,
+    min_contrast: float = 1e-3,
+) -> LesionFidelity:
+    """Compare the lesion in a harmonized image with the naive paste it came from.
+
+    Channels whose naive conspicuity is below ``min_contrast`` get NaN retention and are left
+    out of the mean; contrasts below it are left out of the sign agreement.
+    """
+    kw = {"ring_width": ring_width, "gap": gap}
+    h, n = np.asarray(harmonized), np.asarray(naive)
+    if h.shape != n.shape:
+        raise InputError(f"harmonized {h.shape} and naive {n.shape} shapes differ")
+    ch, cn = lesion_conspicuity(h, lesion, **kw), lesion_conspicuity(n, lesion, **kw)
+    ret = np.where(cn >= min_contrast, ch / np.maximum(cn, min_contrast), np.nan)
+    sh, sn = lesion_contrasts(h, lesion, **kw), lesion_contrasts(n, lesion, **kw)
+    counted = np.abs(sn) >= min_contrast
+    agree = (np.sign(sh) == np.sign(sn)) & counted
+    finite = ret[np.isfinite(ret)]
+    return LesionFidelity(
+        retention=tuple(float(v) for v in ret),
+        mean_retention=float(finite.mean()) if finite.size else float("nan"),
+        sign_agreement=float(agree.sum() / counted.sum()) if counted.any() else float("nan"),
+    )
+
+
 @dataclass(frozen=True)
 class QualityReport:
     swd: float

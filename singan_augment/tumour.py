@@ -52,7 +52,7 @@ from scipy import ndimage as ndi
 
 from .errors import InputError
 
-__all__ = ["BACKGROUND", "CONTRASTS", "LABELS", "TumourPatch", "make_tumour"]
+__all__ = ["BACKGROUND", "CONTRASTS", "LABELS", "TumourPatch", "make_tumour", "paste_tumour"]
 
 LABELS = {0: "outside", 1: "necrotic core", 2: "enhancing rim", 3: "oedema"}
 
@@ -233,3 +233,48 @@ def _largest(mask: np.ndarray) -> np.ndarray:
     counts = np.bincount(lab.ravel())
     counts[0] = 0
     return lab == counts.argmax()
+
+
+def paste_tumour(
+    host: np.ndarray, patch: TumourPatch, centre: tuple[int, int], within: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Naively paste the lesion pixels of ``patch`` into ``host``, centred at ``centre``.
+
+    Args:
+        host: (C, H, W) image on the scale of the patch's levels ([0, 1], channels in the
+            patch's contrast order).
+        centre: (row, col) of the patch centre; the patch is cropped at the image border.
+        within: optional (H, W) mask (e.g. the brain); lesion pixels outside it are dropped.
+    Returns:
+        (composite (C, H, W) float32, label (H, W) uint8 with the patch's classes, paste mask
+        (H, W) bool).
+    Raises:
+        InputError: channel or shape mismatch, or no lesion pixel lands inside the image/mask.
+    """
+    img = np.asarray(host, np.float32)
+    if img.ndim != 3 or img.shape[0] != patch.image.shape[0]:
+        raise InputError(
+            f"host must be (C, H, W) with C = {patch.image.shape[0]} (the patch's contrasts "
+            f"{patch.contrasts}), got shape {img.shape}"
+        )
+    c, h, w = img.shape
+    size = patch.label.shape[0]
+    y0, x0 = int(centre[0]) - size // 2, int(centre[1]) - size // 2
+    ya, yb, xa, xb = max(y0, 0), min(y0 + size, h), max(x0, 0), min(x0 + size, w)
+    label = np.zeros((h, w), np.uint8)
+    if ya < yb and xa < xb:
+        label[ya:yb, xa:xb] = patch.label[ya - y0 : yb - y0, xa - x0 : xb - x0]
+    if within is not None:
+        within = np.asarray(within, bool)
+        if within.shape != (h, w):
+            raise InputError(f"within mask shape {within.shape} differs from the host's {(h, w)}")
+        label[~within] = 0
+    mask = label > 0
+    if not mask.any():
+        raise InputError(f"no lesion pixel lands inside the image at centre {tuple(centre)}")
+    comp = img.copy()
+    full = np.zeros_like(img)
+    if ya < yb and xa < xb:
+        full[:, ya:yb, xa:xb] = patch.image[:, ya - y0 : yb - y0, xa - x0 : xb - x0]
+    comp[:, mask] = full[:, mask]
+    return comp, label, mask

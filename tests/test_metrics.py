@@ -106,3 +106,67 @@ def test_mask_consistency_of_detector_on_synthetic_nuclei():
 def test_bad_inputs(call, match):
     with pytest.raises(InputError, match=match):
         call()
+
+
+def _lesion_image():
+    img = np.full((2, 40, 40), 0.5)
+    lab = np.zeros((40, 40), np.uint8)
+    lab[10:30, 10:30] = 3  # oedema
+    lab[16:24, 16:24] = 1  # core
+    img[0][lab == 3], img[0][lab == 1] = 0.9, 0.1  # channel 0: bright oedema, dark core
+    img[1][lab > 0] = 0.7
+    return img, lab
+
+
+def test_lesion_contrasts_and_conspicuity_known_values():
+    img, lab = _lesion_image()
+    con = metrics.lesion_contrasts(img, lab)
+    np.testing.assert_allclose(con, [[-0.4, 0.2], [0.4, 0.2]])  # classes 1, 3 x channels
+    # area-weighted |contrast|: the dark core and bright oedema do not cancel
+    np.testing.assert_allclose(metrics.lesion_conspicuity(img, lab), [0.4, 0.2])
+    np.testing.assert_allclose(metrics.lesion_conspicuity(img, lab > 0)[1], 0.2)
+
+
+@pytest.mark.parametrize("fade", [0.0, 0.5, 1.0])
+def test_lesion_fidelity_follows_the_fade(fade):
+    img, lab = _lesion_image()
+    faded = 0.5 + (1 - fade) * (img - 0.5)  # fade the lesion towards the background
+    fid = metrics.lesion_fidelity(faded, img, lab)
+    np.testing.assert_allclose(fid.retention, [1 - fade] * 2, atol=1e-9)
+    assert fid.mean_retention == pytest.approx(1 - fade)
+    assert fid.sign_agreement == (0.0 if fade == 1.0 else 1.0)
+
+
+def test_lesion_fidelity_catches_a_flipped_contrast():
+    img, lab = _lesion_image()
+    flipped = 1.0 - img  # as conspicuous, wrong polarity
+    fid = metrics.lesion_fidelity(flipped, img, lab)
+    assert fid.mean_retention == pytest.approx(1.0)
+    assert fid.sign_agreement == 0.0
+
+
+def test_lesion_fidelity_skips_channels_without_contrast():
+    img, lab = _lesion_image()
+    img[1] = 0.5
+    fid = metrics.lesion_fidelity(img, img, lab)
+    assert np.isnan(fid.retention[1]) and fid.mean_retention == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: metrics.lesion_conspicuity(np.zeros((1, 8, 8)), np.zeros((8, 8), bool)), "empty"),
+        (lambda: metrics.lesion_conspicuity(np.zeros((1, 8, 8)), np.ones((8, 9), bool)), "shape"),
+        (lambda: metrics.lesion_conspicuity(np.zeros((1, 8, 8)), np.ones((8, 8), bool)), "ring"),
+        (lambda: metrics.lesion_conspicuity(np.zeros((1, 8, 8)), np.ones((8, 8))), "dtype"),
+        (
+            lambda: metrics.lesion_fidelity(
+                np.zeros((1, 8, 8)), np.zeros((2, 8, 8)), np.eye(8, dtype=bool)
+            ),
+            "shapes differ",
+        ),
+    ],
+)
+def test_lesion_metrics_bad_inputs(call, match):
+    with pytest.raises(InputError, match=match):
+        call()

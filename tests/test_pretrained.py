@@ -56,7 +56,16 @@ def test_demo_quick_writes_figures(tmp_path, capsys):
     ):
         assert (tmp_path / f).stat().st_size > 1000 or f.endswith(".json")
     figs = json.loads((tmp_path / "demo_figures.json").read_text())
-    assert figs["tumour_insertion"]["seam_naive"] > 0
+    tum = figs["tumour_insertion"]
+    assert tum["seam_naive"] > 0
+    scales = [int(k.rsplit("_", 1)[1]) for k in tum if k.startswith("seam_published_scale_")]
+    assert scales
+    for s in scales:  # the lesion-keeping blend keeps more of the lesion than the published one
+        assert (
+            tum[f"lesion_retention_keep_core_scale_{s}"]
+            > tum[f"lesion_retention_published_scale_{s}"]
+        )
+        assert 0.0 <= tum[f"lesion_sign_agreement_keep_core_scale_{s}"] <= 1.0
 
 
 @pytest.mark.parametrize("name", pretrained.names())

@@ -72,7 +72,7 @@ def run_fresh(code: str, cwd: Path) -> None:
 
 
 def test_python_api_example_runs(tmp_path):
-    code = python_block("from singan_augment import fit")
+    code = python_block("fit(image, seed=0")
     code = substitute(
         code,
         'fit(image, seed=0, channel_names=["t1", "t2", "flair"])',
@@ -85,6 +85,7 @@ assert Path("runs/brain/pyramid.json").is_file()
 assert s.images.shape == (16, 3, *pyr.shapes[-1])
 assert variations.shape == (4, *image.shape)
 assert out.shape == image.shape and np.isfinite(out).all()
+assert kept.shape == image.shape and set(np.unique(label)) <= {0, 1, 2, 3} and paste_mask.any()
 far = np.zeros(image.shape[1:], bool)
 far[:40, :] = True  # the blend leaves pixels far from the paste untouched
 np.testing.assert_allclose(out[:, far & ~paste_mask], image[:, far & ~paste_mask], atol=1e-5)

@@ -148,3 +148,50 @@ def test_bad_unknown_contrasts_option(bad):
         make_tumour(0, unknown_contrasts=bad)
     with pytest.raises(InputError, match="at least one"):
         make_tumour(0, contrasts=(), unknown_contrasts="random")
+
+
+def test_paste_tumour_puts_lesion_pixels_only_and_labels_them():
+    from singan_augment.tumour import paste_tumour
+
+    tum = make_tumour(4, size=24)
+    host = np.full((3, 60, 50), 0.4, np.float32)
+    comp, label, mask = paste_tumour(host, tum, (30, 25))
+    assert comp.shape == host.shape and label.dtype == np.uint8
+    np.testing.assert_array_equal(mask, label > 0)
+    assert mask.sum() == tum.mask.sum()  # fully inside: every lesion pixel lands
+    np.testing.assert_array_equal(comp[:, ~mask], host[:, ~mask])
+    np.testing.assert_array_equal(
+        np.sort(comp[:, mask].ravel()), np.sort(tum.image[:, tum.mask].ravel())
+    )
+    assert set(np.unique(label[mask])) <= {1, 2, 3}
+
+
+def test_paste_tumour_respects_within_and_the_border():
+    from singan_augment.tumour import paste_tumour
+
+    tum = make_tumour(4, size=24)
+    host = np.zeros((3, 40, 40), np.float32)
+    within = np.zeros((40, 40), bool)
+    within[:, :20] = True
+    _, label, mask = paste_tumour(host, tum, (20, 20), within=within)
+    assert mask.any() and not mask[:, 20:].any()
+    _, _, edge = paste_tumour(host, tum, (0, 0))  # cropped at the corner
+    assert 0 < edge.sum() < tum.mask.sum()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"host": np.zeros((2, 40, 40))}, "C = 3"),
+        ({"centre": (500, 500)}, "no lesion pixel"),
+        ({"within": np.zeros((40, 40), bool)}, "no lesion pixel"),
+        ({"within": np.ones((4, 4), bool)}, "within mask shape"),
+    ],
+)
+def test_paste_tumour_bad_input(kwargs, match):
+    from singan_augment.tumour import paste_tumour
+
+    args = {"host": np.zeros((3, 40, 40)), "patch": make_tumour(1, size=24), "centre": (20, 20)}
+    args.update(kwargs)
+    with pytest.raises(InputError, match=match):
+        paste_tumour(**args)

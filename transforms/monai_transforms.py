@@ -25,6 +25,7 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms import InvertibleTransform, MapTransform, RandomizableTransform
 from monai.utils import TransformBackends, convert_to_tensor
 
+from singan_augment.engine.config import BlendConfig
 from singan_augment.errors import InputError, MissingKeyError
 
 from .bridge import plain_tensor, rewrap_like
@@ -275,8 +276,10 @@ class _TumourRandom(RandomizableTransform):
         slices: Any,
         transpose_plane: bool,
         cache_size: int,
+        lesion: str = "keep_core",
     ) -> None:
         self.pyramid = pyramid
+        self.blend = BlendConfig.tumour(lesion)
         self.injection_scale = int(injection_scale)
         self.tumour_bank = list(tumour_bank) if tumour_bank is not None else None
         self.patch_size = _range(patch_size, "patch_size", int)
@@ -331,11 +334,16 @@ class _TumourRandom(RandomizableTransform):
             label_map=self.label_map,
             threshold=self.threshold,
             tumour_label=self.tumour_label,
+            blend=self.blend,
         )
 
     def _info(self) -> dict:
         p = self._params
-        info = {"injection_scale": self.injection_scale, "pyramid": _source_name(self.pyramid)}
+        info = {
+            "injection_scale": self.injection_scale,
+            "lesion": self.blend.lesion,
+            "pyramid": _source_name(self.pyramid),
+        }
         if p is not None:
             info.update(
                 seed=p.seed, patch_seed=p.patch_seed, zoom=p.zoom, angle=p.angle, size=p.patch_size
@@ -361,6 +369,10 @@ _TUMOUR_DOC = """
             (default: 10% of the channel's range above its minimum).
         spatial_axis, slices, transpose_plane: 2D planes of volumes (default ``slices`` is the
             centre slice; ``"all"`` inserts an independent tumour per slice).
+        lesion: ``"keep_core"`` (default) keeps the lesion's core from the paste so that it
+            stays visible and the label stays true; ``"regenerate"`` is the published blend,
+            which fades the lesion towards healthy tissue (``docs/lesion_fidelity.md``);
+            ``"restore_contrast"`` regenerates and adds the lost low-frequency contrast back.
 
     Output: the harmonized image (pixels farther than the blend radius from the paste are
     unchanged) and the label map with the tumour classes set inside the pasted mask and
@@ -394,11 +406,13 @@ class SinGANTumourHarmonize(_TumourRandom, InvertibleTransform):
         slices: Any = "center",
         transpose_plane: bool = False,
         cache_size: int = 4,
+        lesion: str = "keep_core",
     ) -> None:
         RandomizableTransform.__init__(self, prob)
         self._init_tumour(
             pyramid, injection_scale, tumour_bank, patch_size, zoom_range, rotate, location,
             label_map, tumour_label, threshold, spatial_axis, slices, transpose_plane, cache_size,
+            lesion,
         )  # fmt: skip
 
     def __call__(
@@ -457,12 +471,14 @@ class SinGANTumourHarmonized(_TumourRandom, MapTransform, InvertibleTransform):
         transpose_plane: bool = False,
         cache_size: int = 4,
         allow_missing_keys: bool = False,
+        lesion: str = "keep_core",
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
         self._init_tumour(
             pyramid, injection_scale, tumour_bank, patch_size, zoom_range, rotate, location,
             label_map, tumour_label, threshold, spatial_axis, slices, transpose_plane, cache_size,
+            lesion,
         )  # fmt: skip
         if label_key is not None and label_key in self.keys:
             raise InputError(f"label_key {label_key!r} must not be one of the image keys")

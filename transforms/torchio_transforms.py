@@ -27,6 +27,7 @@ import torchio as tio
 from torchio.transforms import Transform
 from torchio.transforms.augmentation import RandomTransform
 
+from singan_augment.engine.config import BlendConfig
 from singan_augment.errors import InputError
 
 from .checks import check_mode, check_slices, check_spatial_axis, parse_scale_range
@@ -229,6 +230,7 @@ class SinGANTumour(Transform):
         spatial_axis: int | None = None,
         slices: Any = "center",
         transpose_plane: bool = True,
+        lesion: str = "keep_core",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -248,6 +250,7 @@ class SinGANTumour(Transform):
         self.spatial_axis = check_spatial_axis(spatial_axis)
         self.slices = check_slices(slices)
         self.transpose_plane = bool(transpose_plane)
+        self.lesion = BlendConfig.tumour(lesion).lesion
         self.args_names = [
             "pyramid",
             "seed",
@@ -269,6 +272,7 @@ class SinGANTumour(Transform):
             "spatial_axis",
             "slices",
             "transpose_plane",
+            "lesion",
         ]
 
     def apply_transform(self, subject: tio.Subject) -> tio.Subject:
@@ -313,6 +317,7 @@ class SinGANTumour(Transform):
             label_map=dict(self.label_map) if self.label_map else {1: 1, 2: 2, 3: 3},
             threshold=self.threshold,
             tumour_label=self.tumour_label,
+            blend=BlendConfig.tumour(self.lesion),
         )
         for name, t in res.items():
             subject[name].set_data(t)
@@ -328,6 +333,8 @@ class RandomSinGANTumour(RandomTransform):
     ``zoom_range`` as (lo, hi) ranges, ``rotate``), plus ``label_name`` (the label map to
     update; default the subject's only ``LabelMap`` other than the brain mask) and
     ``brain_mask_name``. ``location`` is (row, col) in the (H, W) plane the pyramid sees.
+    ``lesion``: ``"keep_core"`` (default) keeps the lesion's core from the paste so it stays
+    visible; ``"regenerate"`` is the published blend (see ``docs/lesion_fidelity.md``).
     """
 
     def __init__(
@@ -348,6 +355,7 @@ class RandomSinGANTumour(RandomTransform):
         spatial_axis: int | None = None,
         slices: Any = "center",
         transpose_plane: bool = True,
+        lesion: str = "keep_core",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -370,6 +378,7 @@ class RandomSinGANTumour(RandomTransform):
             "spatial_axis": spatial_axis,
             "slices": check_slices(slices),
             "transpose_plane": transpose_plane,
+            "lesion": BlendConfig.tumour(lesion).lesion,
         }
         self.args_names = ["pyramid", "injection_scale", "patch_size", "zoom_range", "rotate"]
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from singan_augment.engine.config import BlendConfig
 from singan_augment.errors import InputError, PyramidMismatchError
 
 from .bridge import check_jax_usable, numpy_to_torch, plain_tensor
@@ -175,12 +176,15 @@ def tumour_plane(
     label_map: Mapping[int, int],
     threshold: float | None,
     tumour_label: int,
+    blend: BlendConfig | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Insert and harmonize one tumour in one plane.
 
     Args:
         image: (C_img, A, B) image channels (the pyramid's image channels, in order).
         label: (A, B) integer label map (zeros if there is none).
+        blend: how the harmonized image is blended back (default ``BlendConfig.tumour()``,
+            which keeps the lesion's core from the paste).
     Returns:
         (image, label) of the same shapes: harmonized image; label with the tumour classes set
         inside the pasted mask and untouched outside.
@@ -217,7 +221,8 @@ def tumour_plane(
     for j, i in enumerate(lab_idx):  # pyramids with label channels see the new label map
         full[i] = (new_label == j + 1) if len(lab_idx) > 1 else (new_label > 0)
     s = resolve_scale(pyramid, injection_scale, "inject")
-    out = harmonize(pyramid, full, pm, s, int(params.seed) % (2**32))
+    blend = BlendConfig.tumour() if blend is None else blend
+    out = harmonize(pyramid, full, pm, s, int(params.seed) % (2**32), blend=blend)
     return out[img_idx], new_label
 
 

@@ -110,8 +110,10 @@ def histology_pairs(out: Path, n: int) -> dict:
 def tumour_insertion(out: Path) -> dict:
     from singan_augment import data as datasets
     from singan_augment import metrics, pretrained
-    from singan_augment.engine.harmonize import harmonize
-    from singan_augment.tumour import make_tumour
+    from singan_augment.engine.config import BlendConfig
+    from singan_augment.engine.harmonize import blend_back, inject
+    from singan_augment.engine.scales import resize
+    from singan_augment.tumour import make_tumour, paste_tumour
 
     pyr = pretrained.load("brain_healthy_tumour_host")
     host = _real(pyr)
@@ -119,27 +121,27 @@ def tumour_insertion(out: Path) -> dict:
     size = max(16, int(0.28 * min(h, w)))
     tum = make_tumour(3, size=size)
     _, brain = datasets.brain_multicontrast(6)
-    from singan_augment.engine.scales import resize
-
     brain = np.asarray(resize(brain[..., None].astype(np.float32), (h, w)))[..., 0] > 0.5
-    cy, cx = int(0.45 * h), int(0.62 * w)
-    y0, x0 = cy - size // 2, cx - size // 2
-    comp, mask, label = host.copy(), np.zeros((h, w), bool), np.zeros((h, w), np.uint8)
-    sl = (slice(y0, y0 + size), slice(x0, x0 + size))
-    tm = tum.mask & brain[sl]
-    comp[:, sl[0], sl[1]] = np.where(tm, tum.image, comp[:, sl[0], sl[1]])
-    mask[sl] = tm
-    label[sl] = np.where(tm, tum.label, 0)
+    comp, label, mask = paste_tumour(host, tum, (int(0.45 * h), int(0.62 * w)), within=brain)
     scales = list(range(1, pyr.num_scales))
-    results = {s: harmonize(pyr, comp, mask, s, seed_or_key=11) for s in scales}
+    blends = {"published": BlendConfig.harmonization(), "keep_core": BlendConfig.tumour()}
+    results = {}
+    for s in scales:
+        gen = inject(pyr, comp, s, 11, 1)[0]
+        for name, cfg in blends.items():
+            results[name, s] = blend_back(comp, gen, mask, cfg)
     figs = {"seam_naive": round(metrics.seam_strength(comp, mask), 4)}
-    for s, r in results.items():
-        figs[f"seam_harmonized_scale_{s}"] = round(metrics.seam_strength(r, mask), 4)
+    for (name, s), r in results.items():
+        fid = metrics.lesion_fidelity(r, comp, label)
+        figs[f"seam_{name}_scale_{s}"] = round(metrics.seam_strength(r, mask), 4)
+        figs[f"lesion_retention_{name}_scale_{s}"] = round(fid.mean_retention, 4)
+        figs[f"lesion_sign_agreement_{name}_scale_{s}"] = round(fid.sign_agreement, 4)
+    results = {s: results["keep_core", s] for s in scales}
     plt = _plt()
     cols = 2 + len(scales)
     fig, axes = plt.subplots(3, cols, figsize=(2.0 * cols, 6.6))
     panels = [("healthy host", host), ("naive paste", comp)] + [
-        (f"harmonized @ scale {s}", results[s]) for s in scales
+        (f"harmonized @ scale {s}\n(lesion core kept)", results[s]) for s in scales
     ]
     for j, (title, img) in enumerate(panels):
         for c in range(3):

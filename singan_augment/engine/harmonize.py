@@ -136,6 +136,57 @@ def blend_mask(
     return (blur / blur.max()).astype(np.float32)
 
 
+def _soft(mask: np.ndarray, erosion: int, sigma: float) -> np.ndarray:
+    m = ndimage.binary_erosion(mask, iterations=erosion) if erosion > 0 else mask
+    w = m.astype(np.float64)
+    return ndimage.gaussian_filter(w, sigma, mode="constant") if sigma > 0 else w
+
+
+def blend_back(
+    composite: np.ndarray,
+    generated: np.ndarray,
+    paste_mask: np.ndarray,
+    config: BlendConfig = BlendConfig.harmonization(),
+) -> np.ndarray:
+    """Blend a generated image back into the composite it was injected from.
+
+    Args:
+        composite: (C, H, W) the naive paste.
+        generated: (C, H, W) the pyramid's output for it (same units).
+        paste_mask: (H, W) mask of the pasted object.
+        config: blend mask size and what happens inside the object (``config.lesion``).
+    Returns:
+        (C, H, W) float32; equal to ``composite`` farther than radius + 4 sigma from the paste.
+    Raises:
+        InputError: shapes disagree, an empty mask, NaN/Inf.
+    """
+    comp = np.asarray(composite, np.float64)
+    gen = np.asarray(generated, np.float64)
+    if comp.ndim != 3 or gen.shape != comp.shape:
+        raise InputError(
+            f"composite {comp.shape} and generated {gen.shape} must be the same (C, H, W) shape"
+        )
+    if np.asarray(paste_mask).shape != comp.shape[1:]:
+        raise InputError(
+            f"mask shape {np.asarray(paste_mask).shape} does not match the composite's spatial shape {comp.shape[1:]}"
+        )
+    m = blend_mask(paste_mask, config).astype(np.float64)
+    obj = np.asarray(paste_mask) > 0.5 if np.asarray(paste_mask).dtype != bool else paste_mask
+    if config.lesion == "keep_core":
+        m = m * (1.0 - np.clip(_soft(obj, config.core_erosion, config.core_sigma), 0.0, 1.0))
+    elif config.lesion == "restore_contrast":
+        w = obj.astype(np.float64)
+        s = config.contrast_sigma
+        norm = ndimage.gaussian_filter(w, s, mode="constant")
+        diff = np.stack(
+            [ndimage.gaussian_filter((c - g) * w, s, mode="constant") for c, g in zip(comp, gen)]
+        )
+        low = np.where(norm > 1e-6, diff / np.maximum(norm, 1e-6), 0.0)
+        # inside the object (edge softened by a 1 px Gaussian) the low-pass difference goes back
+        gen = gen + np.clip(_soft(obj, 0, 1.0), 0.0, 1.0) * low
+    return ((1.0 - m) * comp + m * gen).astype(np.float32)
+
+
 def harmonize(
     pyramid: Pyramid,
     composite: np.ndarray,
@@ -150,8 +201,11 @@ def harmonize(
     Args:
         composite: (C, H, W) naive paste in the training range, any H, W.
         mask: (H, W) paste mask of the same H, W.
+        blend: the blend mask and what happens inside the pasted object; the default is the
+            published blend (``BlendConfig.harmonization()``). ``BlendConfig.tumour()`` keeps a
+            pasted lesion visible (``docs/lesion_fidelity.md``).
     Returns:
-        (C, H, W) ``(1 - m) * composite + m * generated`` with m = ``blend_mask(mask, blend)``.
+        (C, H, W) the blend of composite and generated image (see ``blend_back``).
     Raises:
         InputError: mask shape differs from the composite's, empty mask, NaN/Inf;
         PyramidMismatchError: channel count; ScaleError: scale out of range.
@@ -162,9 +216,9 @@ def harmonize(
         raise InputError(
             f"mask shape {mask.shape} does not match the composite's spatial shape {composite.shape[1:]}"
         )
-    m = blend_mask(mask, blend)
+    blend_mask(mask, blend)  # refuse a bad mask before the generators run
     gen = inject(pyramid, composite, scale, seed_or_key, 1)[0]
-    return ((1.0 - m) * composite + m * gen).astype(np.float32)
+    return blend_back(composite, gen, mask, blend)
 
 
 def edit(

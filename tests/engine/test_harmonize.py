@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from singan_augment.engine.config import BlendConfig
-from singan_augment.engine.harmonize import blend_mask, edit, harmonize, inject
+from singan_augment.engine.harmonize import blend_back, blend_mask, edit, harmonize, inject
 from singan_augment.engine.sample import sample
 from singan_augment.errors import InputError, PyramidMismatchError, ScaleError
 from singan_augment.testing import tiny_image
@@ -104,3 +104,85 @@ def test_every_entry_point_refuses_an_incomplete_pyramid(tiny_pyramid, entry, ca
 def test_a_timedelta_mask_is_refused_not_cast():
     with pytest.raises(InputError, match="mask must be boolean or real-valued"):
         blend_mask(np.zeros((20, 20), "timedelta64[s]"), BlendConfig.harmonization())
+
+
+def _blend_case(h=48, w=48):
+    rng = np.random.default_rng(0)
+    comp = rng.uniform(0.2, 0.4, (2, h, w)).astype(np.float32)
+    mask = np.zeros((h, w), bool)
+    mask[16:32, 14:34] = True
+    comp[:, mask] = 0.9  # a bright pasted lesion
+    gen = comp.copy()
+    gen[:, mask] = 0.3 + rng.normal(0, 0.02, (2, int(mask.sum())))  # the generator erases it
+    return comp, gen, mask
+
+
+@pytest.mark.parametrize("lesion", ["regenerate", "keep_core", "restore_contrast"])
+def test_blend_back_leaves_far_pixels_alone_and_stays_between_inputs(lesion):
+    comp, gen, mask = _blend_case()
+    cfg = BlendConfig(lesion=lesion)
+    out = blend_back(comp, gen, mask, cfg)
+    far = blend_mask(mask, cfg) == 0
+    assert out.shape == comp.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, far], comp[:, far])
+
+
+def test_blend_back_regenerate_is_the_published_formula():
+    comp, gen, mask = _blend_case()
+    m = blend_mask(mask)
+    np.testing.assert_allclose(
+        blend_back(comp, gen, mask, BlendConfig.harmonization()),
+        (1 - m) * comp + m * gen,
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("lesion", ["keep_core", "restore_contrast"])
+def test_lesion_modes_keep_the_lesion_the_published_blend_erases(lesion):
+    comp, gen, mask = _blend_case()
+    core = np.zeros_like(mask)
+    core[20:28, 18:30] = True  # well inside the lesion
+    published = blend_back(comp, gen, mask, BlendConfig.harmonization())
+    kept = blend_back(comp, gen, mask, BlendConfig(lesion=lesion))
+    assert published[:, core].mean() < 0.4  # regenerated: the lesion is gone
+    np.testing.assert_allclose(kept[:, core].mean(), 0.9, atol=0.03)
+    if lesion == "restore_contrast":  # the generator's texture is kept, only its mean moves
+        assert kept[:, core].std() > 0.5 * gen[:, core].std()
+
+
+def test_blend_back_rejects_mismatched_shapes():
+    comp, gen, mask = _blend_case()
+    with pytest.raises(InputError, match="same"):
+        blend_back(comp, gen[:, :-1], mask)
+    with pytest.raises(InputError, match="mask shape"):
+        blend_back(comp, gen, mask[:-1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [({"lesion": "keep"}, "lesion"), ({"core_erosion": -1}, "core_erosion"),
+     ({"contrast_sigma": 0.0}, "contrast_sigma")],
+)  # fmt: skip
+def test_blend_config_names_the_bad_field(kwargs, field):
+    with pytest.raises(InputError, match=field):
+        BlendConfig(**kwargs)
+
+
+def test_blend_config_round_trips_and_tumour_keeps_the_core():
+    cfg = BlendConfig.tumour()
+    assert cfg.lesion == "keep_core"
+    assert BlendConfig.from_dict(cfg.to_dict()) == cfg
+    assert BlendConfig.harmonization().lesion == "regenerate"
+
+
+def test_harmonize_with_tumour_blend_differs_only_inside_the_paste(tiny_pyramid):
+    _, comp, mask = _composite(h=64, w=72)
+    a = harmonize(tiny_pyramid, comp, mask, 1, seed_or_key=3)
+    b = harmonize(tiny_pyramid, comp, mask, 1, seed_or_key=3, blend=BlendConfig.tumour())
+    inside = np.zeros_like(mask)
+    inside[6:8, 7:10] = True  # the paste's core (the paste is 6 x 7 px)
+    assert (
+        np.abs(b[:, inside] - comp[:, inside]).max() < np.abs(a[:, inside] - comp[:, inside]).max()
+    )
+    outside = blend_mask(mask) == 0
+    np.testing.assert_array_equal(a[:, outside], b[:, outside])

@@ -392,6 +392,28 @@ def test_tumour_fixed_location_bank_and_array_version(pyr3):
     assert diff[out_lab[0] == 4].mean() > 5 * diff[m < 0.05].mean()
 
 
+def test_tumour_lesion_mode_keeps_the_lesion_visible(pyr3):
+    """Default ``lesion="keep_core"``: the lesion's core stays as pasted; the published
+    ``"regenerate"`` blend pulls it towards what the pyramid learnt (docs/lesion_fidelity.md)."""
+    from singan_augment import metrics
+
+    d = _tumour_case(pyr3)
+    img = torch.cat([d[k] for k in IMAGES])
+    yy, xx = np.mgrid[0:11, 0:11]
+    bank = [(np.full((3, 11, 11), 1.0, np.float32), (yy - 5) ** 2 + (xx - 5) ** 2 <= 20)]
+    kw = dict(injection_scale=1, tumour_bank=bank, location=(16, 18), zoom_range=1.0, rotate=False)
+    outs = {}
+    for lesion in ("regenerate", "keep_core"):
+        t = SinGANTumourHarmonize(pyr3, lesion=lesion, **kw).set_random_state(5)
+        outs[lesion], lab = t(img, label=d["label"], brain_mask=d["brain"])
+    les = (lab[0] == 1).numpy()
+    cons = {k: metrics.lesion_conspicuity(v.numpy(), les).mean() for k, v in outs.items()}
+    assert cons["keep_core"] > cons["regenerate"]
+    assert t.pop_transform(outs["keep_core"])["extra_info"]["lesion"] == "keep_core"
+    with pytest.raises(InputError, match="lesion"):
+        SinGANTumourHarmonize(pyr3, lesion="keep")
+
+
 def test_tumour_prob0_identity_and_3d_center_slice(pyr3):
     d = _tumour_case(pyr3)
     out = SinGANTumourHarmonized(IMAGES, pyr3, label_key="label", prob=0.0)(d)

@@ -154,6 +154,9 @@ def test_tumour_history_replays_and_labels(pyr3_dir):
     assert torch.equal(replay.tumour.data, lab) and torch.equal(replay.t1.data, out.t1.data)
     twin = out.get_applied_transforms()[0]
     assert isinstance(twin, SinGANTumour) and twin.injection_scale == 1
+    assert twin.lesion == "keep_core"  # the lesion-keeping blend is the default and replays
+    with pytest.raises(InputError, match="lesion"):
+        RandomSinGANTumour(pyr3_dir, lesion="core")
 
 
 def test_subjects_dataset_and_queue(pyr3_dir):

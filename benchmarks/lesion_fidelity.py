@@ -1,0 +1,240 @@
+"""Lesion fidelity of tumour insertion: does the lesion survive harmonization? (issue 13)
+
+Protocol: docs/lesion_fidelity.md (committed before the first run). For each tumour seed the
+lesion is pasted into the shipped healthy-brain pyramid's training image, injected at every
+scale, and blended back with each ``BlendConfig.lesion`` mode. Per (mode, scale) the script
+reports the medians (and p10-p90) of lesion retention, sign agreement and the seam ratio
+(harmonized / naive), on validation seeds 0-11 (which choose) and test seeds 100-123 (scored
+once), and draws retention against seam ratio plus an example.
+
+    python benchmarks/lesion_fidelity.py [--out benchmarks/results/lesion_fidelity.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from singan_augment import metrics, pretrained
+from singan_augment.data import brain_multicontrast
+from singan_augment.engine.config import LESION_MODES, BlendConfig
+from singan_augment.engine.harmonize import blend_back, inject
+from singan_augment.engine.scales import resize
+from singan_augment.tumour import make_tumour, paste_tumour
+
+VAL_SEEDS = tuple(range(12))
+TEST_SEEDS = tuple(range(100, 124))
+PYRAMID = "brain_healthy_tumour_host"
+
+
+def host_and_brain(pyr) -> tuple[np.ndarray, np.ndarray]:
+    host = pyr.channels.denormalise(np.moveaxis(np.asarray(pyr.reals[-1]), -1, 0))
+    h, w = host.shape[1:]
+    _, brain = brain_multicontrast(6)
+    brain = np.asarray(resize(brain[..., None].astype(np.float32), (h, w)))[..., 0] > 0.5
+    return host.astype(np.float32), brain
+
+
+def lesion_case(host, brain, seed: int):
+    """A seeded lesion pasted at a seeded point at least 0.3 patch sizes inside the brain."""
+    h, w = host.shape[1:]
+    size = max(16, int(0.28 * min(h, w)))
+    tum = make_tumour(seed, size=size)
+    inside = ndimage.distance_transform_edt(brain) >= 0.3 * size
+    cand = np.argwhere(inside)
+    centre = cand[np.random.default_rng(seed).integers(len(cand))]
+    return paste_tumour(host, tum, tuple(centre), within=brain)
+
+
+def configs() -> dict[str, BlendConfig]:
+    return {m: BlendConfig(lesion=m) for m in LESION_MODES}
+
+
+def measure(pyr, seeds, host, brain) -> list[dict]:
+    rows = []
+    for seed in seeds:
+        comp, label, mask = lesion_case(host, brain, seed)
+        seam0 = metrics.seam_strength(comp, mask)
+        for s in range(1, pyr.num_scales):
+            gen = inject(pyr, comp, s, seed, 1)[0]
+            for mode, cfg in configs().items():
+                out = blend_back(comp, gen, mask, cfg)
+                fid = metrics.lesion_fidelity(out, comp, label)
+                rows.append(
+                    {
+                        "seed": seed,
+                        "scale": s,
+                        "mode": mode,
+                        "retention": fid.mean_retention,
+                        "retention_per_channel": list(fid.retention),
+                        "sign_agreement": fid.sign_agreement,
+                        "seam_ratio": metrics.seam_strength(out, mask) / seam0,
+                    }
+                )
+    return rows
+
+
+def summarise(rows) -> dict[tuple[str, int], dict]:
+    out = {}
+    for mode in LESION_MODES:
+        for s in sorted({r["scale"] for r in rows}):
+            sel = [r for r in rows if r["mode"] == mode and r["scale"] == s]
+            if not sel:
+                continue
+            stats = {}
+            for key in ("retention", "sign_agreement", "seam_ratio"):
+                v = np.array([r[key] for r in sel], np.float64)
+                stats[key] = [float(np.nanmedian(v)), *map(float, np.nanpercentile(v, [10, 90]))]
+            chan = np.array([r["retention_per_channel"] for r in sel], np.float64)
+            stats["retention_per_channel"] = [float(x) for x in np.nanmedian(chan, axis=0)]
+            out[(mode, s)] = stats
+    return out
+
+
+def choose(summary) -> tuple[tuple[str, int], bool]:
+    """The pre-registered rule (docs/lesion_fidelity.md). Returns (choice, qualified)."""
+    ok = [
+        k for k, v in summary.items() if v["retention"][0] >= 0.8 and v["sign_agreement"][0] >= 1.0
+    ]
+    if not ok:
+        return max(summary, key=lambda k: summary[k]["retention"][0]), False
+    best = min(summary[k]["seam_ratio"][0] for k in ok)
+    near = [k for k in ok if summary[k]["seam_ratio"][0] <= best + 0.02]
+    return max(near, key=lambda k: summary[k]["retention"][0]), True
+
+
+def table(summary, title: str, channels) -> str:
+    lines = [
+        f"{title}",
+        f"{'mode':18s} {'scale':>5s} {'retention (p10-p90)':>22s} "
+        f"{'per channel ' + '/'.join(channels):>30s} {'sign':>5s} {'seam ratio (p10-p90)':>22s}",
+    ]
+    for (mode, s), v in summary.items():
+        r, g, sr = v["retention"], v["sign_agreement"], v["seam_ratio"]
+        pc = "/".join(f"{x:.2f}" for x in v["retention_per_channel"])
+        lines.append(
+            f"{mode:18s} {s:5d} {r[0]:8.2f} ({r[1]:.2f}-{r[2]:.2f}) {pc:>30s} {g[0]:5.2f} "
+            f"{sr[0]:8.2f} ({sr[1]:.2f}-{sr[2]:.2f})"
+        )
+    return "\n".join(lines)
+
+
+def figure(pyr, host, brain, val, test, choice, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scales = list(range(1, pyr.num_scales))
+    fig = plt.figure(figsize=(13, 5.2))
+    ax = fig.add_axes([0.06, 0.12, 0.36, 0.78])
+    marks = {"regenerate": "o", "keep_core": "s", "restore_contrast": "^"}
+    colours = {"regenerate": "C0", "keep_core": "C1", "restore_contrast": "C2"}
+    for mode in LESION_MODES:
+        for split, summ in (("validation", val), ("test", test)):
+            xs = [summ[(mode, s)]["seam_ratio"][0] for s in scales]
+            ys = [summ[(mode, s)]["retention"][0] for s in scales]
+            face = "none" if split == "validation" else colours[mode]
+            ax.scatter(
+                xs,
+                ys,
+                marker=marks[mode],
+                facecolors=face,
+                edgecolors=colours[mode],
+                label=f"{mode} ({split})",
+            )
+            if split == "test":
+                for s, x, y in zip(scales, xs, ys):
+                    ax.annotate(
+                        str(s), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                    )
+    ax.axhline(0.8, color="grey", lw=0.6, ls="--")
+    ax.axvline(1.0, color="grey", lw=0.6, ls=":")
+    ax.set_xlabel("seam ratio, harmonized / naive paste (lower hides the seam)")
+    ax.set_ylabel("lesion retention (1 = as conspicuous as the paste)")
+    ax.set_title(
+        "median over seeds (hollow: validation, filled: test); numbers = injection scale",
+        fontsize=8,
+    )
+    ax.legend(fontsize=6, ncol=2)
+    # example: one test seed, FLAIR (channel 2), naive and each mode at the chosen scale
+    seed = TEST_SEEDS[0]
+    comp, label, mask = lesion_case(host, brain, seed)
+    gen = inject(pyr, comp, choice[1], seed, 1)[0]
+    panels = [("healthy host", host), ("naive paste", comp)] + [
+        (f"{m} @ {choice[1]}", blend_back(comp, gen, mask, BlendConfig(lesion=m)))
+        for m in LESION_MODES
+    ]
+    for c in range(3):
+        for j, (title, img) in enumerate(panels):
+            a = fig.add_axes([0.47 + 0.106 * j, 0.64 - 0.3 * c, 0.104, 0.29])
+            a.imshow(img[c], cmap="gray", vmin=0, vmax=1)
+            if c == 0:
+                a.set_title(title, fontsize=7)
+            if j == 0:
+                a.text(
+                    -0.04,
+                    0.5,
+                    pyr.channels.names[c],
+                    rotation=90,
+                    fontsize=7,
+                    transform=a.transAxes,
+                    ha="right",
+                    va="center",
+                )
+            a.axis("off")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="benchmarks/results/lesion_fidelity.json")
+    ap.add_argument("--figure", default="docs/figures/lesion_fidelity.png")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    pyr = pretrained.load(PYRAMID)
+    host, brain = host_and_brain(pyr)
+    val_rows = measure(pyr, VAL_SEEDS, host, brain)
+    val = summarise(val_rows)
+    choice, qualified = choose(val)
+    print(table(val, f"validation seeds {VAL_SEEDS[0]}-{VAL_SEEDS[-1]}", pyr.channels.names))
+    print(f"\nchosen on validation: mode={choice[0]} scale={choice[1]} (rule met: {qualified})\n")
+    test_rows = measure(pyr, TEST_SEEDS, host, brain)
+    test = summarise(test_rows)
+    print(
+        table(
+            test, f"test seeds {TEST_SEEDS[0]}-{TEST_SEEDS[-1]} (scored once)", pyr.channels.names
+        )
+    )
+    c = test[choice]
+    print(
+        f"\ntest, chosen setting: retention {c['retention'][0]:.2f} sign {c['sign_agreement'][0]:.2f} "
+        f"seam ratio {c['seam_ratio'][0]:.2f}; published (regenerate @ {choice[1]}): retention "
+        f"{test[('regenerate', choice[1])]['retention'][0]:.2f} seam ratio "
+        f"{test[('regenerate', choice[1])]['seam_ratio'][0]:.2f}"
+    )
+    Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+    figure(pyr, host, brain, val, test, choice, Path(args.figure))
+    res = {
+        "pyramid": PYRAMID,
+        "choice": {"mode": choice[0], "scale": choice[1], "rule_met": qualified},
+        "validation": {f"{m}@{s}": v for (m, s), v in val.items()},
+        "test": {f"{m}@{s}": v for (m, s), v in test.items()},
+        "rows": {"validation": val_rows, "test": test_rows},
+        "seconds": time.perf_counter() - t0,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(res, indent=1))
+    print(f"wrote {args.out} and {args.figure} in {res['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
