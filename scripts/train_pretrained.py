@@ -39,6 +39,7 @@ class Spec:
     licence: str
     source: str
     use: str
+    spacing: tuple[float, float] | None = None  # of the training image, mm; None if unknown
 
 
 def load_image(name: str) -> tuple[np.ndarray, Spec]:
@@ -52,6 +53,7 @@ def load_image(name: str) -> tuple[np.ndarray, Spec]:
             MNI_LICENCE,
             "singan_augment.data.brain_multicontrast(4)",
             "Multi-contrast MRI sampling (the medical study samples from scale 1).",
+            datasets.BRAIN_SPACING_MM,
         )
     if name == "brain_healthy_tumour_host":
         img, _ = datasets.brain_multicontrast(6)
@@ -63,6 +65,7 @@ def load_image(name: str) -> tuple[np.ndarray, Spec]:
             MNI_LICENCE,
             "singan_augment.data.brain_multicontrast(6)",
             "Tumour insertion: paste a tumour, harmonize at injection scales 2-3.",
+            datasets.BRAIN_SPACING_MM,
         )
     if name == "histology_he_nuclei":
         rgb, mask, _ = datasets.histology("he")
@@ -152,6 +155,8 @@ def card(spec: Spec, pyr, q: dict, train_seconds: float, args: argparse.Namespac
 
 Channels: {", ".join(f"`{c}` ({k})" for c, k in zip(pyr.channels.names, pyr.channels.kinds))}.
 Training image sha256 `{pyr.provenance["sha256"][:16]}…`, shape {pyr.provenance["shape"]}, seed {pyr.provenance["seed"]}.
+Finest-scale pixel spacing: {"unknown" if pyr.spacing is None else f"{pyr.spacing[0]:.3f} x {pyr.spacing[1]:.3f} mm (row x col)"}; inputs
+with a known spacing are resampled to it (`singan_augment.engine.resolution`).
 
 ## Training
 
@@ -227,6 +232,7 @@ def main() -> int:
         pyramid_config=PyramidConfig(max_size=args.max_size),
         provenance={"source": spec.source, "licence": spec.licence},
         on_scale_done=ckpt,
+        spacing=spec.spacing,
     )
     secs = time.perf_counter() - t0
     return _finish(pyr, image, spec, out, log, secs, args)

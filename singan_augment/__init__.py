@@ -35,6 +35,7 @@ from .errors import (
     MissingKeyError,
     PyramidFileError,
     PyramidMismatchError,
+    ResolutionWarning,
     ScaleError,
     SinGANError,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "PyramidConfig",
     "PyramidFileError",
     "PyramidMismatchError",
+    "ResolutionWarning",
     "SCHEDULES",
     "Samples",
     "ScaleError",

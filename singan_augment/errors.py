@@ -36,3 +36,8 @@ class FolderLockedError(SinGANError, OSError):
 
 class Interrupted(SinGANError):
     """SIGTERM or Ctrl-C stopped a long command at a safe point; the message says how to resume."""
+
+
+class ResolutionWarning(UserWarning):
+    """A pyramid is applied to an image of very different size and no pixel spacing tells how
+    to match their resolutions (see ``engine.resolution``)."""

@@ -19,25 +19,37 @@ from .channel_map import build_layout, resolve_mapping, split_layout
 from .checks import check_mode, checked_counts
 from .planes import denormalise_planes, normalise_planes, plan_planes, put_planes, take_planes
 from .pyramids import resolve_scale
+from .spacing import plane_spacing
 
 
-def inject_normalised(pyramid: Any, nhwc: Any, scale: int, key: Any) -> Any:
+def inject_normalised(
+    pyramid: Any, nhwc: Any, scale: int, key: Any, spacing: tuple[float, float] | None = None
+) -> Any:
     """One structure-preserving variation of a normalised (1, H, W, C) JAX image at ``scale``
     (the engine's ``harmonize.inject_normalised``); returns (1, H, W, C) in [-1, 1] units."""
     from singan_augment.engine.harmonize import inject_normalised as engine_inject
 
-    return engine_inject(pyramid, nhwc, scale, key, 1)
+    return engine_inject(pyramid, nhwc, scale, key, 1, spacing=spacing)
 
 
 def run_engine(
-    pyramid: Any, planes: torch.Tensor, mode: str, scale: int, seed: int
+    pyramid: Any,
+    planes: torch.Tensor,
+    mode: str,
+    scale: int,
+    seed: int,
+    spacing: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Run the engine on (S, C, A, B) planes in the training range; returns the same shape,
     label channels as one-hot 0/1. ``sample`` uses only the shape; ``inject`` the values.
-    Deterministic in ``seed``; the S planes get independent streams split from it."""
+    Deterministic in ``seed``; the S planes get independent streams split from it.
+    ``spacing``: the planes' (row, col) pixel spacing, if known: the pyramid then runs at its
+    own recorded spacing and the result is resampled back (``engine.resolution``); label
+    channels are decoded after that resampling, so they come back as clean 0/1 masks."""
     import jax
     import jax.numpy as jnp
 
+    from singan_augment.engine.resolution import working_shape
     from singan_augment.engine.sample import sample_normalised
 
     check_jax_usable()
@@ -49,11 +61,14 @@ def run_engine(
         )
     key = jax.random.PRNGKey(int(seed) % (2**32))
     if mode == "sample":
-        out = sample_normalised(pyramid, key, s, start_scale=scale, size=(a, b))
+        working_shape(pyramid.spacing, pyramid.shapes[-1], (a, b), spacing)  # warns if unmatched
+        out = sample_normalised(pyramid, key, s, start_scale=scale, size=(a, b), spacing=spacing)
     else:
         xj, _ = torch_to_jax(normalise_planes(spec, planes))
         keys = jax.random.split(key, s)
-        outs = [inject_normalised(pyramid, xj[i : i + 1], scale, keys[i]) for i in range(s)]
+        outs = [
+            inject_normalised(pyramid, xj[i : i + 1], scale, keys[i], spacing) for i in range(s)
+        ]
         out = outs[0] if s == 1 else jnp.concatenate(outs, axis=0)
     return denormalise_planes(spec, jax_to_torch(out))
 
@@ -89,8 +104,10 @@ def apply_layout(
     slices: Any = "all",
     slice_u: float = 0.0,
     transpose: bool = False,
+    spacing: tuple[float, ...] | None = None,
 ) -> torch.Tensor:
-    """Transform a (C, *spatial) layout tensor (float32) with the pyramid; same shape out."""
+    """Transform a (C, *spatial) layout tensor (float32) with the pyramid; same shape out.
+    ``spacing``: the input's spatial pixel spacing (one per spatial axis), or None."""
     mode = check_mode(mode)
     if x.shape[0] != pyramid.num_channels:
         raise PyramidMismatchError(
@@ -102,7 +119,7 @@ def apply_layout(
     p = take_planes(x, planes)
     if min(p.shape[-2:]) < 4:
         raise InputError(f"planes of size {tuple(p.shape[-2:])} are too small for the pyramid")
-    out = run_engine(pyramid, p, mode, scale, seed)
+    out = run_engine(pyramid, p, mode, scale, seed, plane_spacing(spacing, planes))
     return put_planes(x, out, planes)
 
 

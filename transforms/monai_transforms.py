@@ -39,6 +39,7 @@ from .checks import (
 )
 from .generation import apply_layout, apply_named
 from .pyramids import PyramidCache, is_pyramid, resolve_pyramid
+from .spacing import tensor_spacing
 from .tumour_insertion import TumourParams, tumour_named
 
 _SEED_MAX = 2**31 - 1
@@ -113,8 +114,11 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
             "pyramid": _source_name(source),
         }
 
-    def apply(self, x: torch.Tensor, pyramid: Any = None) -> torch.Tensor:
-        """Apply with the current random parameters to a plain (C, *spatial) tensor."""
+    def apply(
+        self, x: torch.Tensor, pyramid: Any = None, spacing: tuple[float, ...] | None = None
+    ) -> torch.Tensor:
+        """Apply with the current random parameters to a plain (C, *spatial) tensor whose
+        spatial pixel spacing is ``spacing`` (None: unknown)."""
         pyr = resolve_pyramid(pyramid if pyramid is not None else self.pyramid, self.cache)
         return apply_layout(
             pyr,
@@ -126,6 +130,7 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
             slices=self.slices,
             slice_u=self._slice_u,
             transpose=self.transpose_plane,
+            spacing=spacing,
         )
 
     def __call__(self, img: Any, randomize: bool = True, pyramid: Any = None) -> torch.Tensor:
@@ -135,7 +140,7 @@ class RandSinGANSample(RandomizableTransform, InvertibleTransform):
         if not self._do_transform:
             out = img
         else:
-            out = rewrap_like(self.apply(img, pyramid), img)
+            out = rewrap_like(self.apply(img, pyramid, tensor_spacing(img)), img)
         return self.push_transform(out, extra_info=self._info(pyramid or self.pyramid))
 
     def inverse(self, data: Any) -> Any:
@@ -230,6 +235,7 @@ class RandSinGANSampled(RandomizableTransform, MapTransform, InvertibleTransform
                 slices=self.sampler.slices,
                 slice_u=self.sampler._slice_u,
                 transpose=self.sampler.transpose_plane,
+                spacing=tensor_spacing(named[keys[0]]),
             )
             for k in keys:
                 d[k] = rewrap_like(out[k], named[k])
@@ -335,6 +341,7 @@ class _TumourRandom(RandomizableTransform):
             threshold=self.threshold,
             tumour_label=self.tumour_label,
             blend=self.blend,
+            spacing=tensor_spacing(next(iter(images.values()))),
         )
 
     def _info(self) -> dict:

@@ -33,6 +33,7 @@ from singan_augment.errors import InputError
 from .checks import check_mode, check_slices, check_spatial_axis, parse_scale_range
 from .generation import apply_named
 from .pyramids import PyramidCache, resolve_pyramid
+from .spacing import affine_spacing
 from .tumour_insertion import TumourParams, tumour_named
 
 _CACHE = PyramidCache(8)  # per process; the twins are created per call
@@ -73,6 +74,13 @@ def _select(
         )
     named = {n: im.data for n, im in images.items() if n not in others}
     return named, label_name
+
+
+def _subject_spacing(subject: tio.Subject, names: Any) -> tuple[float, ...] | None:
+    """The voxel spacing of the first named image (None when its affine is the identity
+    TorchIO gives tensors created without one): the pyramid then runs at its own spacing."""
+    first = next(iter(names))
+    return affine_spacing(subject[first].affine, 3)
 
 
 class SinGAN(Transform):
@@ -138,6 +146,7 @@ class SinGAN(Transform):
             slices=self.slices,
             slice_u=self.slice_u,
             transpose=self.transpose_plane,
+            spacing=_subject_spacing(subject, named),
         )
         for name, t in out.items():
             subject[name].set_data(t)
@@ -318,6 +327,7 @@ class SinGANTumour(Transform):
             threshold=self.threshold,
             tumour_label=self.tumour_label,
             blend=BlendConfig.tumour(self.lesion),
+            spacing=_subject_spacing(subject, scalars),
         )
         for name, t in res.items():
             subject[name].set_data(t)

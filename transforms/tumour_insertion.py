@@ -25,6 +25,7 @@ from .channel_map import build_layout, resolve_mapping, split_layout
 from .checks import checked_counts
 from .planes import plan_planes, put_planes, take_planes
 from .pyramids import resolve_scale
+from .spacing import plane_spacing
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ def tumour_plane(
     threshold: float | None,
     tumour_label: int,
     blend: BlendConfig | None = None,
+    spacing: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Insert and harmonize one tumour in one plane.
 
@@ -185,6 +187,8 @@ def tumour_plane(
         label: (A, B) integer label map (zeros if there is none).
         blend: how the harmonized image is blended back (default ``BlendConfig.tumour()``,
             which keeps the lesion's core from the paste).
+        spacing: the plane's (row, col) pixel spacing, if known (the pyramid then runs at its
+            own recorded spacing; the paste and the label stay on the input's grid).
     Returns:
         (image, label) of the same shapes: harmonized image; label with the tumour classes set
         inside the pasted mask and untouched outside.
@@ -222,7 +226,7 @@ def tumour_plane(
         full[i] = (new_label == j + 1) if len(lab_idx) > 1 else (new_label > 0)
     s = resolve_scale(pyramid, injection_scale, "inject")
     blend = BlendConfig.tumour() if blend is None else blend
-    out = harmonize(pyramid, full, pm, s, int(params.seed) % (2**32), blend=blend)
+    out = harmonize(pyramid, full, pm, s, int(params.seed) % (2**32), blend=blend, spacing=spacing)
     return out[img_idx], new_label
 
 
@@ -237,10 +241,12 @@ def tumour_named(
     spatial_axis: int | None = None,
     slices: Any = "center",
     transpose: bool = False,
+    spacing: tuple[float, ...] | None = None,
     **plane_kwargs: Any,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """Tumour insertion on named image inputs (mapped to the pyramid's *image* channels), an
-    optional (1, *spatial) label map and an optional (1, *spatial) brain mask.
+    optional (1, *spatial) label map and an optional (1, *spatial) brain mask. ``spacing``:
+    the inputs' spatial pixel spacing, if known.
 
     Returns the new images (same shapes; float dtype kept, integer images become float32) and
     the new label map (input dtype) or None.
@@ -287,6 +293,7 @@ def tumour_named(
             p_lab[k, 0].numpy(),
             None if p_brain is None else p_brain[k, 0].numpy(),
             pk,
+            spacing=plane_spacing(spacing, planes),
             **plane_kwargs,
         )
         out_img[k] = numpy_to_torch(np.ascontiguousarray(im))

@@ -37,6 +37,27 @@ def _factors(text: str) -> tuple[float, float]:
         ) from None
 
 
+def _spacing(text: str) -> tuple[float, float]:
+    try:
+        parts = [float(v) for v in text.lower().replace("x", ",").split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or not all(v > 0 and v < float("inf") for v in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive pixel spacing in mm, ROW,COL or one value, e.g. 0.9,0.9, got {text!r}"
+        )
+    return parts[0], parts[1]
+
+
+def _input_spacing(args: argparse.Namespace, paths) -> tuple[float, float] | None:
+    """--spacing if given, else the files' own (NIfTI), else None (unknown)."""
+    from singan_augment.files.images import read_stack_spacing
+
+    return args.spacing if args.spacing is not None else read_stack_spacing(paths)
+
+
 def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -118,6 +139,7 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
         resume=resume,
         on_scale_done=checkpoint,
         progress=not args.quiet,
+        spacing=_input_spacing(args, args.image),
     )
     print(f"trained {pyr.num_scales} scales in {time.perf_counter() - t0:.1f} s -> {out}")
     print(f"{'scale':>5} {'size':>9} {'nfc':>4} {'s/iter':>8} {'rec RMSE':>9} {'noise amp':>9}")
@@ -190,7 +212,8 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     if mask.shape[0] != 1:
         mask = mask.max(axis=0, keepdims=True)
     fn = edit if args.editing else harmonize
-    res = fn(pyr, comp, mask[0] > 0, args.scale, args.seed)
+    spacing = _input_spacing(args, [args.composite])
+    res = fn(pyr, comp, mask[0] > 0, args.scale, args.seed, spacing=spacing)
     write_array(args.out, res)
     print(f"wrote {args.out}")
     return 0
@@ -214,6 +237,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(
         f"schedule: {meta.get('schedule', schedule_name(tcfg))}; "
         f"clamp to [-1, 1]: {'yes' if mcfg.clamp else 'no'}"
+    )
+    sp = meta.get("spacing")
+    print(
+        "finest-scale pixel spacing: "
+        + ("unknown" if sp is None else f"{sp[0]:.4g} x {sp[1]:.4g} (row x col, e.g. mm)")
     )
     print(f"source: {meta.get('provenance', {})}")
     for n, s in enumerate(meta["shapes"]):
@@ -261,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--nfc", type=_positive, help="width at scale 0 (default 32)")
     t.add_argument("--nfc-max", type=_positive, help="maximum width (default 128)")
     t.add_argument("--conv-impl", help="convolution implementation (default auto)")
+    t.add_argument(
+        "--spacing",
+        type=_spacing,
+        help="the image's pixel spacing in mm, ROW,COL or one value (default: the NIfTI "
+        "header's, else unknown); recorded so the pyramid later runs at its own resolution",
+    )
     t.add_argument("--seed", type=int, default=None)
     t.add_argument(
         "--resume",
@@ -294,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--out", required=True, help=".npy, .nii.gz or .png")
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--editing", action="store_true", help="wider blend mask (editing)")
+    h.add_argument(
+        "--spacing",
+        type=_spacing,
+        help="the composite's pixel spacing in mm, ROW,COL or one value (default: the NIfTI "
+        "header's, else unknown); the pyramid then runs at its own recorded spacing",
+    )
     h.set_defaults(func=cmd_harmonize)
 
     i = sub.add_parser("info", help="describe a pyramid")

@@ -33,6 +33,7 @@ import numpy as np
 from singan_augment.errors import InputError
 
 __all__ = [
+    "BRAIN_SPACING_MM",
     "MNISlices",
     "MULTICONTRAST_CHANNELS",
     "available",
@@ -131,6 +132,10 @@ def mni_slices() -> MNISlices:
 
 def _n_mni() -> int:
     return int(_npz("mni152_real_t1_tissue.npz")["z_index"].shape[0])
+
+
+BRAIN_SPACING_MM = (1.0, 1.0)
+"""Pixel spacing (row, col) of :func:`brain_multicontrast` slices: the MNI template's 1 mm grid."""
 
 
 def brain_multicontrast(slice_index: int = 4) -> tuple[np.ndarray, np.ndarray]:

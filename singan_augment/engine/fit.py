@@ -23,6 +23,7 @@ from .config import ModelConfig, PyramidConfig, TrainConfig
 from .generate import Stage, draw_noise, random_key
 from .networks import init_discriminator, init_generator
 from .pyramid import Pyramid
+from .resolution import finest_spacing
 from .scales import build_pyramid, resize, scale_shapes
 from .schedules import with_schedule
 from .train import init_state, make_iteration, reconstruction, run_iterations, scale_consts
@@ -56,11 +57,15 @@ def init_pyramid(
     train_config: TrainConfig = TrainConfig(),
     pyramid_config: PyramidConfig = PyramidConfig(),
     provenance: dict[str, Any] | None = None,
+    spacing: Any = None,
 ) -> Pyramid:
     """An untrained pyramid: scale shapes, normalised reals and the fixed reconstruction noise.
 
+    ``spacing``: (row, col) pixel spacing of ``image`` (or one number), None if unknown; the
+    pyramid records that of its finest scale.
+
     Raises:
-        InputError: bad image (rank, NaN/Inf, too small) or bad channel names.
+        InputError: bad image (rank, NaN/Inf, too small), bad channel names or spacing.
     """
     image = check_image(image)
     spec = ChannelSpec.from_image(
@@ -77,8 +82,9 @@ def init_pyramid(
     prov = {"sha256": image_sha256(image), "shape": list(image.shape), "seed": int(seed)}
     prov.update(provenance or {})
     return Pyramid(
-        tuple(shapes), (), z_opt, reals, spec, model_config, train_config, pyramid_config, prov
-    )
+        tuple(shapes), (), z_opt, reals, spec, model_config, train_config, pyramid_config, prov,
+        spacing=finest_spacing(spacing, image.shape[1:], shapes[-1]),
+    )  # fmt: skip
 
 
 def _scale_init(pyr: Pyramid, scale: int, key: jax.Array, warm: Pyramid | None = None):
@@ -250,6 +256,7 @@ def fit(
     progress: bool = True,
     warm_start: Pyramid | None = None,
     schedule: str | None = None,
+    spacing: Any = None,
 ) -> Pyramid:
     """Train a SinGAN pyramid on one (C, H, W) image.
 
@@ -261,6 +268,9 @@ def fit(
             (recorded in the provenance; a resume must pass the same one).
         schedule: ``"singan"`` (published) or ``"fast"`` replaces ``train_config``'s
             iteration schedule (see ``engine.schedules``); None keeps ``train_config``'s.
+        spacing: (row, col) pixel spacing of ``image`` (e.g. mm; one number if isotropic), or
+            None if unknown. Recorded (for the finest scale) so that the pyramid is later run
+            at its own resolution on inputs of another spacing (``engine.resolution``).
     Returns:
         The trained ``Pyramid``.
     Raises:
@@ -280,6 +290,7 @@ def fit(
         train_config=train_config,
         pyramid_config=pyramid_config,
         provenance=provenance,
+        spacing=spacing,
     )
     start = fresh
     if resume is not None:
@@ -306,7 +317,20 @@ def fit(
                 f"{resume.provenance.get('warm_start')}, this run from "
                 f"{fresh.provenance.get('warm_start')}"
             )
-        start = replace(resume, provenance={**resume.provenance, **(provenance or {})})
+        if (
+            resume.spacing is not None
+            and fresh.spacing is not None
+            and not np.allclose(resume.spacing, fresh.spacing, rtol=1e-6)
+        ):
+            raise PyramidMismatchError(
+                f"cannot resume: the checkpoint's finest-scale spacing is {resume.spacing}, "
+                f"this run's {fresh.spacing}"
+            )
+        start = replace(
+            resume,
+            provenance={**resume.provenance, **(provenance or {})},
+            spacing=resume.spacing if fresh.spacing is None else fresh.spacing,
+        )
     return fit_many([start], on_scale_done=on_scale_done, progress=progress, warm_start=warm_start)[
         0
     ]

@@ -9,6 +9,7 @@ so pixels far from the paste are returned unchanged.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import jax
 import numpy as np
@@ -20,6 +21,7 @@ from .channels import check_image
 from .config import BlendConfig
 from .generate import draw_noises, run_scales
 from .pyramid import Pyramid
+from .resolution import working_shape
 from .sample import output_shapes, per_sample_keys
 from .scales import resize
 
@@ -47,7 +49,13 @@ def _check_injection_scale(pyramid: Pyramid, scale: int) -> int:
 
 
 def inject(
-    pyramid: Pyramid, image: np.ndarray, scale: int, seed_or_key: int | jax.Array = 0, n: int = 1
+    pyramid: Pyramid,
+    image: np.ndarray,
+    scale: int,
+    seed_or_key: int | jax.Array = 0,
+    n: int = 1,
+    *,
+    spacing: Any = None,
 ) -> np.ndarray:
     """Structure-preserving variations of a real image.
 
@@ -56,6 +64,10 @@ def inject(
 
     Args:
         image: (C, H, W) in the training range, C = pyramid channels, any H, W.
+        spacing: (row, col) pixel spacing of ``image`` (or one number). When it and the
+            pyramid's are known and differ, the image is resampled to the pyramid's spacing,
+            injected there and resampled back (``engine.resolution``); when one is unknown and
+            the sizes differ by more than 2x, a ``ResolutionWarning`` is issued once.
     Returns:
         (n, C, H, W) float32 in the training range (label channels as [0, 1] probabilities).
     Raises:
@@ -63,7 +75,7 @@ def inject(
     """
     image = _check_against(pyramid, image, "image")
     hwc = jax.numpy.asarray(np.moveaxis(pyramid.channels.normalise(image), 0, -1))[None]
-    out = inject_normalised(pyramid, hwc, scale, seed_or_key, n)
+    out = inject_normalised(pyramid, hwc, scale, seed_or_key, n, spacing=spacing)
     arr = np.moveaxis(np.asarray(out), -1, 1)
     res = pyramid.channels.denormalise(arr, axis=1)
     li = pyramid.channels.label_indices
@@ -73,16 +85,30 @@ def inject(
 
 
 def inject_normalised(
-    pyramid: Pyramid, nhwc: jax.Array, scale: int, seed_or_key: int | jax.Array = 0, n: int = 1
+    pyramid: Pyramid,
+    nhwc: jax.Array,
+    scale: int,
+    seed_or_key: int | jax.Array = 0,
+    n: int = 1,
+    *,
+    spacing: Any = None,
 ) -> jax.Array:
     """JAX-in/JAX-out ``inject``: a normalised (1, H, W, C) image in [-1, 1] units ->
-    (n, H, W, C) variations in the same units (no host round trip).
+    (n, H, W, C) variations in the same units (no host round trip). ``spacing`` as in
+    ``inject``.
 
     Raises:
-        ScaleError: scale out of 1..N-1.
+        ScaleError: scale out of 1..N-1; InputError: a malformed spacing.
     """
     s = _check_injection_scale(pyramid, scale)
-    shapes = output_shapes(pyramid, size=tuple(int(v) for v in nhwc.shape[1:3]))
+    size = tuple(int(v) for v in nhwc.shape[1:3])
+    work = working_shape(pyramid.spacing, pyramid.shapes[-1], size, spacing)
+    if work != size:  # run at the pyramid's own resolution, then back onto the input's grid
+        out = inject_normalised(
+            pyramid, resize(nhwc, work), s, seed_or_key, n, spacing=pyramid.spacing
+        )
+        return resize(out, size)
+    shapes = output_shapes(pyramid, size=size)
     return _inject(
         pyramid.stages,
         nhwc,
@@ -195,6 +221,7 @@ def harmonize(
     seed_or_key: int | jax.Array = 0,
     *,
     blend: BlendConfig = BlendConfig.harmonization(),
+    spacing: Any = None,
 ) -> np.ndarray:
     """Harmonize a naive paste: inject the composite at ``scale`` and blend with the mask.
 
@@ -204,6 +231,8 @@ def harmonize(
         blend: the blend mask and what happens inside the pasted object; the default is the
             published blend (``BlendConfig.harmonization()``). ``BlendConfig.tumour()`` keeps a
             pasted lesion visible (``docs/lesion_fidelity.md``).
+        spacing: pixel spacing of the composite, as in ``inject``; the blend itself is done on
+            the composite's own grid, so pixels far from the paste stay exactly as they were.
     Returns:
         (C, H, W) the blend of composite and generated image (see ``blend_back``).
     Raises:
@@ -217,7 +246,7 @@ def harmonize(
             f"mask shape {mask.shape} does not match the composite's spatial shape {composite.shape[1:]}"
         )
     blend_mask(mask, blend)  # refuse a bad mask before the generators run
-    gen = inject(pyramid, composite, scale, seed_or_key, 1)[0]
+    gen = inject(pyramid, composite, scale, seed_or_key, 1, spacing=spacing)[0]
     return blend_back(composite, gen, mask, blend)
 
 
@@ -227,6 +256,10 @@ def edit(
     mask: np.ndarray,
     scale: int,
     seed_or_key: int | jax.Array = 0,
+    *,
+    spacing: Any = None,
 ) -> np.ndarray:
     """Editing variant of ``harmonize``: a wider blend mask (disk radius 20)."""
-    return harmonize(pyramid, composite, mask, scale, seed_or_key, blend=BlendConfig.editing())
+    return harmonize(
+        pyramid, composite, mask, scale, seed_or_key, blend=BlendConfig.editing(), spacing=spacing
+    )

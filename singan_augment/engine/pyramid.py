@@ -26,6 +26,9 @@ class Pyramid:
         channels: names, kinds and normalisation of the channels.
         provenance: where the training image came from (sha256, size, source).
         discriminator: params of the last trained scale's D (to resume training only).
+        spacing: (row, col) physical size of a finest-scale pixel (e.g. mm), or None when
+            unknown; injection, harmonization and sampling use it to match an input's
+            resolution (``engine.resolution``).
     """
 
     shapes: tuple[tuple[int, int], ...]
@@ -38,6 +41,7 @@ class Pyramid:
     pyramid_config: PyramidConfig = PyramidConfig()
     provenance: dict[str, Any] = field(default_factory=dict)
     discriminator: Any = None
+    spacing: tuple[float, float] | None = None
 
     def __repr__(self) -> str:
         ch = ", ".join(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -19,6 +19,7 @@ from .channels import decode_labels
 from .config import LabelDecodeConfig
 from .generate import draw_noises, random_key, run_scales
 from .pyramid import Pyramid
+from .resolution import working_shape
 from .scales import resize
 from .train import reconstruction
 
@@ -139,10 +140,18 @@ def sample_normalised(
     start_scale: int = 0,
     size: tuple[int, int] | None = None,
     factors: tuple[float, float] | None = None,
+    spacing: Any = None,
 ) -> jax.Array:
     """Like ``sample`` but returns the raw (N, H, W, C) engine output in [-1, 1]-normalised units."""
     pyramid.check_complete("sampling")
     start = pyramid.check_scale(start_scale, "start_scale")
+    if spacing is not None:
+        if size is None:
+            raise InputError("spacing is the spacing of the output grid: give size with it")
+        work = working_shape(pyramid.spacing, pyramid.shapes[-1], size, spacing, warn=False)
+        if work != tuple(int(v) for v in size):
+            out = sample_normalised(pyramid, seed_or_key, n, start_scale=start_scale, size=work)
+            return resize(out, size)
     shapes = output_shapes(pyramid, size, factors)
     mcfg = pyramid.model_config
     prev = None
@@ -173,6 +182,7 @@ def sample(
     size: tuple[int, int] | None = None,
     factors: tuple[float, float] | None = None,
     decode: LabelDecodeConfig | None = LabelDecodeConfig(),
+    spacing: Any = None,
 ) -> Samples:
     """Draw ``n`` random samples.
 
@@ -182,14 +192,18 @@ def sample(
 
     Args:
         size: output (H, W); or ``factors``: (vertical, horizontal) multiples of the training size.
+        spacing: the (row, col) pixel spacing of the ``size`` grid. When it and the pyramid's
+            spacing are known and differ, samples are drawn at the pyramid's own spacing over
+            the same physical extent and resampled onto the grid (``engine.resolution``).
     Returns:
         ``Samples(images (N, C, H, W), labels (N, H, W) or None)``.
     Raises:
         ScaleError: start_scale out of range; InputError: bad size/factors or n < 1.
     """
     out = sample_normalised(
-        pyramid, seed_or_key, n, start_scale=start_scale, size=size, factors=factors
-    )
+        pyramid, seed_or_key, n, start_scale=start_scale, size=size, factors=factors,
+        spacing=spacing,
+    )  # fmt: skip
     return to_output(pyramid, out, decode)
 
 

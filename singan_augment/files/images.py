@@ -115,6 +115,46 @@ _KINDS = {
 }
 
 
+def read_spacing(path: str | os.PathLike) -> tuple[float, float] | None:
+    """The (row, col) pixel spacing of an image file, in mm: a NIfTI header's zooms of its two
+    in-plane axes (those ``read_image`` keeps); None for every other format (their DPI says
+    nothing about anatomy).
+
+    Raises:
+        InputError: an unreadable NIfTI header, or non-positive zooms.
+    """
+    p = Path(path)
+    if suffix(p) not in (".nii", ".nii.gz"):
+        return None
+    try:
+        import nibabel as nib
+
+        img = nib.load(str(p))
+        shape, zooms = img.shape, img.header.get_zooms()
+    except Exception as e:  # noqa: BLE001 - any header failure is bad input
+        raise InputError(f"{p}: cannot read the NIfTI header ({type(e).__name__}: {e})") from None
+    kept = [float(z) for n, z in zip(shape, zooms) if n != 1][:2]
+    if len(kept) != 2 or not all(np.isfinite(kept)) or min(kept) <= 0:
+        raise InputError(f"{p}: NIfTI voxel sizes {tuple(zooms)} give no valid in-plane spacing")
+    return kept[0], kept[1]
+
+
+def read_stack_spacing(paths: Sequence[str | os.PathLike]) -> tuple[float, float] | None:
+    """The common pixel spacing of files stacked as channels (see ``read_spacing``); None if
+    no file records one.
+
+    Raises:
+        InputError: two files record different spacings (more than 0.1 % apart).
+    """
+    known = [(str(p), s) for p in paths if (s := read_spacing(p)) is not None]
+    for name, s in known[1:]:
+        if not np.allclose(s, known[0][1], rtol=1e-3):
+            raise InputError(
+                f"channels differ in pixel spacing: {known[0][0]} has {known[0][1]}, {name} has {s}"
+            )
+    return known[0][1] if known else None
+
+
 def read_stack(paths: Sequence[str | os.PathLike]) -> np.ndarray:
     """Read files and stack their channels in order. All must share H and W."""
     if not paths:

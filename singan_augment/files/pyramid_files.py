@@ -24,8 +24,9 @@ from singan_augment.engine.channels import ChannelSpec
 from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
 from singan_augment.engine.generate import Stage
 from singan_augment.engine.pyramid import Pyramid
+from singan_augment.engine.resolution import check_spacing
 from singan_augment.engine.schedules import schedule_name
-from singan_augment.errors import PyramidFileError
+from singan_augment.errors import InputError, PyramidFileError
 
 from .atomic import atomic_write, fsync_dir
 from .safe_json import read_json
@@ -138,6 +139,7 @@ def save_pyramid(
         "schedule": schedule_name(pyramid.train_config),
         "pyramid_config": pyramid.pyramid_config.to_dict(),
         "provenance": pyramid.provenance,
+        "spacing": None if pyramid.spacing is None else [float(v) for v in pyramid.spacing],
         "has_discriminator": pyramid.discriminator is not None,
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
         "extra": extra or {},
@@ -332,6 +334,7 @@ def load_pyramid(directory: str | os.PathLike, *, require_complete: bool = True)
         pyramid_config=PyramidConfig.from_dict(meta["pyramid_config"]),
         provenance=dict(meta.get("provenance") or {}),
         discriminator=disc,
+        spacing=spacing_from_meta(meta, json_path),
     )
     if require_complete and not pyr.complete:
         raise PyramidFileError(
@@ -339,6 +342,24 @@ def load_pyramid(directory: str | os.PathLike, *, require_complete: bool = True)
             "finish it with `singan-augment train ... --resume`"
         )
     return pyr
+
+
+def spacing_from_meta(meta: dict[str, Any], path: Path | str) -> tuple[float, float] | None:
+    """The finest-scale pixel spacing recorded in ``pyramid.json``; None when absent (files
+    written before the field existed) or null (unknown).
+
+    Raises:
+        PyramidFileError: a malformed value.
+    """
+    value = meta.get("spacing")
+    if isinstance(value, bool) or (value is not None and not isinstance(value, list)):
+        raise PyramidFileError(
+            f"{path}: 'spacing' must be null or two positive numbers, got {value!r}"
+        )
+    try:
+        return check_spacing(value, "spacing")
+    except InputError as e:
+        raise PyramidFileError(f"{path}: {e}") from None
 
 
 def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:

@@ -42,6 +42,8 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
             "xla",
             "--seed",
             "1",
+            "--spacing",
+            "0.5,0.5",
             "--quiet",
         ]
     )
@@ -50,6 +52,7 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
     assert main(["info", str(out)]) == 0
     info = capsys.readouterr().out
     assert "t1 (image)" in info and "clamp to [-1, 1]: yes" in info
+    assert "finest-scale pixel spacing: 0.5 x 0.5" in info
     # --schedule fast with --iters 3: the fast schedule's decay, the count overridden
     assert "schedule: custom" in info and "iters 3" in info
     from singan_augment.files.pyramid_files import read_metadata
@@ -93,6 +96,8 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
             "1",
             "--out",
             str(tmp_path / "h.npy"),
+            "--spacing",
+            "1",  # twice as coarse as the pyramid: it runs on a 64 x 72 copy, written back at 32 x 36
         ]
     )
     assert rc == 0 and np.load(tmp_path / "h.npy").shape == (2, 32, 36)

@@ -172,3 +172,26 @@ def test_warm_start_refuses_a_pyramid_that_does_not_fit(tiny_pyramid, tiny_label
     )
     with pytest.raises(PyramidMismatchError, match="complete"):
         fit(tiny_image(), 0, warm_start=partial, **KW)
+
+
+def test_spacing_is_recorded_for_the_finest_scale_and_checked_on_resume(tiny_pyramid):
+    img = tiny_image()
+    p = init_pyramid(
+        img, 0, spacing=(0.5, 1.0), model_config=TINY_MODEL, pyramid_config=TINY_PYRAMID
+    )
+    (h, w), (fh, fw) = img.shape[1:], p.shapes[-1]
+    np.testing.assert_allclose(p.spacing, (0.5 * h / fh, 1.0 * w / fw))
+    assert (
+        init_pyramid(img, 0, model_config=TINY_MODEL, pyramid_config=TINY_PYRAMID).spacing is None
+    )
+    with pytest.raises(InputError, match="spacing"):
+        init_pyramid(
+            img, 0, spacing=(0.5, 0.0), model_config=TINY_MODEL, pyramid_config=TINY_PYRAMID
+        )
+    from dataclasses import replace
+
+    with pytest.raises(PyramidMismatchError, match="spacing"):
+        fit(
+            img, 0, channel_names=["t1", "t2", "flair"], spacing=2.0,
+            resume=replace(tiny_pyramid, spacing=(9.0, 9.0)), **KW,
+        )  # fmt: skip

@@ -80,3 +80,28 @@ def test_train_refuses_complex_input_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "complex values" in err and "np.abs" in err
     assert not (tmp_path / "run" / "pyramid.json").exists()
+
+
+def _nifti(path, zooms, shape=(30, 34, 1)):
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.ones(shape, np.float32), np.diag([*zooms, 1.0]))
+    nib.save(img, path)
+    return path
+
+
+def test_nifti_spacing_is_read_from_the_header_of_its_in_plane_axes(tmp_path):
+    from singan_augment.files.images import read_spacing, read_stack_spacing
+
+    a = _nifti(tmp_path / "a.nii.gz", (0.8, 0.9, 3.0))
+    assert read_spacing(a) == pytest.approx((0.8, 0.9))
+    # a slice stored along the first axis: the two kept axes are the in-plane ones
+    b = _nifti(tmp_path / "b.nii", (5.0, 0.8, 0.9), shape=(1, 30, 34))
+    assert read_spacing(b) == pytest.approx((0.8, 0.9))
+    assert read_image(b).shape == (1, 30, 34)
+    np.save(tmp_path / "c.npy", tiny_image(1))
+    assert read_spacing(tmp_path / "c.npy") is None  # formats without a physical grid
+    assert read_stack_spacing([tmp_path / "c.npy", a]) == pytest.approx((0.8, 0.9))
+    d = _nifti(tmp_path / "d.nii.gz", (1.0, 1.0, 1.0))
+    with pytest.raises(InputError, match="differ in pixel spacing"):
+        read_stack_spacing([a, d])

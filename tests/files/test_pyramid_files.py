@@ -164,3 +164,37 @@ def test_clamp_is_recorded_and_files_from_before_it_load_unclamped(tiny_pyramid_
     old = {**meta, "model_config": {k: v for k, v in meta["model_config"].items() if k != "clamp"}}
     assert model_config_from_meta(old).clamp is False
     assert model_config_from_meta(meta).clamp is True
+
+
+@pytest.mark.parametrize("spacing", [None, (0.5, 0.75)])
+def test_spacing_round_trips(tiny_pyramid, tmp_path, spacing):
+    from dataclasses import replace
+
+    save_pyramid(replace(tiny_pyramid, spacing=spacing), tmp_path / "p")
+    meta = json.loads((tmp_path / "p" / JSON_NAME).read_text())
+    assert meta["spacing"] == (None if spacing is None else list(spacing))
+    assert load_pyramid(tmp_path / "p").spacing == spacing
+
+
+@pytest.mark.parametrize("value", [[0.5], [0.5, -1.0], "1mm", True, {"row": 1}, [0, 1]])
+def test_malformed_spacing_is_refused(pyr_copy, value):
+    from singan_augment.files.pyramid_files import metadata_sha256
+
+    p = pyr_copy / JSON_NAME
+    meta = json.loads(p.read_text())
+    meta["spacing"] = value
+    meta["metadata_sha256"] = metadata_sha256(meta)
+    p.write_text(json.dumps(meta))
+    with pytest.raises(PyramidFileError, match="spacing"):
+        load_pyramid(pyr_copy)
+
+
+def test_files_from_before_spacing_load_with_it_unknown(pyr_copy):
+    from singan_augment.files.pyramid_files import metadata_sha256
+
+    p = pyr_copy / JSON_NAME
+    meta = json.loads(p.read_text())
+    del meta["spacing"]
+    meta["metadata_sha256"] = metadata_sha256(meta)
+    p.write_text(json.dumps(meta))
+    assert load_pyramid(pyr_copy).spacing is None
