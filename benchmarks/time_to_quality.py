@@ -131,6 +131,12 @@ def _schedules() -> dict[str, Schedule]:
         Schedule("decay1000p05", {"iters": 1000, "iters_decay": 0.5, "iters_min": 100}),
         Schedule("decay500p05", {"iters": 500, "iters_decay": 0.5, "iters_min": 100}),
         Schedule("decay600p1", {"iters": 600, "iters_decay": 1.0, "iters_min": 60}),
+        Schedule(
+            "plateau2000",
+            {"iters": 2000, "plateau_window": 100, "plateau_tol": 0.02},
+            note="published counts as a cap; stop a scale once its reconstruction loss falls "
+            "< 2 % over a 100-iteration window (lr drop, then 25 % more)",
+        ),
         Schedule("warm250", {"iters": 250}, warm=True),
         Schedule("warm100", {"iters": 100}, warm=True),
     ]
@@ -184,7 +190,11 @@ def train(image: BenchImage, schedule: Schedule, out: Path, *, sibling: bool = F
         h, w = pyrs[0].shapes[scale]
         timing["scales"][str(scale)] = {
             "size": f"{h}x{w}",
-            "iters": pyrs[0].train_config.scale_iters(scale, pyrs[0].shapes)[0],
+            "iters": int(
+                summaries[0].get(
+                    "iters_run", pyrs[0].train_config.scale_iters(scale, pyrs[0].shapes)[0]
+                )
+            ),
             "wall_s": now_wall - marks["wall"],
             "cpu_s": now_cpu - marks["cpu"],
             "s_per_iter": summaries[0]["s_per_iter"],

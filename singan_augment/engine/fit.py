@@ -218,6 +218,9 @@ def fit_many(
             iters,
             desc=desc,
             progress=progress,
+            plateau=(tcfg.plateau_window, tcfg.plateau_tol, drop, tcfg.lr_drop_at)
+            if tcfg.plateau_window > 0
+            else None,
         )
         summaries = []
         for k, p in enumerate(pyrs):

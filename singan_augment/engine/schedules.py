@@ -21,7 +21,14 @@ SCHEDULES: dict[str, TrainConfig] = {
 }
 
 # The fields that make a schedule (the losses, optimiser and noise settings are shared).
-SCHEDULE_FIELDS = ("iters", "iters_decay", "iters_min", "lr_drop_at")
+SCHEDULE_FIELDS = (
+    "iters",
+    "iters_decay",
+    "iters_min",
+    "lr_drop_at",
+    "plateau_window",
+    "plateau_tol",
+)
 
 
 def schedule(name: str) -> TrainConfig:

@@ -140,7 +140,13 @@ def make_iteration(
     # The iteration count and lr-drop point live in the optimiser state, so configs that
     # differ only in them share one compiled step.
     step_cfg = dataclasses.replace(
-        tcfg, iters=1, iters_decay=0.0, iters_min=1, lr_drop_at=TrainConfig.lr_drop_at
+        tcfg,
+        iters=1,
+        iters_decay=0.0,
+        iters_min=1,
+        lr_drop_at=TrainConfig.lr_drop_at,
+        plateau_window=0,
+        plateau_tol=TrainConfig.plateau_tol,
     )
     key = (int(scale), tuple((int(h), int(w)) for h, w in shapes), int(channels), mcfg, step_cfg)
     return _iteration(*key, bool(batched))
@@ -264,6 +270,16 @@ _FOLD = jax.jit(jax.random.fold_in)
 _FOLD_BATCHED = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
 
 
+def drop_lr_now(state: ScaleState) -> ScaleState:
+    """The same state with both optimisers' learning-rate drop moved to their current count."""
+
+    def now(opt):
+        adam, drop = opt
+        return (adam, DropState(drop.count, drop.count))
+
+    return state._replace(g_opt=now(state.g_opt), d_opt=now(state.d_opt))
+
+
 def run_iterations(
     iteration: Callable,
     state: ScaleState,
@@ -274,25 +290,52 @@ def run_iterations(
     desc: str = "",
     progress: bool = True,
     log_every: int = 25,
+    plateau: tuple[int, float, int, float] | None = None,
 ) -> tuple[ScaleState, dict[str, float]]:
     """Run ``iters`` iterations with per-iteration keys ``fold_in(key, i)``; returns the final
-    state and a summary (last losses, seconds per iteration after compilation)."""
+    state and a summary (last losses, seconds per iteration after compilation, ``iters_run``).
+
+    ``plateau = (window, tol, drop_iter, drop_at)`` stops early on a plateau of the
+    reconstruction loss (``TrainConfig.plateau_window``): at each window's end before
+    ``drop_iter``, a relative fall below ``tol`` from the previous window's mean drops the lr
+    now and leaves ``ceil(done * (1 - drop_at) / drop_at)`` iterations. Deterministic: the
+    decision depends only on the losses, which depend only on the seed.
+    """
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, unit="it")
+    bar = tqdm(total=iters, desc=desc, disable=not progress, leave=False, unit="it")
     t_first = None
     metrics = {}
     fold = _FOLD_BATCHED if key.ndim == 2 else _FOLD
-    for i in bar:
+    total, i = iters, 0
+    window_recs: list = []
+    prev_mean = None
+    while i < total:
         state, metrics = iteration(state, consts, fold(key, i))
         if i == 0:
             jax.block_until_ready(state)
             t_first = time.perf_counter()
-        if progress and (i % log_every == 0 or i == iters - 1):
+        if progress and (i % log_every == 0 or i == total - 1):
             m = {k: float(np.mean(v)) for k, v in metrics.items()}
             bar.set_postfix(D=f"{m['d_total']:.3f}", G=f"{m['g_adv']:.3f}", rec=f"{m['rec']:.4f}")
+        bar.update(1)
+        i += 1
+        if plateau is not None and total == iters:
+            window, tol, drop_iter, drop_at = plateau
+            window_recs.append(metrics["rec"])
+            if i % window == 0 and i < drop_iter:
+                mean = float(np.mean(np.stack([np.asarray(r) for r in window_recs])))
+                window_recs = []
+                if prev_mean is not None and prev_mean - mean < tol * prev_mean:
+                    state = drop_lr_now(state)
+                    total = i + int(np.ceil(i * (1.0 - drop_at) / max(drop_at, 1e-9)))
+                    bar.total = total
+                    bar.refresh()
+                prev_mean = mean
+    bar.close()
     jax.block_until_ready(state)
     elapsed = time.perf_counter() - (t_first or time.perf_counter())
     summary = {k: float(np.mean(v)) for k, v in metrics.items()}
-    summary["s_per_iter"] = elapsed / max(iters - 1, 1)
+    summary["s_per_iter"] = elapsed / max(total - 1, 1)
+    summary["iters_run"] = float(total)
     return state, summary

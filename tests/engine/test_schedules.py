@@ -108,3 +108,58 @@ def test_resume_of_a_decayed_schedule_equals_an_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(a, sample(whole, 9, 2).images)
     for s, t in zip(resumed.stages, whole.stages, strict=True):
         np.testing.assert_array_equal(np.asarray(s.amp), np.asarray(t.amp))
+
+
+def _scale0(tcfg):
+    """Train scale 0 of a tiny pyramid; return (pyramid, the scale's summary)."""
+    from singan_augment.engine.fit import fit_many, init_pyramid
+
+    p = init_pyramid(
+        tiny_image(), 0, model_config=TINY_MODEL, train_config=tcfg, pyramid_config=TINY_PYRAMID
+    )
+    seen = {}
+    out = fit_many(
+        [p], stop_scale=0, progress=False, on_scale_done=lambda _p, _n, s: seen.update(s[0])
+    )
+    return out[0], seen
+
+
+def test_plateau_stops_a_scale_early_and_drops_the_lr_first():
+    # tol 1.0: any fall short of 100 % is a plateau, so the check after the second window
+    # (iteration 8) fires: the lr drops at once and 25 % of 8 = 2 iterations follow.
+    pyr, summ = _scale0(TrainConfig(iters=40, plateau_window=4, plateau_tol=1.0))
+    assert summ["iters_run"] == 10
+    # ... which is exactly the published rule for a 10-iteration scale (drop at 8 of 10)
+    ref, ref_summ = _scale0(TrainConfig(iters=10))
+    assert ref_summ["iters_run"] == 10
+    for a, b in zip(jax_leaves(pyr), jax_leaves(ref), strict=True):
+        np.testing.assert_array_equal(a, b)
+    _, off = _scale0(TrainConfig(iters=12))
+    assert off["iters_run"] == 12
+
+
+def test_plateau_lr_drop_moves_the_boundary_to_now():
+    import jax.numpy as jnp
+
+    from singan_augment.engine.train import DropState, ScaleState, drop_lr_now
+
+    opt = ((), DropState(jnp.asarray(7), jnp.asarray(40)))
+    d = drop_lr_now(ScaleState({}, [], {}, opt, opt))
+    assert int(d.g_opt[1].boundary) == 7 and int(d.d_opt[1].boundary) == 7
+    assert int(d.g_opt[1].count) == 7
+
+
+def test_plateau_fields_are_part_of_the_schedule_and_checked():
+    assert schedule_name(TrainConfig(plateau_window=100)) == "custom"
+    with pytest.raises(InputError, match="plateau_tol"):
+        TrainConfig(plateau_tol=2.0)
+    with pytest.raises(InputError, match="plateau_window"):
+        TrainConfig(plateau_window=-1)
+
+
+def jax_leaves(pyr):
+    import jax
+
+    return [
+        np.asarray(x) for x in jax.tree.leaves([(s.params, s.stats, s.amp) for s in pyr.stages])
+    ]
