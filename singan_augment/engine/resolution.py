@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from singan_augment.errors import InputError, ResolutionWarning
 
 RESAMPLE_TOLERANCE = 0.05
@@ -37,7 +39,10 @@ def check_spacing(spacing: Any, what: str = "spacing") -> tuple[float, float] | 
     """
     if spacing is None:
         return None
-    vals = (spacing, spacing) if isinstance(spacing, int | float) else spacing
+    scalar = isinstance(spacing, int | float | np.number) and not isinstance(spacing, bool)
+    vals = (spacing, spacing) if scalar else spacing
+    if isinstance(vals, str | bytes):
+        raise InputError(f"{what} must be None or one or two positive numbers, got {spacing!r}")
     try:
         vals = tuple(float(v) for v in vals)
     except (TypeError, ValueError):
