@@ -72,6 +72,7 @@ def _fit_locked_group(job: dict[str, Any], out: Path, progress: bool) -> list[di
     from dataclasses import replace
 
     from singan_augment.engine.fit import fit_many, image_sha256, init_pyramid
+    from singan_augment.files.images import read_stack_spacing
     from singan_augment.files.pyramid_files import load_pyramid, save_pyramid
 
     mcfg, tcfg, pcfg = _configs_of(job)
@@ -95,6 +96,7 @@ def _fit_locked_group(job: dict[str, Any], out: Path, progress: bool) -> list[di
             train_config=tcfg,
             pyramid_config=pcfg,
             provenance=prov,
+            spacing=read_stack_spacing(entry.images),
         )
         d = out / entry.name
         if _existing_state(d) != "missing":

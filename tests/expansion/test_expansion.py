@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -209,12 +210,16 @@ def datalist_pyramids(tmp_path_factory) -> tuple[Path, Path]:
         im = tiny_image_with_mask(25, 27, seed=i)
         lab = im[1].astype(np.uint8)
         lab[:4, :5] = 2  # a second class
-        np.save(base / "imagesTr" / f"case{i}_t1.npy", im[0])
+        # t1 as NIfTI with 0.7 x 0.8 mm pixels (the pyramid records them), t2 as .npy
+        nib.save(
+            nib.Nifti1Image(im[0].astype(np.float32), np.diag([0.7, 0.8, 1.0, 1.0])),
+            base / "imagesTr" / f"case{i}_t1.nii.gz",
+        )
         np.save(base / "imagesTr" / f"case{i}_t2.npy", 1.0 - im[0] ** 2)
         np.save(base / "labelsTr" / f"case{i}.npy", lab)
         entries.append(
             {
-                "t1": f"imagesTr/case{i}_t1.npy",
+                "t1": f"imagesTr/case{i}_t1.nii.gz",
                 "t2": f"imagesTr/case{i}_t2.npy",
                 "label": f"labelsTr/case{i}.npy",
             }
@@ -238,6 +243,7 @@ def test_datalist_input_stacks_contrasts_and_one_hot_labels(datalist_pyramids):
     lab = np.load(dl.parent / "labelsTr" / "case0.npy")
     np.testing.assert_array_equal(real[2] > 0, lab == 1)
     np.testing.assert_array_equal(real[3] > 0, lab == 2)
+    np.testing.assert_allclose(pyr.spacing, (0.7, 0.8), rtol=1e-6)  # from the NIfTI header
 
 
 @pytest.fixture(scope="module")
