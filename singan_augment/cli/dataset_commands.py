@@ -39,6 +39,7 @@ def cmd_fit_dataset(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         max_retries=args.max_retries,
         progress=not args.quiet,
+        warm_start=args.warm_start,
     )
     print(report.table(f"fit-dataset {args.input} -> {args.out}"))
     return 0 if report.ok else 1
@@ -114,6 +115,11 @@ def register(sub) -> None:
         "--label-key", default="label", help="datalist key of the label map (one-hot encoded)"
     )
     f.add_argument("--image-keys", help="datalist keys stacked as channels, e.g. t1,t2,flair")
+    f.add_argument(
+        "--warm-start",
+        help="a complete pyramid of a sibling image (same channels, scale count and model) to "
+        "initialise every pyramid from, then fine-tune with the schedule",
+    )
     _executor_args(f)
     f.set_defaults(func=cmd_fit_dataset)
 

@@ -71,12 +71,19 @@ def fit_group(job: dict[str, Any], progress: bool = False) -> list[dict[str, Any
 def _fit_locked_group(job: dict[str, Any], out: Path, progress: bool) -> list[dict[str, Any]]:
     from dataclasses import replace
 
-    from singan_augment.engine.fit import fit_many, image_sha256, init_pyramid
+    from singan_augment.engine.fit import (
+        check_warm_start,
+        fit_many,
+        image_sha256,
+        init_pyramid,
+        warm_start_record,
+    )
     from singan_augment.files.images import read_stack_spacing
     from singan_augment.files.pyramid_files import load_pyramid, save_pyramid
 
     mcfg, tcfg, pcfg = _configs_of(job)
     num_classes = int(job["num_classes"])
+    warm = load_pyramid(job["warm_start"]) if job.get("warm_start") else None
     starts = []
     for e in job["entries"]:
         entry = Entry(
@@ -87,6 +94,8 @@ def _fit_locked_group(job: dict[str, Any], out: Path, progress: bool) -> list[di
         prov = {"source": [os.path.basename(p) for p in entry.images], "name": entry.name}
         if entry.label:
             prov["label_source"] = os.path.basename(entry.label)
+        if warm is not None:
+            prov["warm_start"] = warm_start_record(warm)
         fresh = init_pyramid(
             image,
             seed,
@@ -107,10 +116,11 @@ def _fit_locked_group(job: dict[str, Any], out: Path, progress: bool) -> list[di
                 old.train_config,
                 old.channels,
                 int(old.provenance.get("seed", -1)),
-            ) != (fresh.shapes, mcfg, tcfg, fresh.channels, seed):
+                old.provenance.get("warm_start"),
+            ) != (fresh.shapes, mcfg, tcfg, fresh.channels, seed, prov.get("warm_start")):
                 raise InputError(
-                    f"{d} holds a pyramid of another image, seed or settings; remove it or use "
-                    "another --out"
+                    f"{d} holds a pyramid of another image, seed, settings or warm start; remove "
+                    "it or use another --out"
                 )
             if old.complete:
                 continue
@@ -134,7 +144,9 @@ def _fit_locked_group(job: dict[str, Any], out: Path, progress: bool) -> list[di
                 Path(marker).write_text(f"crashed after scale {scale}\n")
                 os._exit(75)
 
-        done = fit_many(pyrs, on_scale_done=checkpoint, progress=progress)
+        if warm is not None:
+            check_warm_start(warm, pyrs[0])  # raises, naming the difference, if it does not fit
+        done = fit_many(pyrs, on_scale_done=checkpoint, progress=progress, warm_start=warm)
         dt = time.perf_counter() - t0
         for p in done:
             results.append({"name": p.provenance["name"], "seconds": dt / len(done)})
@@ -159,14 +171,20 @@ def fit_dataset(
     ray_address: str | None = None,
     max_retries: int = 2,
     progress: bool = True,
+    warm_start: str | os.PathLike | None = None,
 ) -> RunReport:
     """Train one pyramid per input image into ``out/<name>/`` (see the module docstring).
 
     Same-shaped images with the same channels train together through ``fit_many``; each group
-    is one unit of work (run in turn locally, or as one Ray task each).
+    is one unit of work (run in turn locally, or as one Ray task each). ``warm_start``: a
+    complete pyramid of a sibling image (same modality, channels, scale count and model) whose
+    generators initialise every pyramid (``fit(warm_start=...)``); pair it with a short
+    schedule to fine-tune. It is recorded in each pyramid's provenance; an image whose pyramid
+    it does not fit is reported failed with the difference named.
 
     Raises:
-        InputError: unusable input (see ``discover``) or an unknown executor.
+        InputError: unusable input (see ``discover``) or an unknown executor;
+        PyramidFileError: an unreadable or incomplete ``warm_start`` pyramid.
     """
     from tqdm.auto import tqdm
 
@@ -176,6 +194,11 @@ def fit_dataset(
     if executor not in ("local", "ray"):
         raise InputError(f"unknown executor {executor!r} (use local or ray)")
     entries = discover(source, image_keys=image_keys, label_key=label_key)
+    if warm_start is not None:
+        from singan_augment.files.pyramid_files import load_pyramid
+
+        load_pyramid(warm_start)  # refuse a missing, corrupt or partial one before any work
+        warm_start = str(Path(warm_start).resolve())
     out = Path(out)
     # One run per output folder (a second fit-dataset fails at once); each task also locks
     # the pyramid folders it writes, so a retried Ray task never races a live first attempt.
@@ -210,6 +233,7 @@ def fit_dataset(
             "train_config": train_config.to_dict(),
             "pyramid_config": pyramid_config.to_dict(),
             "crash_marker": os.environ.get(CRASH_ENV) or None,
+            "warm_start": warm_start,
         }
         jobs = []
         for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3])):

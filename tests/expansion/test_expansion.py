@@ -471,3 +471,35 @@ def test_report_html_and_png(expanded, datalist_pyramids, tmp_path):
     with Image.open(tmp_path / "r.png") as im:
         assert im.width > 200 and im.height > 200
     assert main(["report", str(out), "--out", str(tmp_path / "r.pdf")]) == 2
+
+
+def test_warm_start_initialises_every_pyramid_from_the_sibling_and_is_recorded(
+    fitted, folder, tmp_path, capsys, tiny_pyramid_dir
+):
+    import jax
+
+    from singan_augment.cli import main
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    cold_out, _ = fitted
+    sibling = cold_out / "case_a"
+    out = tmp_path / "warm"
+    args = ["fit-dataset", str(folder), "--out", str(out), "--seed", "3", *CLI_FLAGS]
+    assert main([*args, "--warm-start", str(sibling)]) == 0
+    assert "done 3, skipped 0, failed 0" in capsys.readouterr().out
+    sib = load_pyramid(sibling)
+
+    def gap(p):  # distance of scale 0's generator from the sibling's
+        a = jax.tree.leaves(p.stages[0].params)
+        b = jax.tree.leaves(sib.stages[0].params)
+        return sum(float(np.abs(np.asarray(x) - np.asarray(y)).sum()) for x, y in zip(a, b))
+
+    warm_b, cold_b = load_pyramid(out / "case_b"), load_pyramid(cold_out / "case_b")
+    assert warm_b.provenance["warm_start"]["sha256"] == sib.provenance["sha256"]
+    assert gap(warm_b) < 0.5 * gap(cold_b)
+    # a sibling that does not fit (3 channels, another model) fails each image, naming why
+    bad = tmp_path / "bad"
+    assert main([*args[:3], str(bad), *args[4:], "--warm-start", str(tiny_pyramid_dir)]) == 1
+    text = capsys.readouterr().out
+    assert "failed 3" in text and "warm start" in text
+    assert main([*args[:3], str(tmp_path / "x"), *args[4:], "--warm-start", str(tmp_path)]) == 2
