@@ -190,7 +190,11 @@ def seam_strength(image: np.ndarray, paste_mask: np.ndarray, *, width: int = 2) 
     return float(grad[band].mean() / (rest + 1e-12))
 
 
-def _lesion_regions(image: np.ndarray, lesion: np.ndarray, ring_width: int, gap: int):
+def _class_contrasts(
+    image: np.ndarray, lesion: np.ndarray, ring_width: int, gap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (K, C) signed contrasts of the lesion classes against the ring, and the
+    (K,) class areas in pixels."""
     img = np.asarray(image, np.float64)
     if img.ndim == 2:
         img = img[None]
@@ -211,8 +215,15 @@ def _lesion_regions(image: np.ndarray, lesion: np.ndarray, ring_width: int, gap:
     ring = ndimage.binary_dilation(inner, iterations=ring_width) & ~inner
     if not ring.any():
         raise InputError("the lesion fills the image: no ring around it")
+    ring_mean = img[:, ring].mean(axis=1)
     classes = [k for k in np.unique(lab) if k > 0]
-    return img, lab, ring, classes
+    contrasts = np.stack([img[:, lab == k].mean(axis=1) - ring_mean for k in classes])
+    areas = np.array([(lab == k).sum() for k in classes], np.float64)
+    return contrasts, areas
+
+
+def _weighted_abs(contrasts: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    return (areas[:, None] * np.abs(contrasts)).sum(axis=0) / areas.sum()
 
 
 def lesion_contrasts(
@@ -229,9 +240,7 @@ def lesion_contrasts(
     Raises:
         InputError: shapes disagree, an empty lesion, no room for a ring, NaN/Inf.
     """
-    img, lab, ring, classes = _lesion_regions(image, lesion, ring_width, gap)
-    ring_mean = img[:, ring].mean(axis=1)
-    return np.stack([img[:, lab == k].mean(axis=1) - ring_mean for k in classes])
+    return _class_contrasts(image, lesion, ring_width, gap)[0]
 
 
 def lesion_conspicuity(
@@ -240,10 +249,7 @@ def lesion_conspicuity(
     """Per-channel lesion conspicuity: the area-weighted mean over lesion classes of
     ``|mean(class) - mean(ring)|`` (see ``lesion_contrasts``), so that a dark core and a bright
     oedema do not cancel. (C,) float64 in image units; 0 means the lesion is invisible."""
-    img, lab, ring, classes = _lesion_regions(image, lesion, ring_width, gap)
-    con = np.abs(lesion_contrasts(img, lab, ring_width=ring_width, gap=gap))
-    area = np.array([(lab == k).sum() for k in classes], np.float64)
-    return (area[:, None] * con).sum(axis=0) / area.sum()
+    return _weighted_abs(*_class_contrasts(image, lesion, ring_width, gap))
 
 
 @dataclass(frozen=True)
@@ -277,13 +283,13 @@ def lesion_fidelity(
     Channels whose naive conspicuity is below ``min_contrast`` get NaN retention and are left
     out of the mean; contrasts below it are left out of the sign agreement.
     """
-    kw = {"ring_width": ring_width, "gap": gap}
     h, n = np.asarray(harmonized), np.asarray(naive)
     if h.shape != n.shape:
         raise InputError(f"harmonized {h.shape} and naive {n.shape} shapes differ")
-    ch, cn = lesion_conspicuity(h, lesion, **kw), lesion_conspicuity(n, lesion, **kw)
+    sh, areas = _class_contrasts(h, lesion, ring_width, gap)
+    sn, _ = _class_contrasts(n, lesion, ring_width, gap)
+    ch, cn = _weighted_abs(sh, areas), _weighted_abs(sn, areas)
     ret = np.where(cn >= min_contrast, ch / np.maximum(cn, min_contrast), np.nan)
-    sh, sn = lesion_contrasts(h, lesion, **kw), lesion_contrasts(n, lesion, **kw)
     counted = np.abs(sn) >= min_contrast
     agree = (np.sign(sh) == np.sign(sn)) & counted
     finite = ret[np.isfinite(ret)]

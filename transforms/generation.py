@@ -49,7 +49,7 @@ def run_engine(
     import jax
     import jax.numpy as jnp
 
-    from singan_augment.engine.resolution import working_shape
+    from singan_augment.engine.resolution import warn_if_unmatched
     from singan_augment.engine.sample import sample_normalised
 
     check_jax_usable()
@@ -61,7 +61,7 @@ def run_engine(
         )
     key = jax.random.PRNGKey(int(seed) % (2**32))
     if mode == "sample":
-        working_shape(pyramid.spacing, pyramid.shapes[-1], (a, b), spacing)  # warns if unmatched
+        warn_if_unmatched(pyramid.spacing, pyramid.shapes[-1], (a, b), spacing)
         out = sample_normalised(pyramid, key, s, start_scale=scale, size=(a, b), spacing=spacing)
     else:
         xj, _ = torch_to_jax(normalise_planes(spec, planes))

@@ -38,17 +38,15 @@ def _factors(text: str) -> tuple[float, float]:
 
 
 def _spacing(text: str) -> tuple[float, float]:
+    from singan_augment.engine.resolution import check_spacing
+
     try:
         parts = [float(v) for v in text.lower().replace("x", ",").split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2 or not all(v > 0 and v < float("inf") for v in parts):
+        return check_spacing(parts[0] if len(parts) == 1 else parts, "--spacing")
+    except ValueError:  # float() or check_spacing's InputError
         raise argparse.ArgumentTypeError(
             f"expected a positive pixel spacing in mm, ROW,COL or one value, e.g. 0.9,0.9, got {text!r}"
-        )
-    return parts[0], parts[1]
+        ) from None
 
 
 def _input_spacing(args: argparse.Namespace, paths) -> tuple[float, float] | None:

@@ -131,6 +131,25 @@ def _check_against(pyramid: Pyramid, image: np.ndarray, what: str) -> np.ndarray
     return check_image(arr, pyramid.num_channels, what)
 
 
+def _paste_region(paste_mask: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """The pasted region as an (H, W) bool array (values > 0.5), after checking the mask."""
+    m = np.asarray(paste_mask)
+    if m.dtype.kind not in "biuf":  # bool, int, uint, float; not timedelta ("m")
+        raise InputError(f"mask must be boolean or real-valued, got dtype {m.dtype}")
+    if shape is not None and m.shape != tuple(shape):
+        raise InputError(
+            f"mask shape {m.shape} does not match the composite's spatial shape {tuple(shape)}"
+        )
+    if m.ndim != 2:
+        raise InputError(f"mask must be (H, W), got shape {m.shape}")
+    if not np.all(np.isfinite(m.astype(np.float64))):
+        raise InputError("mask contains non-finite values")
+    m = m > 0.5 if m.dtype != bool else m
+    if not m.any():
+        raise InputError("mask is empty: nothing was pasted")
+    return m
+
+
 def blend_mask(
     paste_mask: np.ndarray, config: BlendConfig = BlendConfig.harmonization()
 ) -> np.ndarray:
@@ -141,16 +160,7 @@ def blend_mask(
     Returns:
         (H, W) float32 in [0, 1]; exactly 0 farther than radius + 4 sigma from the paste.
     """
-    m = np.asarray(paste_mask)
-    if m.dtype.kind not in "biuf":  # bool, int, uint, float; not timedelta ("m")
-        raise InputError(f"mask must be boolean or real-valued, got dtype {m.dtype}")
-    if m.ndim != 2:
-        raise InputError(f"mask must be (H, W), got shape {m.shape}")
-    if not np.all(np.isfinite(m.astype(np.float64))):
-        raise InputError("mask contains non-finite values")
-    m = m > 0.5 if m.dtype != bool else m
-    if not m.any():
-        raise InputError("mask is empty: nothing was pasted")
+    m = _paste_region(paste_mask)
     r = config.dilation_radius
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     disk = yy**2 + xx**2 <= r**2
@@ -192,21 +202,15 @@ def blend_back(
         raise InputError(
             f"composite {comp.shape} and generated {gen.shape} must be the same (C, H, W) shape"
         )
-    if np.asarray(paste_mask).shape != comp.shape[1:]:
-        raise InputError(
-            f"mask shape {np.asarray(paste_mask).shape} does not match the composite's spatial shape {comp.shape[1:]}"
-        )
-    m = blend_mask(paste_mask, config).astype(np.float64)
-    obj = np.asarray(paste_mask) > 0.5 if np.asarray(paste_mask).dtype != bool else paste_mask
+    obj = _paste_region(paste_mask, comp.shape[1:])
+    m = blend_mask(obj, config).astype(np.float64)
     if config.lesion == "keep_core":
         m = m * (1.0 - np.clip(_soft(obj, config.core_erosion, config.core_sigma), 0.0, 1.0))
     elif config.lesion == "restore_contrast":
         w = obj.astype(np.float64)
         s = config.contrast_sigma
         norm = ndimage.gaussian_filter(w, s, mode="constant")
-        diff = np.stack(
-            [ndimage.gaussian_filter((c - g) * w, s, mode="constant") for c, g in zip(comp, gen)]
-        )
+        diff = ndimage.gaussian_filter((comp - gen) * w, (0, s, s), mode="constant")
         low = np.where(norm > 1e-6, diff / np.maximum(norm, 1e-6), 0.0)
         # inside the object (edge softened by a 1 px Gaussian) the low-pass difference goes back
         gen = gen + np.clip(_soft(obj, 0, 1.0), 0.0, 1.0) * low
@@ -240,12 +244,7 @@ def harmonize(
         PyramidMismatchError: channel count; ScaleError: scale out of range.
     """
     composite = _check_against(pyramid, composite, "composite")
-    mask = np.asarray(mask)
-    if mask.shape != composite.shape[1:]:
-        raise InputError(
-            f"mask shape {mask.shape} does not match the composite's spatial shape {composite.shape[1:]}"
-        )
-    blend_mask(mask, blend)  # refuse a bad mask before the generators run
+    mask = _paste_region(mask, composite.shape[1:])  # refused before the generators run
     gen = inject(pyramid, composite, scale, seed_or_key, 1, spacing=spacing)[0]
     return blend_back(composite, gen, mask, blend)
 

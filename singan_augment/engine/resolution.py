@@ -82,8 +82,7 @@ def working_shape(
 
     With both spacings known and different (beyond ``RESAMPLE_TOLERANCE``): the same physical
     extent at the pyramid's spacing, ``round(H * spacing / pyramid_spacing)`` (at least 1).
-    Otherwise ``shape`` itself; then, if ``warn`` and a side differs from the pyramid's finest
-    by more than ``WARN_SIZE_FACTOR``, one ``ResolutionWarning`` per process.
+    Otherwise ``shape`` itself, and with ``warn`` see ``warn_if_unmatched``.
 
     Raises:
         InputError: a malformed spacing.
@@ -96,28 +95,39 @@ def working_shape(
             return h, w
         return max(1, round(h * ratio[0])), max(1, round(w * ratio[1]))
     if warn:
-        ph, pw = pyramid_shape
-        factor = max(h / ph, ph / h, w / pw, pw / w)
-        if factor > WARN_SIZE_FACTOR:
-            _warn_once(
-                f"an input of {h}x{w} px was given to a pyramid trained at {ph}x{pw} px "
-                f"({factor:.1f}x apart) and "
-                + (
-                    "the pyramid's pixel spacing is unknown"
-                    if pyramid_spacing is None
-                    else "the input's pixel spacing is unknown"
-                )
-                + ": the generators will see structures at another scale than they were "
-                "trained on. Pass spacing= (or train with --spacing / a NIfTI) to resample."
-            )
+        warn_if_unmatched(pyramid_spacing, pyramid_shape, (h, w), s)
     return h, w
+
+
+def warn_if_unmatched(
+    pyramid_spacing: tuple[float, float] | None,
+    pyramid_shape: Sequence[int],
+    shape: Sequence[int],
+    spacing: Any,
+) -> None:
+    """One ``ResolutionWarning`` per process when a spacing is unknown (so the resolutions
+    cannot be matched) and a side of ``shape`` differs from the pyramid's finest by more than
+    ``WARN_SIZE_FACTOR``."""
+    if check_spacing(spacing) is not None and pyramid_spacing is not None:
+        return
+    h, w = int(shape[0]), int(shape[1])
+    ph, pw = pyramid_shape
+    factor = max(h / ph, ph / h, w / pw, pw / w)
+    if factor > WARN_SIZE_FACTOR:
+        unknown = "the pyramid's" if pyramid_spacing is None else "the input's"
+        _warn_once(
+            f"an input of {h}x{w} px was given to a pyramid trained at {ph}x{pw} px "
+            f"({factor:.1f}x apart) and {unknown} pixel spacing is unknown: the generators "
+            "will see structures at another scale than they were trained on. Pass spacing= "
+            "(or train with --spacing / a NIfTI) to resample."
+        )
 
 
 def _warn_once(message: str) -> None:
     global _warned
     if not _warned:
         _warned = True
-        warnings.warn(message, ResolutionWarning, stacklevel=4)
+        warnings.warn(message, ResolutionWarning, stacklevel=5)
 
 
 def reset_warning() -> None:
@@ -132,5 +142,6 @@ __all__ = [
     "check_spacing",
     "finest_spacing",
     "reset_warning",
+    "warn_if_unmatched",
     "working_shape",
 ]

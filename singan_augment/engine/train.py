@@ -310,6 +310,8 @@ def run_iterations(
     total, i = iters, 0
     window_recs: list = []
     prev_mean = None
+    if plateau is not None:
+        window, tol, drop_iter, drop_at = plateau
     while i < total:
         state, metrics = iteration(state, consts, fold(key, i))
         if i == 0:
@@ -321,7 +323,6 @@ def run_iterations(
         bar.update(1)
         i += 1
         if plateau is not None and total == iters:
-            window, tol, drop_iter, drop_at = plateau
             window_recs.append(metrics["rec"])
             if i % window == 0 and i < drop_iter:
                 mean = float(np.mean(np.stack([np.asarray(r) for r in window_recs])))
