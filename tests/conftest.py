@@ -15,8 +15,11 @@ from singan_augment.testing import (
     TINY_MODEL,
     TINY_PYRAMID,
     TINY_TRAIN,
+    TINY_VOLUME_MODEL,
+    TINY_VOLUME_PYRAMID,
     tiny_image,
     tiny_image_with_mask,
+    tiny_volume,
 )
 
 
@@ -83,6 +86,37 @@ def tiny_label_pyramid_dir(tmp_path_factory, request):
             progress=False,
         ),
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_volume_pyramid_dir(tmp_path_factory, request):
+    """A saved volume pyramid: channels "t1" and label "lesion" (two balls), 3 scales of
+    12..14 x 14..16 x 13..15 voxels, spacing (2, 1, 1) mm."""
+    from singan_augment.engine.fit import fit
+
+    return _train_once(
+        tmp_path_factory,
+        request,
+        "tiny_volume",
+        lambda: fit(
+            tiny_volume(mask=True),
+            seed=2,
+            channel_names=["t1", "lesion"],
+            label_channels=["lesion"],
+            model_config=TINY_VOLUME_MODEL,
+            train_config=TINY_TRAIN,
+            pyramid_config=TINY_VOLUME_PYRAMID,
+            spacing=(2.0, 1.0, 1.0),
+            progress=False,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_volume_pyramid(tiny_volume_pyramid_dir):
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    return load_pyramid(tiny_volume_pyramid_dir)
 
 
 @pytest.fixture(scope="session")

@@ -72,12 +72,12 @@ class ChannelSpec:
         names: list[str] | None = None,
         label_names: list[str] | tuple[str, ...] = (),
     ) -> ChannelSpec:
-        """Fit the normalisation to a (C, H, W) training image.
+        """Fit the normalisation to a (C, H, W) training image (or a (C, D, H, W) volume).
 
         Raises:
             InputError: on name/channel count mismatch, or a label channel with values outside [0, 1].
         """
-        image = check_image(image)
+        image = check_image(image, spatial_dims=(2, 3))
         c = image.shape[0]
         names = list(names) if names else [f"ch{i}" for i in range(c)]
         if len(names) != c:
@@ -149,20 +149,31 @@ class ChannelSpec:
         )
 
 
-def check_image(image: Any, channels: int | None = None, what: str = "image") -> np.ndarray:
-    """Validate a (C, H, W) real-valued array and return it as float32.
+_LAYOUTS = {2: "(C, H, W)", 3: "(C, D, H, W)"}
+
+
+def check_image(
+    image: Any,
+    channels: int | None = None,
+    what: str = "image",
+    spatial_dims: int | tuple[int, ...] = 2,
+) -> np.ndarray:
+    """Validate a (C, H, W) real-valued array (with ``spatial_dims=3``: a (C, D, H, W) volume;
+    ``(2, 3)``: either) and return it as float32.
 
     Raises:
         InputError: wrong rank, wrong channel count, non-numeric dtype, or NaN/Inf values.
     """
+    allowed = (spatial_dims,) if isinstance(spatial_dims, int) else tuple(spatial_dims)
     arr = np.asarray(image)
     if np.iscomplexobj(arr):
         raise InputError(f"{what} must be real-valued, got dtype {arr.dtype}")
     if arr.dtype.kind not in "iuf":  # not bool, complex, timedelta, datetime, text, objects
         raise InputError(f"{what} must be a real-valued numeric array, got dtype {arr.dtype}")
-    if arr.ndim != 3:
-        raise InputError(f"{what} must be channel-first (C, H, W), got shape {arr.shape}")
-    if arr.shape[0] < 1 or arr.shape[1] < 1 or arr.shape[2] < 1:
+    if arr.ndim - 1 not in allowed:
+        layouts = " or ".join(_LAYOUTS[d] for d in allowed)
+        raise InputError(f"{what} must be channel-first {layouts}, got shape {arr.shape}")
+    if min(arr.shape) < 1:
         raise InputError(f"{what} is empty: shape {arr.shape}")
     if channels is not None and arr.shape[0] != channels:
         raise InputError(f"{what} has {arr.shape[0]} channels but the pyramid has {channels}")
@@ -177,10 +188,11 @@ def check_image(image: Any, channels: int | None = None, what: str = "image") ->
 
 
 def one_hot(label_map: np.ndarray, num_classes: int) -> np.ndarray:
-    """(H, W) integer labels 0..num_classes -> (num_classes, H, W) float32 one-hot of classes 1..K."""
+    """(H, W) (or (D, H, W)) integer labels 0..num_classes -> (num_classes, H, W) (or
+    (num_classes, D, H, W)) float32 one-hot of classes 1..K."""
     label_map = np.asarray(label_map)
-    if label_map.ndim != 2:
-        raise InputError(f"label map must be (H, W), got shape {label_map.shape}")
+    if label_map.ndim not in (2, 3):
+        raise InputError(f"label map must be (H, W) or (D, H, W), got shape {label_map.shape}")
     if label_map.min() < 0 or label_map.max() > num_classes:
         raise InputError(
             f"label values must be in 0..{num_classes}, got [{label_map.min()}, {label_map.max()}]"
@@ -192,9 +204,10 @@ def decode_labels(probs: np.ndarray, config: LabelDecodeConfig = LabelDecodeConf
     """Decode continuous label channels to a discrete label map.
 
     Args:
-        probs: (K, H, W) label channels in the training range [0, 1] (values are clipped).
+        probs: (K, H, W) label channels in the training range [0, 1] (values are clipped);
+            (K, D, H, W) for a volume (components are then 3-D, face-connected).
     Returns:
-        (H, W) uint8 map with 0 = background and k = class k (1..K).
+        (H, W) (or (D, H, W)) uint8 map with 0 = background and k = class k (1..K).
 
     Rule: foreground probability is the max over the K channels. Hysteresis keeps pixels above
     ``low`` that are connected to a pixel above ``high`` (so objects keep their soft rims but
@@ -203,8 +216,10 @@ def decode_labels(probs: np.ndarray, config: LabelDecodeConfig = LabelDecodeConf
     largest channel.
     """
     probs = np.clip(np.asarray(probs, np.float32), 0.0, 1.0)
-    if probs.ndim != 3:
-        raise InputError(f"label channels must be (K, H, W), got shape {probs.shape}")
+    if probs.ndim not in (3, 4):
+        raise InputError(
+            f"label channels must be (K, H, W) or (K, D, H, W), got shape {probs.shape}"
+        )
     fg = probs.max(axis=0)
     strong = fg > config.high
     weak = fg > config.low

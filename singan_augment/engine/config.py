@@ -213,12 +213,12 @@ class TrainConfig:
         """The coarsest scale's lr-drop iteration (``scale_iters`` gives every scale's)."""
         return int(round(self.iters * self.lr_drop_at))
 
-    def scale_iters(self, scale: int, shapes: Sequence[tuple[int, int]]) -> tuple[int, int]:
-        """(iterations, lr-drop iteration) of ``scale`` in a pyramid of ``shapes``."""
+    def scale_iters(self, scale: int, shapes: Sequence[Sequence[int]]) -> tuple[int, int]:
+        """(iterations, lr-drop iteration) of ``scale`` in a pyramid of ``shapes``; with
+        ``iters_decay`` the count falls with the ratio of pixel (voxel) counts."""
         n = self.iters
         if self.iters_decay > 0.0:
-            (h0, w0), (h, w) = shapes[0], shapes[scale]
-            ratio = (h * w) / float(h0 * w0)
+            ratio = math.prod(shapes[scale]) / float(math.prod(shapes[0]))
             n = max(min(self.iters_min, self.iters), int(round(n * ratio**-self.iters_decay)))
         return n, int(round(n * self.lr_drop_at))
 

@@ -1,4 +1,5 @@
-"""3x3 "valid" convolutions (stride 1, no padding, no bias) in JAX, written for XLA's CPU matmul.
+"""3x3 and 3x3x3 "valid" convolutions (stride 1, no padding, no bias) in JAX, written for XLA's
+CPU matmul.
 
 SinGAN's nets are stacks of 3x3 valid convolutions. On the CPU, XLA's own convolution is
 several times slower than its matmul (and pathological when one side has few channels:
@@ -40,6 +41,12 @@ Every implementation except ``"winograd_cv"`` is built from slices, pads, reshap
 concatenations, additions and dots only, so forward, backward and grad-of-grad (the WGAN-GP
 penalty) come from plain ``jax.grad``: the backward of each is the same matmul formulation
 transposed by JAX.
+
+Volumes (``conv3x3x3_valid``, NDHWC x DHWIO) have ``"xla"``, ``"shifted"`` (27 matmuls),
+``"im2col"`` (K = 27*Cin), ``"rows"`` (the volume flattened to (N*D*H*W, Cin), a shift by
+(a, i, j) being a shift by a*H*W + i*W + j rows: 3 horizontal taps concatenated, one matmul
+to 9*Cout columns, 9 shifted slices added) and ``"taps"`` (one matmul to 27*Cout columns, 27
+shifted slices). Winograd is 2-D only.
 """
 
 from __future__ import annotations
@@ -218,6 +225,135 @@ def _winograd_cv_bwd(res: tuple[jax.Array, jax.Array], g: jax.Array) -> tuple[ja
 
 
 _winograd_cv.defvjp(_winograd_cv_fwd, _winograd_cv_bwd)
+
+
+def _check3(x: jax.Array, w: jax.Array) -> None:
+    if x.ndim != 5:
+        raise InputError(f"conv3x3x3_valid: x must be NDHWC (rank 5), got shape {tuple(x.shape)}")
+    if w.ndim != 5 or w.shape[:3] != (3, 3, 3):
+        raise InputError(
+            "conv3x3x3_valid: w must be a 3x3x3 DHWIO kernel (3, 3, 3, Cin, Cout), "
+            f"got shape {tuple(w.shape)}"
+        )
+    if w.shape[3] != x.shape[4]:
+        raise InputError(
+            f"conv3x3x3_valid: x has {x.shape[4]} channels but w expects Cin={w.shape[3]}"
+        )
+    if min(x.shape[1:4]) < 3:
+        raise InputError(
+            "conv3x3x3_valid: D, H and W must be >= 3 for a 3x3x3 valid conv, got "
+            + "x".join(str(v) for v in x.shape[1:4])
+        )
+
+
+def select_impl_3d(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> str:
+    """The implementation ``"auto"`` uses for a 3x3x3 convolution of these static shapes."""
+    if x_shape[4] <= _SMALL_CHANNELS:
+        return "im2col"
+    if w_shape[4] <= _SMALL_CHANNELS:
+        return "taps"
+    return "rows"
+
+
+def _xla3(x: jax.Array, w: jax.Array) -> jax.Array:
+    return lax.conv_general_dilated(
+        x, w, (1, 1, 1), "VALID", dimension_numbers=("NDHWC", "DHWIO", "NDHWC")
+    )
+
+
+_TAPS3 = [(a, i, j) for a in range(3) for i in range(3) for j in range(3)]
+
+
+def _shifted3(x: jax.Array, w: jax.Array) -> jax.Array:
+    do, ho, wo = (s - 2 for s in x.shape[1:4])
+    out = None
+    for a, i, j in _TAPS3:
+        v = x[:, a : a + do, i : i + ho, j : j + wo, :]
+        t = jnp.einsum("ndhwc,ce->ndhwe", v, w[a, i, j])
+        out = t if out is None else out + t
+    return out
+
+
+def _im2col3(x: jax.Array, w: jax.Array) -> jax.Array:
+    do, ho, wo = (s - 2 for s in x.shape[1:4])
+    cols = jnp.concatenate(
+        [x[:, a : a + do, i : i + ho, j : j + wo, :] for a, i, j in _TAPS3], axis=-1
+    )
+    return jnp.einsum("ndhwk,ke->ndhwe", cols, w.reshape(27 * x.shape[4], -1))
+
+
+def _flatten3(x: jax.Array) -> tuple[jax.Array, int]:
+    """(N, D, H, W, C) -> (N*D*H*W, C) and the number L of flat outputs that stay in bounds."""
+    n, d, h, wd, c = x.shape
+    return x.reshape(n * d * h * wd, c), n * d * h * wd - 2 * h * wd - 2 * wd - 2
+
+
+def _unflatten3(y: jax.Array, n: int, d: int, h: int, wd: int) -> jax.Array:
+    """(L, E) flat outputs -> (N, D-2, H-2, W-2, E), dropping those that straddle an edge."""
+    y = jnp.pad(y, ((0, n * d * h * wd - y.shape[0]), (0, 0))).reshape(n, d, h, wd, y.shape[1])
+    return y[:, : d - 2, : h - 2, : wd - 2]
+
+
+def _rows3(x: jax.Array, w: jax.Array) -> jax.Array:
+    n, d, h, wd, cin = x.shape
+    cout = w.shape[4]
+    xf, length = _flatten3(x)
+    plane = h * wd
+    l3 = length + 2 * plane + 2 * wd
+    x3 = jnp.concatenate([xf[j : j + l3] for j in range(3)], axis=-1)  # (l3, 3*Cin), (j, c)
+    w3 = jnp.transpose(w, (2, 3, 0, 1, 4)).reshape(3 * cin, 9 * cout)  # (j, c) x (a, i, e)
+    y = (x3 @ w3).reshape(l3, 9, cout)
+    out = None
+    for a in range(3):
+        for i in range(3):
+            off = a * plane + i * wd
+            t = y[off : off + length, 3 * a + i]
+            out = t if out is None else out + t
+    return _unflatten3(out, n, d, h, wd)
+
+
+def _taps3(x: jax.Array, w: jax.Array) -> jax.Array:
+    n, d, h, wd, cin = x.shape
+    cout = w.shape[4]
+    xf, length = _flatten3(x)
+    y = (xf @ jnp.transpose(w, (3, 0, 1, 2, 4)).reshape(cin, 27 * cout)).reshape(-1, 27, cout)
+    out = None
+    for k, (a, i, j) in enumerate(_TAPS3):
+        off = a * h * wd + i * wd + j
+        t = y[off : off + length, k]
+        out = t if out is None else out + t
+    return _unflatten3(out, n, d, h, wd)
+
+
+IMPLS_3D: tuple[str, ...] = ("xla", "shifted", "im2col", "rows", "taps")
+
+_FUNCS_3D = {
+    "xla": _xla3,
+    "shifted": _shifted3,
+    "im2col": _im2col3,
+    "rows": _rows3,
+    "taps": _taps3,
+}
+
+
+def conv3x3x3_valid(x: jax.Array, w: jax.Array, impl: str = "auto") -> jax.Array:
+    """x: (N, D, H, W, Cin); w: (3, 3, 3, Cin, Cout). Returns (N, D-2, H-2, W-2, Cout). No bias.
+
+    ``impl`` is ``"auto"`` or one of ``IMPLS_3D``; all give the same values (to float32
+    rounding) and are differentiable to any order with ``jax.grad``.
+
+    Raises:
+        InputError: bad ranks or shapes, or an implementation that has no 3-D form.
+    """
+    _check3(x, w)
+    if impl == "auto":
+        impl = select_impl_3d(tuple(x.shape), tuple(w.shape))
+    fn = _FUNCS_3D.get(impl)
+    if fn is None:
+        raise InputError(
+            f"conv3x3x3_valid: impl {impl!r} has no 3-D form; choose from {('auto',) + IMPLS_3D}"
+        )
+    return fn(x, w)
 
 
 _FUNCS = {

@@ -20,11 +20,12 @@ from singan_augment.errors import InputError, PyramidMismatchError
 
 from .channels import ChannelSpec, check_image
 from .config import ModelConfig, PyramidConfig, TrainConfig
+from .conv import IMPLS_3D
 from .generate import Stage, draw_noise, random_key
 from .networks import init_discriminator, init_generator
 from .pyramid import Pyramid
 from .resolution import finest_spacing
-from .scales import build_pyramid, resize, scale_shapes
+from .scales import build_pyramid, pyramid_shapes, resize
 from .schedules import with_schedule
 from .train import init_state, make_iteration, reconstruction, run_iterations, scale_consts
 
@@ -61,17 +62,23 @@ def init_pyramid(
 ) -> Pyramid:
     """An untrained pyramid: scale shapes, normalised reals and the fixed reconstruction noise.
 
-    ``spacing``: (row, col) pixel spacing of ``image`` (or one number), None if unknown; the
-    pyramid records that of its finest scale.
+    ``image`` is (C, H, W), or (C, D, H, W) for a volume pyramid. ``spacing``: (row, col)
+    pixel spacing of ``image`` ((slice, row, col) for a volume; or one number), None if
+    unknown; the pyramid records that of its finest scale.
 
     Raises:
         InputError: bad image (rank, NaN/Inf, too small), bad channel names or spacing.
     """
-    image = check_image(image)
+    image = check_image(image, spatial_dims=(2, 3))
+    if image.ndim == 4 and model_config.conv_impl not in ("auto", *IMPLS_3D):
+        raise InputError(
+            f"ModelConfig.conv_impl {model_config.conv_impl!r} has no 3-D form; a volume "
+            f"pyramid takes one of {('auto', *IMPLS_3D)}"
+        )
     spec = ChannelSpec.from_image(
         image, list(channel_names) if channel_names else None, tuple(label_channels)
     )
-    shapes = scale_shapes(image.shape[1], image.shape[2], pyramid_config)
+    shapes = pyramid_shapes(image.shape[1:], pyramid_config)
     hwc = jnp.asarray(np.moveaxis(spec.normalise(image), 0, -1))
     reals = tuple(build_pyramid(hwc, shapes, model_config.clamp))
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
@@ -89,7 +96,7 @@ def init_pyramid(
 
 def _scale_init(pyr: Pyramid, scale: int, key: jax.Array, warm: Pyramid | None = None):
     mcfg = pyr.model_config
-    c = pyr.num_channels
+    c, nd = pyr.num_channels, pyr.spatial_dims
     width = mcfg.nfc(scale)
     if (
         warm is not None
@@ -99,13 +106,13 @@ def _scale_init(pyr: Pyramid, scale: int, key: jax.Array, warm: Pyramid | None =
             return g, warm.discriminator
         if scale > 0 and mcfg.nfc(scale - 1) == width and pyr.discriminator is not None:
             return g, pyr.discriminator
-        return g, init_discriminator(jax.random.split(key)[1], c, width, mcfg)[0]
+        return g, init_discriminator(jax.random.split(key)[1], c, width, mcfg, nd)[0]
     if scale > 0 and mcfg.nfc(scale - 1) == width and pyr.discriminator is not None:
         prev = pyr.stages[scale - 1]
         return (prev.params, prev.stats), pyr.discriminator
     kg, kd = jax.random.split(key)
-    g = init_generator(kg, c, width, mcfg)
-    d_params, _ = init_discriminator(kd, c, width, mcfg)
+    g = init_generator(kg, c, width, mcfg, nd)
+    d_params, _ = init_discriminator(kd, c, width, mcfg, nd)
     return g, d_params
 
 
@@ -205,8 +212,8 @@ def fit_many(
             scale_consts(n, p.reals[n], p.stages, p.shapes, p.z_opt, tcfg, mcfg) for p in pyrs
         ]
         iteration = make_iteration(n, first.shapes, first.num_channels, mcfg, tcfg, batched=True)
-        h, w = first.shapes[n]
-        desc = f"scale {n}/{first.num_scales - 1} {h}x{w} nfc {mcfg.nfc(n)}" + (
+        size = "x".join(str(v) for v in first.shapes[n])
+        desc = f"scale {n}/{first.num_scales - 1} {size} nfc {mcfg.nfc(n)}" + (
             f" x{len(pyrs)}" if len(pyrs) > 1 else ""
         )
         iter_keys = jnp.stack([jax.random.fold_in(k, 1) for k in scale_keys])
@@ -261,17 +268,19 @@ def fit(
     schedule: str | None = None,
     spacing: Any = None,
 ) -> Pyramid:
-    """Train a SinGAN pyramid on one (C, H, W) image.
+    """Train a SinGAN pyramid on one (C, H, W) image or one (C, D, H, W) volume.
 
     Args:
-        image: (C, H, W) finite real array; label channels must be binary/one-hot in [0, 1].
+        image: (C, H, W) finite real array, or (C, D, H, W) for a volume pyramid (3x3x3
+            convolutions); label channels must be binary/one-hot in [0, 1].
         resume: a partly trained pyramid of this image (e.g. ``load_pyramid(dir,
             require_complete=False)``); training continues from its first untrained scale.
         warm_start: a complete pyramid of a sibling image to initialise every scale from
             (recorded in the provenance; a resume must pass the same one).
         schedule: ``"singan"`` (published) or ``"fast"`` replaces ``train_config``'s
             iteration schedule (see ``engine.schedules``); None keeps ``train_config``'s.
-        spacing: (row, col) pixel spacing of ``image`` (e.g. mm; one number if isotropic), or
+        spacing: (row, col) pixel spacing of ``image`` ((slice, row, col) for a volume; e.g.
+            mm; one number if isotropic), or
             None if unknown. Recorded (for the finest scale) so that the pyramid is later run
             at its own resolution on inputs of another spacing (``engine.resolution``).
     Returns:

@@ -25,6 +25,8 @@ from .resolution import working_shape
 from .sample import output_shapes, per_sample_keys
 from .scales import resize
 
+_AXES = {2: "H, W", 3: "D, H, W"}
+
 
 @partial(jax.jit, static_argnames=("shapes", "start", "channels", "mcfg"))
 def _inject(stages, image, keys, *, shapes, start, channels, mcfg):
@@ -63,13 +65,15 @@ def inject(
     re-synthesise the finer texture with fresh noise. Higher scales change less.
 
     Args:
-        image: (C, H, W) in the training range, C = pyramid channels, any H, W.
+        image: (C, H, W) in the training range, C = pyramid channels, any H, W; (C, D, H, W)
+            for a volume pyramid.
         spacing: (row, col) pixel spacing of ``image`` (or one number). When it and the
             pyramid's are known and differ, the image is resampled to the pyramid's spacing,
             injected there and resampled back (``engine.resolution``); when one is unknown and
             the sizes differ by more than 2x, a ``ResolutionWarning`` is issued once.
     Returns:
-        (n, C, H, W) float32 in the training range (label channels as [0, 1] probabilities).
+        (n, C, H, W) (volumes: (n, C, D, H, W)) float32 in the training range (label channels
+        as [0, 1] probabilities).
     Raises:
         PyramidMismatchError/InputError: wrong channels, NaN/Inf; ScaleError: scale out of 1..N-1.
     """
@@ -94,14 +98,19 @@ def inject_normalised(
     spacing: Any = None,
 ) -> jax.Array:
     """JAX-in/JAX-out ``inject``: a normalised (1, H, W, C) image in [-1, 1] units ->
-    (n, H, W, C) variations in the same units (no host round trip). ``spacing`` as in
-    ``inject``.
+    (n, H, W, C) variations in the same units (no host round trip); (1, D, H, W, C) ->
+    (n, D, H, W, C) for a volume pyramid. ``spacing`` as in ``inject``.
 
     Raises:
         ScaleError: scale out of 1..N-1; InputError: a malformed spacing.
     """
     s = _check_injection_scale(pyramid, scale)
-    size = tuple(int(v) for v in nhwc.shape[1:3])
+    if nhwc.ndim != pyramid.spatial_dims + 2:
+        raise InputError(
+            f"a {pyramid.spatial_dims}-D pyramid needs a (1, {_AXES[pyramid.spatial_dims]}, C) "
+            f"input, got shape {tuple(nhwc.shape)}"
+        )
+    size = tuple(int(v) for v in nhwc.shape[1:-1])
     work = working_shape(pyramid.spacing, pyramid.shapes[-1], size, spacing)
     if work != size:  # run at the pyramid's own resolution, then back onto the input's grid
         out = inject_normalised(
@@ -124,15 +133,23 @@ def _check_against(pyramid: Pyramid, image: np.ndarray, what: str) -> np.ndarray
     from singan_augment.errors import PyramidMismatchError
 
     arr = np.asarray(image)
-    if arr.ndim == 3 and arr.shape[0] != pyramid.num_channels:
+    nd = pyramid.spatial_dims
+    if arr.ndim in (3, 4) and arr.ndim != nd + 1:
+        kind = ("an image", "a volume")[arr.ndim - 3]
+        raise PyramidMismatchError(
+            f"{what} has shape {arr.shape}, {kind}, but this pyramid is {nd}-D and takes "
+            f"(C, {_AXES[nd]}) arrays"
+        )
+    if arr.ndim == nd + 1 and arr.shape[0] != pyramid.num_channels:
         raise PyramidMismatchError(
             f"{what} has {arr.shape[0]} channels but the pyramid has {pyramid.num_channels} ({', '.join(pyramid.channels.names)})"
         )
-    return check_image(arr, pyramid.num_channels, what)
+    return check_image(arr, pyramid.num_channels, what, spatial_dims=nd)
 
 
 def _paste_region(paste_mask: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """The pasted region as an (H, W) bool array (values > 0.5), after checking the mask."""
+    """The pasted region as an (H, W) (or (D, H, W)) bool array (values > 0.5), after checking
+    the mask."""
     m = np.asarray(paste_mask)
     if m.dtype.kind not in "biuf":  # bool, int, uint, float; not timedelta ("m")
         raise InputError(f"mask must be boolean or real-valued, got dtype {m.dtype}")
@@ -140,8 +157,8 @@ def _paste_region(paste_mask: np.ndarray, shape: tuple[int, ...] | None = None) 
         raise InputError(
             f"mask shape {m.shape} does not match the composite's spatial shape {tuple(shape)}"
         )
-    if m.ndim != 2:
-        raise InputError(f"mask must be (H, W), got shape {m.shape}")
+    if m.ndim not in (2, 3):
+        raise InputError(f"mask must be (H, W) or (D, H, W), got shape {m.shape}")
     if not np.all(np.isfinite(m.astype(np.float64))):
         raise InputError("mask contains non-finite values")
     m = m > 0.5 if m.dtype != bool else m
@@ -153,17 +170,19 @@ def _paste_region(paste_mask: np.ndarray, shape: tuple[int, ...] | None = None) 
 def blend_mask(
     paste_mask: np.ndarray, config: BlendConfig = BlendConfig.harmonization()
 ) -> np.ndarray:
-    """Dilate the paste mask by a disk, blur it with a Gaussian and normalise to max 1.
+    """Dilate the paste mask by a disk (a ball in 3-D), blur it with a Gaussian and normalise
+    to max 1.
 
     Args:
-        paste_mask: (H, W) boolean/0-1 mask of the pasted region.
+        paste_mask: (H, W) (or (D, H, W)) boolean/0-1 mask of the pasted region.
     Returns:
-        (H, W) float32 in [0, 1]; exactly 0 farther than radius + 4 sigma from the paste.
+        float32 in [0, 1] of the mask's shape; exactly 0 farther than radius + 4 sigma from
+        the paste.
     """
     m = _paste_region(paste_mask)
     r = config.dilation_radius
-    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-    disk = yy**2 + xx**2 <= r**2
+    offsets = np.indices((2 * r + 1,) * m.ndim) - r
+    disk = np.sum(offsets**2, axis=0) <= r**2
     dil = ndimage.binary_dilation(m, structure=disk)
     blur = ndimage.gaussian_filter(
         dil.astype(np.float64), config.sigma, truncate=4.0, mode="constant"
@@ -187,20 +206,22 @@ def blend_back(
     """Blend a generated image back into the composite it was injected from.
 
     Args:
-        composite: (C, H, W) the naive paste.
-        generated: (C, H, W) the pyramid's output for it (same units).
-        paste_mask: (H, W) mask of the pasted object.
+        composite: (C, H, W) the naive paste ((C, D, H, W) for a volume).
+        generated: the pyramid's output for it, same shape and units.
+        paste_mask: (H, W) (or (D, H, W)) mask of the pasted object.
         config: blend mask size and what happens inside the object (``config.lesion``).
     Returns:
-        (C, H, W) float32; equal to ``composite`` farther than radius + 4 sigma from the paste.
+        float32 of the composite's shape; equal to ``composite`` farther than radius + 4 sigma
+        from the paste.
     Raises:
         InputError: shapes disagree, an empty mask, NaN/Inf.
     """
     comp = np.asarray(composite, np.float64)
     gen = np.asarray(generated, np.float64)
-    if comp.ndim != 3 or gen.shape != comp.shape:
+    if comp.ndim not in (3, 4) or gen.shape != comp.shape:
         raise InputError(
-            f"composite {comp.shape} and generated {gen.shape} must be the same (C, H, W) shape"
+            f"composite {comp.shape} and generated {gen.shape} must be the same (C, H, W) "
+            "(or (C, D, H, W)) shape"
         )
     obj = _paste_region(paste_mask, comp.shape[1:])
     m = blend_mask(obj, config).astype(np.float64)
@@ -210,7 +231,7 @@ def blend_back(
         w = obj.astype(np.float64)
         s = config.contrast_sigma
         norm = ndimage.gaussian_filter(w, s, mode="constant")
-        diff = ndimage.gaussian_filter((comp - gen) * w, (0, s, s), mode="constant")
+        diff = ndimage.gaussian_filter((comp - gen) * w, (0,) + (s,) * w.ndim, mode="constant")
         low = np.where(norm > 1e-6, diff / np.maximum(norm, 1e-6), 0.0)
         # inside the object (edge softened by a 1 px Gaussian) the low-pass difference goes back
         gen = gen + np.clip(_soft(obj, 0, 1.0), 0.0, 1.0) * low
@@ -230,15 +251,16 @@ def harmonize(
     """Harmonize a naive paste: inject the composite at ``scale`` and blend with the mask.
 
     Args:
-        composite: (C, H, W) naive paste in the training range, any H, W.
-        mask: (H, W) paste mask of the same H, W.
+        composite: (C, H, W) naive paste in the training range, any H, W ((C, D, H, W) for
+            a volume pyramid).
+        mask: (H, W) (or (D, H, W)) paste mask of the composite's spatial shape.
         blend: the blend mask and what happens inside the pasted object; the default is the
             published blend (``BlendConfig.harmonization()``). ``BlendConfig.tumour()`` keeps a
             pasted lesion visible (``docs/lesion_fidelity.md``).
         spacing: pixel spacing of the composite, as in ``inject``; the blend itself is done on
             the composite's own grid, so pixels far from the paste stay exactly as they were.
     Returns:
-        (C, H, W) the blend of composite and generated image (see ``blend_back``).
+        the blend of composite and generated image, of the composite's shape (``blend_back``).
     Raises:
         InputError: mask shape differs from the composite's, empty mask, NaN/Inf;
         PyramidMismatchError: channel count; ScaleError: scale out of range.

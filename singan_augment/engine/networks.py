@@ -4,7 +4,8 @@ Both nets are ``num_layers`` 3x3 valid convolutions: the first ``num_layers - 1`
 conv + BatchNorm + LeakyReLU(0.2); G ends in conv -> C channels + tanh and adds the
 (padded, centre-cropped) previous image; D ends in conv -> 1 channel.
 
-Layout: NHWC activations, HWIO weights. Params: ``{"layers": [{"w", "b", "gamma", "beta"}, ...,
+Layout: NHWC activations, HWIO weights. Volumes use the same nets with 3x3x3 convolutions:
+NDHWC activations, DHWIO weights (``spatial_dims=3``); the rank of the weights says which. Params: ``{"layers": [{"w", "b", "gamma", "beta"}, ...,
 {"w", "b"}]}``. BatchNorm state: ``[{"mean", "var"}, ...]`` (PyTorch running averages).
 In training mode BN normalises with the batch statistics and updates the running averages
 (momentum 0.1, unbiased variance); in eval mode it uses the running averages. Frozen
@@ -13,11 +14,14 @@ generators of coarser scales run in eval mode, as in the reference implementatio
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from singan_augment.errors import InputError
 
 from .config import ModelConfig
 
@@ -26,7 +30,12 @@ BatchStats = list[dict[str, jax.Array]]
 
 
 def conv3x3(x: jax.Array, w: jax.Array, impl: str) -> jax.Array:
-    """3x3 valid convolution, NHWC x HWIO -> NHWC, through the configured implementation."""
+    """3x3 valid convolution, NHWC x HWIO -> NHWC, through the configured implementation; a
+    3x3x3 one for NDHWC x DHWIO (rank-5) inputs."""
+    if w.ndim == 5:
+        from .conv import conv3x3x3_valid
+
+        return conv3x3x3_valid(x, w, impl=impl)
     if impl == "xla":
         return lax.conv_general_dilated(
             x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
@@ -36,18 +45,31 @@ def conv3x3(x: jax.Array, w: jax.Array, impl: str) -> jax.Array:
     return conv3x3_valid(x, w, impl=impl)
 
 
+def check_spatial_dims(spatial_dims: int) -> int:
+    """2 (images) or 3 (volumes).
+
+    Raises:
+        InputError: anything else.
+    """
+    if isinstance(spatial_dims, bool) or spatial_dims not in (2, 3):
+        raise InputError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
+    return int(spatial_dims)
+
+
 def _init_net(
-    key: jax.Array, in_ch: int, width: int, out_ch: int, config: ModelConfig
+    key: jax.Array, in_ch: int, width: int, out_ch: int, config: ModelConfig, spatial_dims: int
 ) -> tuple[Params, BatchStats]:
+    nd = check_spatial_dims(spatial_dims)
     layers, stats = [], []
     chans = [in_ch] + [width] * (config.num_layers - 1) + [out_ch]
     keys = jax.random.split(key, 3 * config.num_layers)
     for i in range(config.num_layers):
         cin, cout = chans[i], chans[i + 1]
         kw, kb, kg = keys[3 * i : 3 * i + 3]
-        bound = 1.0 / (cin * 9) ** 0.5  # PyTorch's default conv bias init (kept by the reference)
+        # PyTorch's default conv bias init (kept by the reference): U(+-1/sqrt(fan_in))
+        bound = 1.0 / (cin * 3**nd) ** 0.5
         layer = {
-            "w": config.init_std * jax.random.normal(kw, (3, 3, cin, cout), jnp.float32),
+            "w": config.init_std * jax.random.normal(kw, (3,) * nd + (cin, cout), jnp.float32),
             "b": jax.random.uniform(kb, (cout,), jnp.float32, -bound, bound),
         }
         if i < config.num_layers - 1:
@@ -61,24 +83,34 @@ def _init_net(
 
 
 def init_generator(
-    key: jax.Array, channels: int, width: int, config: ModelConfig = ModelConfig()
+    key: jax.Array,
+    channels: int,
+    width: int,
+    config: ModelConfig = ModelConfig(),
+    spatial_dims: int = 2,
 ) -> tuple[Params, BatchStats]:
-    """Fresh generator params and BN state for ``channels`` image channels and ``width`` features."""
-    return _init_net(key, channels, width, channels, config)
+    """Fresh generator params and BN state for ``channels`` image channels and ``width``
+    features; 3x3 kernels for images (``spatial_dims=2``), 3x3x3 for volumes (3)."""
+    return _init_net(key, channels, width, channels, config, spatial_dims)
 
 
 def init_discriminator(
-    key: jax.Array, channels: int, width: int, config: ModelConfig = ModelConfig()
+    key: jax.Array,
+    channels: int,
+    width: int,
+    config: ModelConfig = ModelConfig(),
+    spatial_dims: int = 2,
 ) -> tuple[Params, BatchStats]:
     """Fresh discriminator params and BN state (the state is unused after training)."""
-    return _init_net(key, channels, width, 1, config)
+    return _init_net(key, channels, width, 1, config, spatial_dims)
 
 
 def _batch_norm(x, layer, stat, train: bool, config: ModelConfig):
     if train:
-        mean = jnp.mean(x, axis=(0, 1, 2))
-        var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2))
-        n = x.shape[0] * x.shape[1] * x.shape[2]
+        axes = tuple(range(x.ndim - 1))  # batch and spatial axes
+        mean = jnp.mean(x, axis=axes)
+        var = jnp.mean(jnp.square(x - mean), axis=axes)
+        n = math.prod(x.shape[:-1])
         unbiased = var * (n / max(n - 1, 1))
         m = config.bn_momentum
         new_stat = {
@@ -116,21 +148,24 @@ def generator_apply(
     """One scale's generator.
 
     Args:
-        z_in: (N, H + 2p, W + 2p, C) padded ``noise_amp * z + prev``.
-        prev: (N, H + 2p, W + 2p, C) the padded upsampled image from the coarser scale.
+        z_in: (N, H + 2p, W + 2p, C) padded ``noise_amp * z + prev`` (volumes: (N, D + 2p,
+            H + 2p, W + 2p, C)).
+        prev: the padded upsampled image from the coarser scale, same shape.
     Returns:
-        (N, H, W, C) image ``tanh(net(z_in)) + prev`` (centre crop) and the new BN state.
+        (N, H, W, C) (or (N, D, H, W, C)) image ``tanh(net(z_in)) + prev`` (centre crop) and
+        the new BN state.
     """
     x, new_stats = _trunk(params, stats, z_in, train, config)
     p = config.pad
-    crop = prev[:, p : prev.shape[1] - p, p : prev.shape[2] - p, :]
+    crop = prev[(slice(None), *(slice(p, n - p) for n in prev.shape[1:-1]), slice(None))]
     return jnp.tanh(x) + crop, new_stats
 
 
 def discriminator_apply(
     params: Params, x: jax.Array, *, config: ModelConfig = ModelConfig()
 ) -> jax.Array:
-    """Patch discriminator in training mode (batch statistics): (N, H, W, C) -> (N, H-2L, W-2L, 1)."""
+    """Patch discriminator in training mode (batch statistics): (N, H, W, C) -> (N, H-2L, W-2L, 1)
+    (volumes: (N, D, H, W, C) -> (N, D-2L, H-2L, W-2L, 1))."""
     dummy = [
         {"mean": jnp.zeros(layer["b"].shape), "var": jnp.ones(layer["b"].shape)}
         for layer in params["layers"][:-1]

@@ -16,17 +16,19 @@ from .generate import Stage
 
 @dataclass(frozen=True)
 class Pyramid:
-    """A SinGAN pyramid for one N-channel image.
+    """A SinGAN pyramid for one N-channel image or volume.
 
     Attributes:
-        shapes: (H, W) of every scale, coarsest first.
+        shapes: (H, W) of every scale, coarsest first; (D, H, W) for a volume.
         stages: trained scales (fewer than ``shapes`` while training is unfinished).
-        z_opt: (1, H0, W0, C) fixed reconstruction noise of the coarsest scale.
-        reals: (H, W, C) training image at every scale, normalised to [-1, 1].
+        z_opt: (1, H0, W0, C) fixed reconstruction noise of the coarsest scale
+            ((1, D0, H0, W0, C) for a volume).
+        reals: (H, W, C) (or (D, H, W, C)) training image at every scale, normalised to [-1, 1].
         channels: names, kinds and normalisation of the channels.
         provenance: where the training image came from (sha256, size, source).
         discriminator: params of the last trained scale's D (to resume training only).
-        spacing: (row, col) physical size of a finest-scale pixel (e.g. mm), or None when
+        spacing: (row, col) (volumes: (slice, row, col)) physical size of a finest-scale
+            pixel (e.g. mm), or None when
             unknown; injection, harmonization and sampling use it to match an input's
             resolution (``engine.resolution``).
     """
@@ -41,21 +43,26 @@ class Pyramid:
     pyramid_config: PyramidConfig = PyramidConfig()
     provenance: dict[str, Any] = field(default_factory=dict)
     discriminator: Any = None
-    spacing: tuple[float, float] | None = None
+    spacing: tuple[float, ...] | None = None
 
     def __repr__(self) -> str:
         ch = ", ".join(
             f"{n}" + (" (label)" if k == "label" else "")
             for n, k in zip(self.channels.names, self.channels.kinds)
         )
-        (h0, w0), (h, w) = self.shapes[0], self.shapes[-1]
+        first, last = ("x".join(map(str, s)) for s in (self.shapes[0], self.shapes[-1]))
         return (
-            f"Pyramid(channels=[{ch}], scales={self.num_scales} ({h0}x{w0} .. {h}x{w}), "
+            f"Pyramid(channels=[{ch}], scales={self.num_scales} ({first} .. {last}), "
             f"trained={self.num_trained}, nfc={self.model_config.nfc(0)}..{self.model_config.nfc(self.num_scales - 1)})"
         )
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython / hypothesis
         printer.text(repr(self))
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for an image pyramid, 3 for a volume pyramid."""
+        return len(self.shapes[0])
 
     @property
     def num_scales(self) -> int:

@@ -6,7 +6,7 @@ its generators would see every structure three times larger than they were train
 both spacings known, injection, harmonization and sampling resample the input to the
 pyramid's spacing (the same physical extent), generate there, and resample back.
 
-Spacings are (row, col) physical sizes of one pixel, in any unit as long as it is the same one
+Spacings are (row, col) physical sizes of one pixel ((slice, row, col) of a voxel), in any unit as long as it is the same one
 for the pyramid and the input (NIfTI: mm). ``Pyramid.spacing`` is that of the finest scale.
 """
 
@@ -31,76 +31,80 @@ factor gets one ``ResolutionWarning`` per process."""
 _warned = False
 
 
-def check_spacing(spacing: Any, what: str = "spacing") -> tuple[float, float] | None:
-    """Validate a (row, col) spacing: None, one positive number (isotropic) or two.
+def _dims(shape: Sequence[int]) -> str:
+    return "x".join(str(int(v)) for v in shape)
+
+
+def check_spacing(spacing: Any, what: str = "spacing", dims: int = 2) -> tuple[float, ...] | None:
+    """Validate a spacing: None, one positive number (isotropic) or ``dims`` of them ((row,
+    col) for an image, (slice, row, col) for a volume).
 
     Raises:
         InputError: naming ``what`` and the value.
     """
     if spacing is None:
         return None
+    axes = "(row, col)" if dims == 2 else "(slice, row, col)"
+    count = "two" if dims == 2 else "three"
     scalar = isinstance(spacing, int | float | np.number) and not isinstance(spacing, bool)
-    vals = (spacing, spacing) if scalar else spacing
+    vals = (spacing,) * dims if scalar else spacing
     if isinstance(vals, str | bytes):
-        raise InputError(f"{what} must be None or one or two positive numbers, got {spacing!r}")
+        raise InputError(f"{what} must be None or one or {count} positive numbers, got {spacing!r}")
     try:
         vals = tuple(float(v) for v in vals)
     except (TypeError, ValueError):
         raise InputError(
-            f"{what} must be None or one or two positive numbers, got {spacing!r}"
+            f"{what} must be None or one or {count} positive numbers, got {spacing!r}"
         ) from None
-    if len(vals) != 2 or not all(math.isfinite(v) and v > 0 for v in vals):
+    if len(vals) != dims or not all(math.isfinite(v) and v > 0 for v in vals):
         raise InputError(
-            f"{what} must be None or one or two positive finite numbers (row, col), got {spacing!r}"
+            f"{what} must be None or one or {count} positive finite numbers {axes}, got {spacing!r}"
         )
     return vals
 
 
 def finest_spacing(
     spacing: Any, image_shape: Sequence[int], finest_shape: Sequence[int]
-) -> tuple[float, float] | None:
-    """Spacing of the pyramid's finest scale, given the training image's (H, W) and spacing
-    (the finest scale is the image resized to at most ``max_size``)."""
-    s = check_spacing(spacing)
+) -> tuple[float, ...] | None:
+    """Spacing of the pyramid's finest scale, given the training image's spatial shape and
+    spacing (the finest scale is the image resized to at most ``max_size``)."""
+    s = check_spacing(spacing, dims=len(finest_shape))
     if s is None:
         return None
-    return (
-        s[0] * image_shape[0] / finest_shape[0],
-        s[1] * image_shape[1] / finest_shape[1],
-    )
+    return tuple(v * n / f for v, n, f in zip(s, image_shape, finest_shape))
 
 
 def working_shape(
-    pyramid_spacing: tuple[float, float] | None,
+    pyramid_spacing: tuple[float, ...] | None,
     pyramid_shape: Sequence[int],
     shape: Sequence[int],
     spacing: Any,
     *,
     warn: bool = True,
-) -> tuple[int, int]:
-    """The (H, W) at which the pyramid should see an input of ``shape`` px at ``spacing``.
+) -> tuple[int, ...]:
+    """The spatial shape at which the pyramid should see an input of ``shape`` px at ``spacing``.
 
     With both spacings known and different (beyond ``RESAMPLE_TOLERANCE``): the same physical
-    extent at the pyramid's spacing, ``round(H * spacing / pyramid_spacing)`` (at least 1).
-    Otherwise ``shape`` itself, and with ``warn`` see ``warn_if_unmatched``.
+    extent at the pyramid's spacing, ``round(H * spacing / pyramid_spacing)`` per axis (at
+    least 1). Otherwise ``shape`` itself, and with ``warn`` see ``warn_if_unmatched``.
 
     Raises:
         InputError: a malformed spacing.
     """
-    s = check_spacing(spacing)
-    h, w = int(shape[0]), int(shape[1])
+    shape = tuple(int(v) for v in shape)
+    s = check_spacing(spacing, dims=len(shape))
     if s is not None and pyramid_spacing is not None:
-        ratio = (s[0] / pyramid_spacing[0], s[1] / pyramid_spacing[1])
+        ratio = tuple(a / b for a, b in zip(s, pyramid_spacing))
         if all(abs(r - 1.0) <= RESAMPLE_TOLERANCE for r in ratio):
-            return h, w
-        return max(1, round(h * ratio[0])), max(1, round(w * ratio[1]))
+            return shape
+        return tuple(max(1, round(n * r)) for n, r in zip(shape, ratio))
     if warn:
-        warn_if_unmatched(pyramid_spacing, pyramid_shape, (h, w), s)
-    return h, w
+        warn_if_unmatched(pyramid_spacing, pyramid_shape, shape, s)
+    return shape
 
 
 def warn_if_unmatched(
-    pyramid_spacing: tuple[float, float] | None,
+    pyramid_spacing: tuple[float, ...] | None,
     pyramid_shape: Sequence[int],
     shape: Sequence[int],
     spacing: Any,
@@ -108,18 +112,17 @@ def warn_if_unmatched(
     """One ``ResolutionWarning`` per process when a spacing is unknown (so the resolutions
     cannot be matched) and a side of ``shape`` differs from the pyramid's finest by more than
     ``WARN_SIZE_FACTOR``."""
-    if check_spacing(spacing) is not None and pyramid_spacing is not None:
+    shape = tuple(int(v) for v in shape)
+    if check_spacing(spacing, dims=len(shape)) is not None and pyramid_spacing is not None:
         return
-    h, w = int(shape[0]), int(shape[1])
-    ph, pw = pyramid_shape
-    factor = max(h / ph, ph / h, w / pw, pw / w)
+    factor = max(max(n / p, p / n) for n, p in zip(shape, pyramid_shape))
     if factor > WARN_SIZE_FACTOR:
         unknown = "the pyramid's" if pyramid_spacing is None else "the input's"
         _warn_once(
-            f"an input of {h}x{w} px was given to a pyramid trained at {ph}x{pw} px "
-            f"({factor:.1f}x apart) and {unknown} pixel spacing is unknown: the generators "
-            "will see structures at another scale than they were trained on. Pass spacing= "
-            "(or train with --spacing / a NIfTI) to resample."
+            f"an input of {_dims(shape)} px was given to a pyramid trained at "
+            f"{_dims(pyramid_shape)} px ({factor:.1f}x apart) and {unknown} pixel spacing is "
+            "unknown: the generators will see structures at another scale than they were "
+            "trained on. Pass spacing= (or train with --spacing / a NIfTI) to resample."
         )
 
 

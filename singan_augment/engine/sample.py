@@ -25,12 +25,13 @@ from .train import reconstruction
 
 MAX_SAMPLES_PER_CALL = 1024
 MAX_OUTPUT_PIXELS = 4096 * 4096
+_LIMIT = "4096x4096 pixels or 256x256x256 voxels"
 
 
-def _pair(value, ok) -> bool:
+def _tuple_of(value, n: int, ok) -> bool:
     try:
         return (
-            len(value) == 2
+            len(value) == n
             and not any(isinstance(v, bool) for v in value)
             and all(ok(v) for v in value)
         )
@@ -40,7 +41,8 @@ def _pair(value, ok) -> bool:
 
 class Samples(NamedTuple):
     """``images``: (N, C, H, W) float32 in the training range (label channels as [0, 1]
-    probabilities); ``labels``: (N, H, W) uint8 decoded label maps, or None without label channels."""
+    probabilities); ``labels``: (N, H, W) uint8 decoded label maps, or None without label
+    channels. Volume pyramids give (N, C, D, H, W) and (N, D, H, W)."""
 
     images: np.ndarray
     labels: np.ndarray | None
@@ -48,46 +50,48 @@ class Samples(NamedTuple):
 
 def output_shapes(
     pyramid: Pyramid,
-    size: tuple[int, int] | None = None,
-    factors: tuple[float, float] | None = None,
-) -> tuple[tuple[int, int], ...]:
+    size: tuple[int, ...] | None = None,
+    factors: tuple[float, ...] | None = None,
+) -> tuple[tuple[int, ...], ...]:
     """Per-scale shapes for an output of ``size`` (H, W) or ``factors`` (vertical, horizontal)
-    times the training size; the noise maps of every scale scale by the same factors.
+    times the training size; the noise maps of every scale scale by the same factors. A volume
+    pyramid takes (D, H, W) and three factors.
 
     Raises:
-        InputError: both or invalid size/factors, or a size whose coarsest scale is under 1 px.
+        InputError: both or invalid size/factors, or a size whose coarsest scale is under 3 px.
     """
-    hn, wn = pyramid.shapes[-1]
+    finest = pyramid.shapes[-1]
+    nd = len(finest)
+    count, axes = ("two", "(H, W)") if nd == 2 else ("three", "(D, H, W)")
     if size is not None and factors is not None:
         raise InputError("give either size or factors, not both")
     if size is not None:
-        if not _pair(size, lambda v: isinstance(v, int | np.integer) and v >= 1):
-            raise InputError(f"size must be two positive integers (H, W), got {size!r}")
-        if int(size[0]) * int(size[1]) > MAX_OUTPUT_PIXELS:
-            raise InputError(f"output size {tuple(size)} is too large (max 4096x4096 pixels)")
-        fy, fx = size[0] / hn, size[1] / wn
+        if not _tuple_of(size, nd, lambda v: isinstance(v, int | np.integer) and v >= 1):
+            raise InputError(f"size must be {count} positive integers {axes}, got {size!r}")
+        if math.prod(int(v) for v in size) > MAX_OUTPUT_PIXELS:
+            raise InputError(f"output size {tuple(size)} is too large (max {_LIMIT})")
+        f = tuple(v / n for v, n in zip(size, finest))
     elif factors is not None:
-        if not _pair(
-            factors, lambda v: isinstance(v, int | float | np.number) and math.isfinite(v) and v > 0
+        if not _tuple_of(
+            factors,
+            nd,
+            lambda v: isinstance(v, int | float | np.number) and math.isfinite(v) and v > 0,
         ):
-            raise InputError(f"factors must be two positive finite numbers, got {factors!r}")
-        if factors[0] * factors[1] * hn * wn > MAX_OUTPUT_PIXELS:
-            raise InputError(
-                f"factors {tuple(factors)} make the output too large (max 4096x4096 pixels)"
-            )
-        fy, fx = float(factors[0]), float(factors[1])
+            raise InputError(f"factors must be {count} positive finite numbers, got {factors!r}")
+        if math.prod(factors) * math.prod(finest) > MAX_OUTPUT_PIXELS:
+            raise InputError(f"factors {tuple(factors)} make the output too large (max {_LIMIT})")
+        f = tuple(float(v) for v in factors)
     else:
         return pyramid.shapes
     shapes = tuple(
-        (max(math.ceil(h * fy - 1e-6), 1), max(math.ceil(w * fx - 1e-6), 1))
-        for h, w in pyramid.shapes
+        tuple(max(math.ceil(n * g - 1e-6), 1) for n, g in zip(shape, f)) for shape in pyramid.shapes
     )
     if size is not None:
-        shapes = (*shapes[:-1], (int(size[0]), int(size[1])))
+        shapes = (*shapes[:-1], tuple(int(v) for v in size))
     if min(shapes[0]) < 3:
         raise InputError(f"output size too small: the coarsest scale would be {shapes[0]}")
-    if shapes[-1][0] * shapes[-1][1] > MAX_OUTPUT_PIXELS:
-        raise InputError(f"output size {shapes[-1]} is too large (max 4096x4096 pixels)")
+    if math.prod(shapes[-1]) > MAX_OUTPUT_PIXELS:
+        raise InputError(f"output size {shapes[-1]} is too large (max {_LIMIT})")
     return shapes
 
 
@@ -120,7 +124,8 @@ def per_sample_keys(seed_or_key, n: int) -> jax.Array:
 def to_output(
     pyramid: Pyramid, nhwc: jax.Array, decode: LabelDecodeConfig | None = LabelDecodeConfig()
 ) -> Samples:
-    """(N, H, W, C) normalised engine output -> ``Samples`` in the training range."""
+    """(N, H, W, C) (or (N, D, H, W, C)) normalised engine output -> ``Samples`` in the
+    training range."""
     arr = np.moveaxis(np.asarray(jax.device_get(nhwc)), -1, 1)
     images = pyramid.channels.denormalise(arr, axis=1)
     li = pyramid.channels.label_indices
@@ -142,7 +147,8 @@ def sample_normalised(
     factors: tuple[float, float] | None = None,
     spacing: Any = None,
 ) -> jax.Array:
-    """Like ``sample`` but returns the raw (N, H, W, C) engine output in [-1, 1]-normalised units."""
+    """Like ``sample`` but returns the raw (N, H, W, C) (volumes: (N, D, H, W, C)) engine
+    output in [-1, 1]-normalised units."""
     pyramid.check_complete("sampling")
     start = pyramid.check_scale(start_scale, "start_scale")
     if spacing is not None:
@@ -191,12 +197,14 @@ def sample(
     seed (an int or a JAX key).
 
     Args:
-        size: output (H, W); or ``factors``: (vertical, horizontal) multiples of the training size.
-        spacing: the (row, col) pixel spacing of the ``size`` grid. When it and the pyramid's
+        size: output (H, W); or ``factors``: (vertical, horizontal) multiples of the training
+            size. A volume pyramid takes (D, H, W) and three factors.
+        spacing: the (row, col) pixel spacing of the ``size`` grid ((slice, row, col)). When it and the pyramid's
             spacing are known and differ, samples are drawn at the pyramid's own spacing over
             the same physical extent and resampled onto the grid (``engine.resolution``).
     Returns:
-        ``Samples(images (N, C, H, W), labels (N, H, W) or None)``.
+        ``Samples(images (N, C, H, W), labels (N, H, W) or None)``; with a leading D after C
+        (and N) for a volume pyramid.
     Raises:
         ScaleError: start_scale out of range; InputError: bad size/factors or n < 1.
     """

@@ -26,7 +26,7 @@ from .scales import pad, resize_prev
 
 
 class ScaleConsts(NamedTuple):
-    """Per-image constants while training scale n. Arrays are (1, H, W, C)."""
+    """Per-image constants while training scale n. Arrays are (1, H, W, C) ((1, D, H, W, C))."""
 
     real: jax.Array
     z_opt: jax.Array  # reconstruction noise: fixed noise at scale 0, zeros above
@@ -148,7 +148,13 @@ def make_iteration(
         plateau_window=0,
         plateau_tol=TrainConfig.plateau_tol,
     )
-    key = (int(scale), tuple((int(h), int(w)) for h, w in shapes), int(channels), mcfg, step_cfg)
+    key = (
+        int(scale),
+        tuple(tuple(int(v) for v in s) for s in shapes),
+        int(channels),
+        mcfg,
+        step_cfg,
+    )
     return _iteration(*key, bool(batched))
 
 
@@ -254,7 +260,7 @@ def scale_consts(
     mcfg: ModelConfig,
 ) -> ScaleConsts:
     """Constants for training ``scale`` given the trained coarser ``stages`` and the fixed z_opt."""
-    real = real[None] if real.ndim == 3 else real
+    real = real[None] if real.ndim == len(shapes[0]) + 1 else real
     if scale == 0:
         rec_prev = jnp.zeros_like(real)
         z_opt = z_opt0

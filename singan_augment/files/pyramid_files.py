@@ -90,14 +90,15 @@ def expected_shapes(meta: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     mcfg = model_config_from_meta(meta)
     c = len(meta["channels"]["names"])
     shapes = [tuple(s) for s in meta["shapes"]]
+    kernel = (3,) * len(shapes[0])
     out: dict[str, tuple[int, ...]] = {"z_opt": (1, *shapes[0], c)}
-    for n, (h, w) in enumerate(shapes):
-        out[f"reals/{n}"] = (h, w, c)
+    for n, shape in enumerate(shapes):
+        out[f"reals/{n}"] = (*shape, c)
 
     def net(prefix: str, width: int, out_ch: int) -> None:
         chans = [c] + [width] * (mcfg.num_layers - 1) + [out_ch]
         for i in range(mcfg.num_layers):
-            out[f"{prefix}/layers/{i}/w"] = (3, 3, chans[i], chans[i + 1])
+            out[f"{prefix}/layers/{i}/w"] = (*kernel, chans[i], chans[i + 1])
             out[f"{prefix}/layers/{i}/b"] = (chans[i + 1],)
             if i < mcfg.num_layers - 1:
                 out[f"{prefix}/layers/{i}/gamma"] = (chans[i + 1],)
@@ -128,6 +129,7 @@ def save_pyramid(
         "version": VERSION,
         "package_version": __version__,
         "shapes": [list(s) for s in pyramid.shapes],
+        "spatial_dims": pyramid.spatial_dims,
         "num_scales": pyramid.num_scales,
         "num_trained": pyramid.num_trained,
         "complete": pyramid.complete,
@@ -187,17 +189,24 @@ def _validate_meta(meta: dict[str, Any], where: Path) -> None:
         "weights_sha256",
     ):
         need(key in meta, f"missing field {key!r}")
+    nd = meta.get("spatial_dims", 2)  # absent in files written before volumes existed
+    need(
+        nd in (2, 3) and not isinstance(nd, bool),
+        f"field 'spatial_dims' must be 2 or 3, got {nd!r}",
+    )
     shapes = meta["shapes"]
     need(
         isinstance(shapes, list)
         and 1 <= len(shapes) <= 64
         and all(
             isinstance(s, list)
-            and len(s) == 2
-            and all(isinstance(v, int) and 1 <= v <= 65536 for v in s)
+            and len(s) == nd
+            and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65536 for v in s)
             for s in shapes
         ),
-        "field 'shapes' must be a list of [H, W] positive integers",
+        "field 'shapes' must be a list of "
+        + ("[H, W]" if nd == 2 else "[D, H, W]")
+        + f" positive integers (spatial_dims {nd})",
     )
     nt = meta["num_trained"]
     need(
@@ -344,7 +353,7 @@ def load_pyramid(directory: str | os.PathLike, *, require_complete: bool = True)
     return pyr
 
 
-def spacing_from_meta(meta: dict[str, Any], path: Path | str) -> tuple[float, float] | None:
+def spacing_from_meta(meta: dict[str, Any], path: Path | str) -> tuple[float, ...] | None:
     """The finest-scale pixel spacing recorded in ``pyramid.json``; None when absent (files
     written before the field existed) or null (unknown).
 
@@ -352,12 +361,14 @@ def spacing_from_meta(meta: dict[str, Any], path: Path | str) -> tuple[float, fl
         PyramidFileError: a malformed value.
     """
     value = meta.get("spacing")
+    nd = meta.get("spatial_dims", 2)
     if isinstance(value, bool) or (value is not None and not isinstance(value, list)):
         raise PyramidFileError(
-            f"{path}: 'spacing' must be null or two positive numbers, got {value!r}"
+            f"{path}: 'spacing' must be null or {('two', 'three')[nd - 2]} positive numbers, "
+            f"got {value!r}"
         )
     try:
-        return check_spacing(value, "spacing")
+        return check_spacing(value, "spacing", dims=nd)
     except InputError as e:
         raise PyramidFileError(f"{path}: {e}") from None
 

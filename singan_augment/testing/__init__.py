@@ -12,8 +12,11 @@ from .tiny import (
     TINY_MODEL,
     TINY_PYRAMID,
     TINY_TRAIN,
+    TINY_VOLUME_MODEL,
+    TINY_VOLUME_PYRAMID,
     tiny_image,
     tiny_image_with_mask,
+    tiny_volume,
     untrained_pyramid,
 )
 
@@ -21,7 +24,10 @@ __all__ = [
     "TINY_MODEL",
     "TINY_PYRAMID",
     "TINY_TRAIN",
+    "TINY_VOLUME_MODEL",
+    "TINY_VOLUME_PYRAMID",
     "tiny_image",
     "tiny_image_with_mask",
+    "tiny_volume",
     "untrained_pyramid",
 ]

@@ -16,6 +16,10 @@ Per scale, one training iteration is:
 * Adam(5e-4, betas (0.5, 0.999)) for both, lr x0.1 from iteration ``0.8 * iters``.
 
 Weights can be loaded from the engine's parameter pytrees (HWIO -> OIHW) with ``load_jax``.
+
+Volumes: ``spatial_dims=3`` builds the same nets from ``nn.Conv3d``/``nn.BatchNorm3d`` (NCDHW,
+DHWIO <-> OIDHW). ``resize`` is 2-D only (torch has no antialiased tricubic), so a 3-D
+``ScaleTrainer`` covers the coarsest scale, or finer ones with injected ``prevs``.
 """
 
 from __future__ import annotations
@@ -31,24 +35,31 @@ from torch import nn
 PAD = 5
 
 
-class Net(nn.Module):
-    """5 valid 3x3 convs: 4 x (conv + BN + LeakyReLU(0.2)), then a conv to ``out_ch``."""
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 
-    def __init__(self, in_ch: int, width: int, out_ch: int, num_layers: int = 5):
+
+class Net(nn.Module):
+    """5 valid 3x3 (3x3x3) convs: 4 x (conv + BN + LeakyReLU(0.2)), then a conv to ``out_ch``."""
+
+    def __init__(
+        self, in_ch: int, width: int, out_ch: int, num_layers: int = 5, spatial_dims: int = 2
+    ):
         super().__init__()
+        conv, norm = _CONV[spatial_dims], _NORM[spatial_dims]
         chans = [in_ch] + [width] * (num_layers - 1)
         blocks = []
         for cin, cout in zip(chans[:-1], chans[1:]):
-            blocks += [nn.Conv2d(cin, cout, 3), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]
+            blocks += [conv(cin, cout, 3), norm(cout), nn.LeakyReLU(0.2)]
         self.body = nn.Sequential(*blocks)
-        self.tail = nn.Conv2d(width, out_ch, 3)
+        self.tail = conv(width, out_ch, 3)
         self.reset_parameters()
 
     def reset_parameters(self, std: float = 0.02) -> None:
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, nn.Conv2d | nn.Conv3d):
                 nn.init.normal_(m.weight, 0.0, std)  # the bias keeps PyTorch's default init
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm3d):
                 nn.init.normal_(m.weight, 1.0, std)
                 nn.init.zeros_(m.bias)
 
@@ -57,25 +68,26 @@ class Net(nn.Module):
 
 
 class Generator(Net):
-    def __init__(self, channels: int, width: int, num_layers: int = 5):
-        super().__init__(channels, width, channels, num_layers)
+    def __init__(self, channels: int, width: int, num_layers: int = 5, spatial_dims: int = 2):
+        super().__init__(channels, width, channels, num_layers, spatial_dims)
 
     def forward(self, z_in: torch.Tensor, prev_p: torch.Tensor) -> torch.Tensor:
         """``tanh(net(z_in)) + centre-crop(prev_p)``; both inputs are padded by 5 px."""
-        return torch.tanh(self.trunk(z_in)) + prev_p[..., PAD:-PAD, PAD:-PAD]
+        crop = (slice(None), slice(None)) + (slice(PAD, -PAD),) * (prev_p.ndim - 2)
+        return torch.tanh(self.trunk(z_in)) + prev_p[crop]
 
 
 class Discriminator(Net):
-    def __init__(self, channels: int, width: int, num_layers: int = 5):
-        super().__init__(channels, width, 1, num_layers)
+    def __init__(self, channels: int, width: int, num_layers: int = 5, spatial_dims: int = 2):
+        super().__init__(channels, width, 1, num_layers, spatial_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
 
 
-def _convs_and_bns(net: Net) -> tuple[list[nn.Conv2d], list[nn.BatchNorm2d]]:
-    convs = [m for m in net.body if isinstance(m, nn.Conv2d)] + [net.tail]
-    bns = [m for m in net.body if isinstance(m, nn.BatchNorm2d)]
+def _convs_and_bns(net: Net) -> tuple[list[nn.Module], list[nn.Module]]:
+    convs = [m for m in net.body if isinstance(m, nn.Conv2d | nn.Conv3d)] + [net.tail]
+    bns = [m for m in net.body if isinstance(m, nn.BatchNorm2d | nn.BatchNorm3d)]
     return convs, bns
 
 
@@ -85,8 +97,9 @@ def load_jax(net: Net, params, stats=None) -> Net:
     convs, bns = _convs_and_bns(net)
     layers = params["layers"]
     for i, conv in enumerate(convs):
-        w = np.asarray(layers[i]["w"])  # HWIO
-        conv.weight.copy_(torch.from_numpy(np.array(w.transpose(3, 2, 0, 1))))
+        w = np.asarray(layers[i]["w"])  # HWIO (DHWIO) -> OIHW (OIDHW)
+        nd = w.ndim - 2
+        conv.weight.copy_(torch.from_numpy(np.array(w.transpose(nd + 1, nd, *range(nd)))))
         conv.bias.copy_(torch.from_numpy(np.array(layers[i]["b"])))
     for i, bn in enumerate(bns):
         bn.weight.copy_(torch.from_numpy(np.array(layers[i]["gamma"])))
@@ -107,7 +120,8 @@ def to_jax_layout(net: Net, grads: bool = False) -> dict:
 
     layers = []
     for i, conv in enumerate(convs):
-        layer = {"w": get(conv.weight).transpose(2, 3, 1, 0), "b": get(conv.bias)}
+        w = get(conv.weight)  # OIHW (OIDHW) -> HWIO (DHWIO)
+        layer = {"w": w.transpose(*range(2, w.ndim), 1, 0), "b": get(conv.bias)}
         if i < len(bns):
             layer["gamma"] = get(bns[i].weight)
             layer["beta"] = get(bns[i].bias)
@@ -123,7 +137,7 @@ def running_stats(net: Net) -> list[dict]:
 
 
 def pad(x: torch.Tensor, p: int = PAD) -> torch.Tensor:
-    return F.pad(x, (p, p, p, p))
+    return F.pad(x, (p,) * (2 * (x.ndim - 2)))
 
 
 def resize(x: torch.Tensor, shape: Sequence[int], clamp: bool = False) -> torch.Tensor:
@@ -199,7 +213,8 @@ def run_frozen(
 
 @dataclass
 class ScaleTrainer:
-    """Trains one scale. ``real``, ``z_opt`` and ``rec_prev`` are (1, C, H, W)."""
+    """Trains one scale. ``real``, ``z_opt`` and ``rec_prev`` are (1, C, H, W) (or (1, C, D,
+    H, W))."""
 
     G: Generator
     D: Discriminator
@@ -218,7 +233,7 @@ class ScaleTrainer:
 
     def __post_init__(self):
         self.channels = self.real.shape[1]
-        self.shape = tuple(self.real.shape[-2:])
+        self.shape = tuple(self.real.shape[2:])
         betas = (0.5, 0.999)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=betas)

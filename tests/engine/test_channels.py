@@ -96,3 +96,15 @@ def test_decoder_output_is_valid_label_map():
     rng = np.random.default_rng(1)
     out = decode_labels(rng.random((3, 16, 16)).astype(np.float32))
     assert out.dtype == np.uint8 and set(np.unique(out)) <= {0, 1, 2, 3}
+
+
+def test_decode_labels_works_on_volumes_with_3d_components():
+    """A (K, D, H, W) volume: a strong ball is kept with its faint rim (connected in 3-D
+    across slices); a faint isolated blob in another slice is dropped."""
+    zz, yy, xx = np.mgrid[0:9, 0:12, 0:12]
+    r2 = (zz - 4) ** 2 + (yy - 5) ** 2 + (xx - 5) ** 2
+    probs = np.where(r2 <= 4, 0.9, np.where(r2 <= 9, 0.45, 0.0)).astype(np.float32)
+    probs[0, 9:12, 9:12] = 0.45  # faint, in slice 0 only, not touching the ball
+    lab = decode_labels(probs[None])
+    assert lab.shape == (9, 12, 12) and lab.dtype == np.uint8
+    np.testing.assert_array_equal(lab == 1, r2 <= 9)

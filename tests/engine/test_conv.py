@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from jax import lax
 
-from singan_augment.engine.conv import IMPLS, conv3x3_valid, select_impl
+from singan_augment.engine.conv import (
+    IMPLS,
+    IMPLS_3D,
+    conv3x3_valid,
+    conv3x3x3_valid,
+    select_impl,
+    select_impl_3d,
+)
 
 ALL = ("auto",) + IMPLS
 CASES = [  # (N, H, W, Cin, Cout)
@@ -132,3 +139,94 @@ def test_auto_rule() -> None:
     assert select_impl((1, 186, 248, 128), (3, 3, 128, 128)) == "winograd"
     assert select_impl((1, 145, 193, 64), (3, 3, 64, 64)) == "rows"
     assert select_impl((1, 25, 34, 32), (3, 3, 32, 32)) == "rows"
+
+
+# --- 3x3x3 convolutions (volumes) ------------------------------------------------------------
+
+CASES_3D = [  # (N, D, H, W, Cin, Cout)
+    (1, 5, 6, 7, 3, 8),  # few input channels (auto: im2col)
+    (2, 4, 5, 3, 8, 2),  # few output channels (auto: taps)
+    (1, 6, 5, 6, 6, 7),  # auto: rows
+]
+
+
+def ref_conv3(x: jax.Array, w: jax.Array) -> jax.Array:
+    return lax.conv_general_dilated(
+        x,
+        w,
+        (1, 1, 1),
+        "VALID",
+        dimension_numbers=("NDHWC", "DHWIO", "NDHWC"),
+        precision=lax.Precision.HIGHEST,
+    )
+
+
+def make3(case: tuple[int, ...], seed: int = 0) -> tuple[jax.Array, jax.Array]:
+    n, d, h, wd, cin, cout = case
+    kx, kw = jax.random.split(jax.random.PRNGKey(seed))
+    x = jax.random.normal(kx, (n, d, h, wd, cin), jnp.float32)
+    w = jax.random.normal(kw, (3, 3, 3, cin, cout), jnp.float32) / np.sqrt(27 * cin)
+    return x, w
+
+
+@pytest.mark.parametrize("impl", ("auto",) + IMPLS_3D)
+@pytest.mark.parametrize("case", CASES_3D, ids=lambda c: "x".join(map(str, c)))
+def test_values_and_grads_3d(impl: str, case: tuple[int, ...]) -> None:
+    x, w = make3(case)
+    n, d, h, wd, _, cout = case
+    proj = jax.random.normal(jax.random.PRNGKey(7), (n, d - 2, h - 2, wd - 2, cout))
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.tanh(conv(x, w)) * proj)
+
+    def ours(a, b):
+        return conv3x3x3_valid(a, b, impl)
+
+    out = jax.jit(ours)(x, w)
+    assert out.shape == (n, d - 2, h - 2, wd - 2, cout) and out.dtype == jnp.float32
+    assert_close(out, ref_conv3(x, w))
+    got = jax.jit(jax.grad(lambda x, w: loss(ours, x, w), (0, 1)))(x, w)
+    want = jax.grad(lambda x, w: loss(ref_conv3, x, w), (0, 1))(x, w)
+    assert_close(got[0], want[0])
+    assert_close(got[1], want[1])
+
+
+@pytest.mark.parametrize("impl", ["auto", "rows"])
+def test_grad_of_grad_3d(impl: str) -> None:
+    """The WGAN-GP penalty of a 2-layer 3-D critic: second derivatives through every form."""
+    x, w1 = make3((1, 7, 6, 7, 4, 6), seed=1)
+    w2 = jax.random.normal(jax.random.PRNGKey(3), (3, 3, 3, 6, 1)) / np.sqrt(27 * 6)
+
+    def conv(a, b):
+        return conv3x3x3_valid(a, b, impl)
+
+    got = jax.jit(jax.grad(lambda w1, w2: gradient_penalty(conv, x, w1, w2), (0, 1)))(w1, w2)
+    want = jax.grad(lambda w1, w2: gradient_penalty(ref_conv3, x, w1, w2), (0, 1))(w1, w2)
+    assert float(jnp.abs(want[0]).max()) > 0
+    assert_close(got[0], want[0])
+    assert_close(got[1], want[1])
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, match",
+    [
+        ((1, 8, 8, 3), (3, 3, 3, 3, 4), "rank 5"),  # an image given to the volume conv
+        ((1, 8, 8, 8, 3), (3, 3, 3, 4), "3x3x3 DHWIO"),  # a 2-D kernel
+        ((1, 8, 8, 8, 3), (3, 3, 3, 2, 4), "Cin=2"),
+        ((1, 2, 8, 8, 3), (3, 3, 3, 3, 4), ">= 3"),
+    ],
+)
+def test_bad_shapes_3d(x_shape, w_shape, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        conv3x3x3_valid(jnp.zeros(x_shape), jnp.zeros(w_shape))
+
+
+def test_winograd_has_no_3d_form() -> None:
+    with pytest.raises(ValueError, match="no 3-D form"):
+        conv3x3x3_valid(jnp.zeros((1, 5, 5, 5, 2)), jnp.zeros((3, 3, 3, 2, 2)), impl="winograd")
+
+
+def test_auto_rule_3d() -> None:
+    assert select_impl_3d((1, 64, 64, 64, 3), (3, 3, 3, 3, 32)) == "im2col"
+    assert select_impl_3d((1, 64, 64, 64, 32), (3, 3, 3, 32, 1)) == "taps"
+    assert select_impl_3d((1, 64, 64, 64, 32), (3, 3, 3, 32, 32)) == "rows"

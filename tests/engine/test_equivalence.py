@@ -68,8 +68,10 @@ def assert_tree_close(actual, expected, rtol=RTOL, atol=ATOL):
 def assert_terms_close(jax_terms, torch_terms, rtol=RTOL, atol=ATOL):
     assert set(jax_terms) == set(torch_terms)
     for k in jax_terms:
+        theirs = torch_terms[k]
+        theirs = theirs.detach() if isinstance(theirs, torch.Tensor) else theirs
         np.testing.assert_allclose(
-            float(jax_terms[k]), float(torch_terms[k]), rtol=rtol, atol=atol, err_msg=k
+            float(jax_terms[k]), float(theirs), rtol=rtol, atol=atol, err_msg=k
         )
 
 
@@ -306,3 +308,94 @@ def test_frozen_pyramid_forward_matches_with_and_without_clamp(clamp):
         stages, shapes, noises, None, ModelConfig(**{**mcfg.to_dict(), "clamp": not clamp})
     )
     assert np.abs(ours - np.asarray(other)).max() > 1e-2  # the clamp mattered
+
+
+# --- volumes: the same nets with 3x3x3 convolutions against nn.Conv3d / nn.BatchNorm3d --------
+
+D3, H3, W3, C3, NFC3 = 12, 13, 12, 2, 8
+
+
+def t3(x) -> torch.Tensor:
+    """NDHWC jax/numpy -> NCDHW torch (a copy)."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(x).transpose(0, 4, 1, 2, 3)))
+
+
+@pytest.mark.parametrize("impl", ["xla"])  # the other forms equal "xla": test_conv.py
+def test_volume_losses_grads_and_one_iteration_match_conv3d(impl):
+    """A volume pyramid's coarsest scale: D and G losses with their gradients and BN running
+    averages, then one whole training iteration (3 D + 3 G steps, randomness injected), against
+    the torch twin built from ``nn.Conv3d``/``nn.BatchNorm3d``."""
+    mcfg = ModelConfig(nfc_init=NFC3, nfc_max=NFC3, conv_impl=impl)
+    tcfg = TrainConfig(iters=1)
+    ks = jax.random.split(jax.random.PRNGKey(3), 8)
+    zz, yy, xx = jnp.mgrid[0:D3, 0:H3, 0:W3]
+    real = jnp.stack([jnp.sin(xx / (2.0 + c) + yy / 3.0 - zz / (4.0 + c)) for c in range(C3)], -1)
+    real = (0.8 * real + 0.1 * jax.random.normal(ks[0], real.shape))[None]
+    fake = jnp.tanh(jax.random.normal(ks[1], real.shape))
+    g = init_generator(ks[2], C3, NFC3, mcfg, spatial_dims=3)
+    d = init_discriminator(ks[3], C3, NFC3, mcfg, spatial_dims=3)[0]
+    assert g[0]["layers"][0]["w"].shape == (3, 3, 3, C3, NFC3)
+
+    def nets():
+        G = tr.load_jax(tr.Generator(C3, NFC3, spatial_dims=3), *g).train()
+        D = tr.load_jax(tr.Discriminator(C3, NFC3, spatial_dims=3), d).train()
+        return G, D
+
+    # D: WGAN-GP loss and gradients (double backward through the 3-D convolutions)
+    (_, terms), grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
+        d, real, fake, jnp.float32(0.37), 0.1, mcfg
+    )
+    G, D = nets()
+    t_loss, t_terms = tr.discriminator_loss(D, t3(real), t3(fake), 0.37, 0.1)
+    t_loss.backward()
+    assert_terms_close(terms, t_terms)
+    assert_tree_close(grads, tr.to_jax_layout(D, grads=True), GRAD_RTOL, GRAD_ATOL)
+
+    # G: adversarial + reconstruction loss, gradients and running averages
+    z_opt = draw_noise(ks[4], 1, (D3, H3, W3), C3, True)
+    prev_p = pad(jnp.zeros_like(real), P)
+    rec_in = pad(z_opt, P) + prev_p
+    noise = draw_noise(ks[5], 1, (D3, H3, W3), C3, True)
+    fake_in = pad(noise, P) + prev_p
+    (_, (g_terms, new_stats)), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+        g[0], g[1], d, fake_in, prev_p, rec_in, prev_p, real, 10.0, mcfg
+    )
+    G, D = nets()
+    D.requires_grad_(False)
+    tl, tt = tr.generator_loss(
+        G, D, t3(fake_in), t3(prev_p), t3(rec_in), t3(prev_p), t3(real), 10.0
+    )
+    tl.backward()
+    assert_terms_close(g_terms, tt)
+    assert_tree_close(g_grads, tr.to_jax_layout(G, grads=True), GRAD_RTOL, GRAD_ATOL)
+    assert_tree_close(new_stats, tr.running_stats(G))
+
+    # One whole iteration at the coarsest scale, the same noise and alphas in both
+    shapes = [(D3, H3, W3)]
+    consts = scale_consts(0, real[0], [], shapes, z_opt, tcfg, mcfg)
+    state = init_state(g, d, tcfg)
+    key = jax.random.PRNGKey(100)
+    k_noise, k_steps = jax.random.split(key)
+    it_noise = draw_noise(k_noise, 1, shapes[0], C3, True)
+    alphas = [
+        float(jax.random.uniform(jax.random.split(k)[1], (), jnp.float32))
+        for k in jax.random.split(k_steps, tcfg.d_steps)
+    ]
+    state, metrics = make_iteration(0, shapes, C3, mcfg, tcfg)(state, consts, key)
+    G, D = nets()
+    trainer = tr.ScaleTrainer(
+        G, D, t3(consts.real), t3(consts.z_opt), t3(consts.rec_prev), float(consts.amp),
+        iters=tcfg.iters,
+    )  # fmt: skip
+    zeros = torch.zeros(1, C3, D3, H3, W3)
+    t_metrics = trainer.iteration(t3(it_noise), [zeros] * tcfg.d_steps, alphas)
+    d_terms = ("d_real", "d_fake", "gp", "d_total")
+    assert_terms_close({k: metrics[k] for k in d_terms}, {k: t_metrics[k] for k in d_terms})
+    assert_terms_close(metrics, t_metrics, 2e-2, 2e-3)
+    for ours, theirs in ((state.g_params, G), (state.d_params, D)):
+        for i, (a, e) in enumerate(zip(ours["layers"], tr.to_jax_layout(theirs)["layers"])):
+            for name in a:
+                diff = np.abs(np.asarray(a[name]) - e[name])
+                assert diff.max() < 6 * tcfg.lr_g, (i, name)
+                if not (name == "b" and "gamma" in a):  # pre-BN bias: no effect on outputs
+                    assert np.mean(diff > 1e-4 + 1e-3 * np.abs(e[name])) < 0.05, (i, name)

@@ -6,7 +6,15 @@ from singan_augment.engine.config import TrainConfig
 from singan_augment.engine.fit import fit, fit_many, init_pyramid, reconstruction_rmse
 from singan_augment.errors import InputError, PyramidMismatchError
 from singan_augment.files.pyramid_files import load_pyramid, save_pyramid
-from singan_augment.testing import TINY_MODEL, TINY_PYRAMID, TINY_TRAIN, tiny_image
+from singan_augment.testing import (
+    TINY_MODEL,
+    TINY_PYRAMID,
+    TINY_TRAIN,
+    TINY_VOLUME_MODEL,
+    TINY_VOLUME_PYRAMID,
+    tiny_image,
+    tiny_volume,
+)
 
 KW = dict(
     model_config=TINY_MODEL, train_config=TINY_TRAIN, pyramid_config=TINY_PYRAMID, progress=False
@@ -195,3 +203,63 @@ def test_spacing_is_recorded_for_the_finest_scale_and_checked_on_resume(tiny_pyr
             img, 0, channel_names=["t1", "t2", "flair"], spacing=2.0,
             resume=replace(tiny_pyramid, spacing=(9.0, 9.0)), **KW,
         )  # fmt: skip
+
+
+# --- volumes ---------------------------------------------------------------------------------
+
+VOLUME_KW = dict(
+    channel_names=["t1", "lesion"],
+    label_channels=["lesion"],
+    model_config=TINY_VOLUME_MODEL,
+    train_config=TINY_TRAIN,
+    pyramid_config=TINY_VOLUME_PYRAMID,
+    spacing=(2.0, 1.0, 1.0),
+    progress=False,
+)
+
+
+def test_a_volume_trains_a_3d_pyramid(tiny_volume_pyramid):
+    pyr = tiny_volume_pyramid
+    assert pyr.spatial_dims == 3 and pyr.complete
+    assert pyr.shapes == ((12, 14, 13), (13, 15, 14), (14, 16, 15))
+    assert pyr.reals[-1].shape == (14, 16, 15, 2) and pyr.z_opt.shape == (1, 12, 14, 13, 2)
+    first = pyr.stages[0].params["layers"][0]["w"]
+    assert first.shape == (3, 3, 3, 2, 4)  # 3x3x3 kernels, DHWIO
+    assert pyr.spacing == (2.0, 1.0, 1.0)
+    assert pyr.channels.kinds == ("image", "label")
+    # training moved the reconstruction towards the volume (a scale's noise amplitude is the
+    # RMSE of the coarser reconstruction, so it is finite and below the [-1, 1] range)
+    amps = [float(s.amp) for s in pyr.stages]
+    assert amps[0] == 1.0 and all(0 < a < 1 for a in amps[1:])
+    assert all(np.isfinite(r) for r in reconstruction_rmse(pyr))
+
+
+def test_a_resumed_volume_pyramid_is_the_uninterrupted_one(tmp_path, tiny_volume_pyramid):
+    def crash_after_scale_0(pyrs, scale, _):
+        save_pyramid(pyrs[0], tmp_path / "ckpt")
+        if scale == 0:
+            raise Crash
+
+    with pytest.raises(Crash):
+        fit(tiny_volume(mask=True), 2, on_scale_done=crash_after_scale_0, **VOLUME_KW)
+    partial = load_pyramid(tmp_path / "ckpt", require_complete=False)
+    assert partial.num_trained == 1 and partial.spatial_dims == 3
+    resumed = fit(tiny_volume(mask=True), 2, resume=partial, **VOLUME_KW)
+    for a, b in zip(_leaves(resumed), _leaves(tiny_volume_pyramid), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize(
+    "image, kwargs, match",
+    [
+        (np.zeros((2, 3, 14, 14, 14)), {}, r"\(C, H, W\) or \(C, D, H, W\)"),
+        (np.zeros((1, 14, 14, 14)), {"spacing": (1.0, 1.0)}, "three positive"),
+        (np.zeros((1, 14, 14, 14)), {"model_config": TINY_MODEL.__class__(conv_impl="winograd")},
+         "no 3-D form"),
+        (np.zeros((1, 8, 14, 14)), {}, "short side 8 is below"),
+    ],
+)  # fmt: skip
+def test_bad_volumes_are_refused_before_training(image, kwargs, match):
+    kw = {"pyramid_config": TINY_VOLUME_PYRAMID, "progress": False, **kwargs}
+    with pytest.raises(InputError, match=match):
+        fit(image, 0, **kw)

@@ -32,6 +32,12 @@ wrong_rank = hnp.arrays(
     np.float32,
     hnp.array_shapes(min_dims=0, max_dims=5, min_side=1, max_side=6).filter(lambda s: len(s) != 3),
 )
+wrong_label_rank = hnp.arrays(  # label channels: (K, H, W) or, for volumes, (K, D, H, W)
+    np.float32,
+    hnp.array_shapes(min_dims=0, max_dims=5, min_side=1, max_side=6).filter(
+        lambda s: len(s) not in (3, 4)
+    ),
+)
 empty = (
     st.tuples(st.integers(0, 3), st.integers(0, 40), st.integers(0, 40))
     .filter(lambda s: 0 in s)
@@ -418,9 +424,9 @@ def test_harmonize_one_pixel_mask_and_odd_sizes_stay_finite_and_local(ledger, ti
 
 
 @FUZZ
-@given(probs=wrong_rank)
+@given(probs=wrong_label_rank)
 def test_decode_labels_refuses_wrong_rank(ledger, probs):
-    ledger.bad("engine.decode_labels", decode_labels, probs, match=r"\(K, H, W\)")
+    ledger.bad("engine.decode_labels", decode_labels, probs, match=r"\(K, H, W\) or \(K, D, H, W\)")
 
 
 @FUZZ

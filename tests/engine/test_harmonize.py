@@ -186,3 +186,61 @@ def test_harmonize_with_tumour_blend_differs_only_inside_the_paste(tiny_pyramid)
     )
     outside = blend_mask(mask) == 0
     np.testing.assert_array_equal(a[:, outside], b[:, outside])
+
+
+# --- volumes ---------------------------------------------------------------------------------
+
+
+def _volume_composite():
+    from singan_augment.testing import tiny_volume
+
+    vol = tiny_volume(mask=True)
+    mask = np.zeros(vol.shape[1:], bool)
+    mask[3:7, 9:13, 8:12] = True
+    comp = vol.copy()
+    comp[0, mask] = 100.0  # a bright naive paste, labelled
+    comp[1, mask] = 1.0
+    return vol, comp, mask
+
+
+def test_volume_injection_and_harmonization(tiny_volume_pyramid):
+    pyr = tiny_volume_pyramid
+    vol, comp, mask = _volume_composite()
+    a = inject(pyr, vol, 1, 5, 2)
+    assert a.shape == (2, 2, 14, 16, 15) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, inject(pyr, vol, 1, 5, 2))
+    assert not np.allclose(a[0], a[1])
+    out = harmonize(
+        pyr, comp, mask, 2, seed_or_key=0, blend=BlendConfig(dilation_radius=2, sigma=1.0)
+    )
+    m = blend_mask(mask, BlendConfig(dilation_radius=2, sigma=1.0))
+    assert out.shape == comp.shape and m.shape == mask.shape and (m == 0).any()
+    np.testing.assert_array_equal(out[:, m == 0], comp[:, m == 0])  # far voxels untouched
+    assert not np.allclose(out[:, m > 0.5], comp[:, m > 0.5])
+
+
+def test_a_volume_at_another_spacing_is_run_at_the_pyramids_own(tiny_volume_pyramid):
+    """An input at half the pyramid's spacing (twice the voxels over the same extent) is
+    resampled to the pyramid's grid, injected there and resampled back onto its own grid."""
+    from singan_augment.engine.scales import resize
+
+    vol, _, _ = _volume_composite()
+    pyr = tiny_volume_pyramid
+    hwc = np.moveaxis(vol, 0, -1)
+    fine = np.moveaxis(np.asarray(resize(hwc, (28, 32, 30))), -1, 0)
+    out = inject(pyr, fine, 2, 0, 1, spacing=(1.0, 0.5, 0.5))
+    assert out.shape == (1, 2, 28, 32, 30)
+    direct = inject(pyr, vol, 2, 0, 1)[0]  # the same physical volume at the pyramid's spacing
+    back = np.moveaxis(np.asarray(resize(np.moveaxis(out[0], 0, -1), (14, 16, 15))), -1, 0)
+    span = pyr.channels.high[0] - pyr.channels.low[0]
+    assert np.mean(np.abs(back[0] - direct[0])) < 0.1 * span
+
+
+def test_images_and_volumes_are_not_mixed(tiny_pyramid, tiny_volume_pyramid):
+    vol, comp, mask = _volume_composite()
+    with pytest.raises(PyramidMismatchError, match="a volume, but this pyramid is 2-D"):
+        inject(tiny_pyramid, np.zeros((3, 14, 16, 15), np.float32), 1)
+    with pytest.raises(PyramidMismatchError, match="an image, but this pyramid is 3-D"):
+        inject(tiny_volume_pyramid, np.zeros((2, 16, 15), np.float32), 1)
+    with pytest.raises(InputError, match="mask shape"):
+        harmonize(tiny_volume_pyramid, comp, mask[0], 1)

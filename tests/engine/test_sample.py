@@ -68,3 +68,44 @@ def test_bad_sizes(tiny_pyramid, kwargs, match):
 def test_n_must_be_positive(tiny_pyramid):
     with pytest.raises(InputError, match="number of samples"):
         sample(tiny_pyramid, 0, 0)
+
+
+# --- volumes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start", [0, 2])
+def test_volume_samples_shapes_labels_and_determinism(tiny_volume_pyramid, start):
+    pyr = tiny_volume_pyramid
+    a = sample(pyr, 3, 2, start_scale=start)
+    b = sample(pyr, 3, 2, start_scale=start)
+    assert a.images.shape == (2, 2, 14, 16, 15) and a.images.dtype == np.float32
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.allclose(a.images[0], a.images[1])
+    # the label channel stays a probability, and its decoded map is a discrete 3-D label map
+    # that marks only voxels whose label probability is above the decoder's low threshold
+    lab = a.images[:, 1]
+    assert lab.min() >= 0.0 and lab.max() <= 1.0
+    assert a.labels.shape == (2, 14, 16, 15) and a.labels.dtype == np.uint8
+    assert set(np.unique(a.labels)) <= {0, 1}
+    fg = lab[a.labels == 1]
+    assert fg.size == 0 or np.mean(fg > 0.4) > 0.9  # hole filling may add a few fainter voxels
+
+
+def test_volume_samples_at_another_size(tiny_volume_pyramid):
+    s = sample(tiny_volume_pyramid, 0, 1, size=(10, 20, 18))
+    assert s.images.shape == (1, 2, 10, 20, 18) and s.labels.shape == (1, 10, 20, 18)
+    shapes = output_shapes(tiny_volume_pyramid, factors=(1.0, 2.0, 1.0))
+    assert shapes[-1] == (14, 32, 15) and shapes[0] == (12, 28, 13)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"size": (16, 16)}, r"three positive integers \(D, H, W\)"),
+        ({"factors": (1.0, 1.0)}, "three positive finite"),
+        ({"size": (300, 300, 300)}, "too large"),
+    ],
+)
+def test_volume_sizes_are_checked(tiny_volume_pyramid, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        sample(tiny_volume_pyramid, 0, 1, **kwargs)

@@ -198,3 +198,45 @@ def test_files_from_before_spacing_load_with_it_unknown(pyr_copy):
     meta["metadata_sha256"] = metadata_sha256(meta)
     p.write_text(json.dumps(meta))
     assert load_pyramid(pyr_copy).spacing is None
+
+
+def test_volume_pyramid_round_trip_records_its_dimensionality(tiny_volume_pyramid, tmp_path):
+    save_pyramid(tiny_volume_pyramid, tmp_path / "v")
+    meta = json.loads((tmp_path / "v" / JSON_NAME).read_text())
+    assert meta["spatial_dims"] == 3 and meta["shapes"][-1] == [14, 16, 15]
+    assert meta["spacing"] == [2.0, 1.0, 1.0]
+    back = load_pyramid(tmp_path / "v")
+    assert back.spatial_dims == 3 and back.spacing == (2.0, 1.0, 1.0)
+    np.testing.assert_array_equal(
+        sample(back, 4, 1).images, sample(tiny_volume_pyramid, 4, 1).images
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        ({"spatial_dims": 2}, r"\[H, W\] positive integers"),  # 3-D shapes claimed as 2-D
+        ({"spatial_dims": 4}, "must be 2 or 3"),
+        ({"spacing": [1.0, 1.0]}, "three positive"),
+    ],
+)
+def test_volume_metadata_that_disagrees_is_refused(tiny_volume_pyramid, tmp_path, edit, match):
+    from singan_augment.files.pyramid_files import metadata_sha256
+
+    save_pyramid(tiny_volume_pyramid, tmp_path / "v")
+    path = tmp_path / "v" / JSON_NAME
+    meta = {**json.loads(path.read_text()), **edit}
+    meta["metadata_sha256"] = metadata_sha256(meta)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(PyramidFileError, match=match):
+        load_pyramid(tmp_path / "v")
+
+
+def test_files_from_before_volumes_load_as_2d(pyr_copy):
+    from singan_augment.files.pyramid_files import metadata_sha256
+
+    meta = json.loads((pyr_copy / JSON_NAME).read_text())
+    assert meta.pop("spatial_dims") == 2
+    meta["metadata_sha256"] = metadata_sha256(meta)
+    (pyr_copy / JSON_NAME).write_text(json.dumps(meta))
+    assert load_pyramid(pyr_copy).spatial_dims == 2
