@@ -170,3 +170,60 @@ def test_lesion_fidelity_skips_channels_without_contrast():
 def test_lesion_metrics_bad_inputs(call, match):
     with pytest.raises(InputError, match=match):
         call()
+
+
+# --- volumes ---------------------------------------------------------------------------------
+
+
+def _textured_volume(seed=0, shape=(20, 22, 21)):
+    rng = np.random.default_rng(seed)
+    zz, yy, xx = np.mgrid[tuple(slice(0, n) for n in shape)].astype(np.float64)
+    base = np.sin(xx / 2.0) * np.cos(yy / 3.0) * np.cos(zz / 2.5)
+    return np.stack([base + 0.1 * rng.standard_normal(shape), base**2]).astype(np.float32)
+
+
+@pytest.mark.parametrize("plane", [None, "axial", "coronal", "sagittal"])
+def test_volume_swd_is_zero_on_itself_and_grows_with_noise(plane):
+    ref = _textured_volume()
+    kw = dict(plane=plane, n_patches=512, n_projections=32, patch_size=5)
+    assert metrics.volume_sliced_wasserstein(ref[None], ref, **kw) == 0.0
+    rng = np.random.default_rng(1)
+    small = metrics.volume_sliced_wasserstein(
+        (ref + 0.1 * rng.standard_normal(ref.shape))[None], ref, **kw
+    )
+    large = metrics.volume_sliced_wasserstein(
+        (ref + 1.0 * rng.standard_normal(ref.shape))[None], ref, **kw
+    )
+    assert 0 < small < large
+
+
+def test_a_stack_of_unrelated_slices_is_caught_by_the_through_plane_planes():
+    """Shuffling the axial slices of a volume leaves every axial patch as it was but breaks
+    the coronal and sagittal ones, which is what a slice-wise 2-D stack of independent draws
+    does to a volume; plain noise hurts every plane alike."""
+    ref = _textured_volume()
+    shuffled = ref[:, np.random.default_rng(0).permutation(ref.shape[1])]
+    kw = dict(n_patches=2048, n_projections=32, patch_size=5)
+    c = metrics.plane_coherence(shuffled[None], ref, **kw)
+    assert c.axial < 0.3 * min(c.coronal, c.sagittal) and c.ratio > 3.0, c
+    noisy = ref + 0.3 * np.random.default_rng(3).standard_normal(ref.shape)
+    cn = metrics.plane_coherence(noisy[None].astype(np.float32), ref, **kw)
+    assert cn.axial > c.axial and cn.ratio < 1.5, cn
+    assert set(cn.to_dict()) == {"axial", "coronal", "sagittal", "ratio"}
+
+
+def test_volume_diversity_and_bad_volumes():
+    ref = _textured_volume()
+    same = np.stack([ref, ref])
+    assert metrics.volume_diversity(same, ref) == 0.0
+    rng = np.random.default_rng(0)
+    noisy = same + rng.standard_normal(same.shape)
+    assert metrics.volume_diversity(noisy, ref) > 0.5
+    with pytest.raises(InputError, match=r"\(C, D, H, W\) or \(N, C, D, H, W\)"):
+        metrics.volume_sliced_wasserstein(ref[0], ref)
+    with pytest.raises(InputError, match="plane must be one of"):
+        metrics.volume_sliced_wasserstein(ref[None], ref, plane="oblique")
+    with pytest.raises(InputError, match="smaller than the 7x7x7 patch"):
+        metrics.volume_sliced_wasserstein(ref[None, :, :5], ref[:, :5])
+    with pytest.raises(InputError, match="at least 2 samples"):
+        metrics.volume_diversity(ref[None], ref)

@@ -40,8 +40,9 @@ def run_engine(
     seed: int,
     spacing: tuple[float, float] | None = None,
 ) -> torch.Tensor:
-    """Run the engine on (S, C, A, B) planes in the training range; returns the same shape,
-    label channels as one-hot 0/1. ``sample`` uses only the shape; ``inject`` the values.
+    """Run the engine on (S, C, A, B) planes in the training range ((1, C, X, Y, Z) for a 3D
+    pyramid); returns the same shape, label channels as one-hot 0/1. ``sample`` uses only the
+    shape; ``inject`` the values.
     Deterministic in ``seed``; the S planes get independent streams split from it.
     ``spacing``: the planes' (row, col) pixel spacing, if known: the pyramid then runs at its
     own recorded spacing and the result is resampled back (``engine.resolution``); label
@@ -54,15 +55,16 @@ def run_engine(
 
     check_jax_usable()
     spec = pyramid.channels
-    s, c, a, b = planes.shape
+    s, c = planes.shape[:2]
+    size = tuple(int(v) for v in planes.shape[2:])
     if c != pyramid.num_channels:
         raise PyramidMismatchError(
             f"input has {c} channels but the pyramid has {pyramid.num_channels} ({', '.join(spec.names)})"
         )
     key = jax.random.PRNGKey(int(seed) % (2**32))
     if mode == "sample":
-        warn_if_unmatched(pyramid.spacing, pyramid.shapes[-1], (a, b), spacing)
-        out = sample_normalised(pyramid, key, s, start_scale=scale, size=(a, b), spacing=spacing)
+        warn_if_unmatched(pyramid.spacing, pyramid.shapes[-1], size, spacing)
+        out = sample_normalised(pyramid, key, s, start_scale=scale, size=size, spacing=spacing)
     else:
         xj, _ = torch_to_jax(normalise_planes(spec, planes))
         keys = jax.random.split(key, s)
@@ -114,11 +116,11 @@ def apply_layout(
             f"input has {x.shape[0]} channels but the pyramid has {pyramid.num_channels} "
             f"({', '.join(pyramid.channels.names)})"
         )
-    planes = plan_planes(x.shape, spatial_axis, slices, slice_u, transpose)
+    planes = plan_planes(x.shape, spatial_axis, slices, slice_u, transpose, pyramid.spatial_dims)
     scale = resolve_scale(pyramid, scale, mode)
     p = take_planes(x, planes)
-    if min(p.shape[-2:]) < 4:
-        raise InputError(f"planes of size {tuple(p.shape[-2:])} are too small for the pyramid")
+    if min(p.shape[2:]) < 4:
+        raise InputError(f"planes of size {tuple(p.shape[2:])} are too small for the pyramid")
     out = run_engine(pyramid, p, mode, scale, seed, plane_spacing(spacing, planes))
     return put_planes(x, out, planes)
 

@@ -1,6 +1,10 @@
 """2D planes of inputs: which planes of a (C, *spatial) input a 2D pyramid sees, and the
 normalisation between a layout's training range and the engine's [-1, 1] NHWC planes.
 
+A 3D (volume) pyramid sees the whole (C, X, Y, Z) input as one "plane", in the axis order it
+is given (the order the pyramid was trained in; ``transpose`` applies to 2D planes only): it
+generates whole volumes, so there is no slice axis to choose.
+
 Volumes: a 2D pyramid works on planes. A (C, A, B) input is one plane. A (C, X, Y, Z) input
 needs a slice axis: ``spatial_axis`` (0, 1 or 2, counted over the spatial dims) or, when it is
 None, the single spatial axis of size 1 (a 2D image saved as a volume); otherwise
@@ -38,16 +42,30 @@ def plan_planes(
     slices: Any,
     slice_u: float,
     transpose: bool,
+    spatial_dims: int = 2,
 ) -> Planes:
-    """Decide which planes of a (C, *spatial) input the 2D pyramid sees.
+    """Decide which planes of a (C, *spatial) input the pyramid sees: 2D planes for a 2D
+    pyramid (``spatial_dims=2``), the whole volume for a 3D one.
 
     ``slice_u`` in [0, 1) picks the slice for ``slices="random"`` (drawn by the caller's RNG).
 
     Raises:
         InputError: a volume with no slice axis given and none of size 1, a bad axis or index,
-        or an input that is neither 2D nor 3D.
+        or an input that is neither 2D nor 3D; for a 3D pyramid, an input that is not a
+        volume, or a slice axis given.
     """
     sp = list(shape[1:])
+    if spatial_dims == 3:
+        if len(sp) != 3:
+            raise InputError(
+                f"a 3D (volume) pyramid needs a (C, X, Y, Z) volume, got shape {tuple(shape)}"
+            )
+        if spatial_axis is not None:
+            raise InputError(
+                "spatial_axis and slices choose the planes of a 2D pyramid; a 3D pyramid "
+                f"generates the whole volume (got spatial_axis={spatial_axis})"
+            )
+        return Planes(None, (0,), False)  # volumes keep their axis order (transpose: 2D only)
     if len(sp) == 2:
         return Planes(None, (0,), transpose)
     if len(sp) != 3:
@@ -84,7 +102,8 @@ def plan_planes(
 
 
 def take_planes(x: torch.Tensor, planes: Planes) -> torch.Tensor:
-    """(C, *spatial) -> (S, C, A, B) planes (transposed to the pyramid's (H, W) if asked)."""
+    """(C, *spatial) -> (S, C, A, B) planes (transposed to the pyramid's (H, W) if asked);
+    (1, C, X, Y, Z) for a volume seen whole."""
     if planes.axis is None:
         p = x[None]
     else:
@@ -103,23 +122,27 @@ def put_planes(x: torch.Tensor, p: torch.Tensor, planes: Planes) -> torch.Tensor
     return out
 
 
+def _channel_view(values: Sequence[float], rank: int) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32).view(1, -1, *([1] * (rank - 2)))
+
+
 def normalise_planes(spec: Any, p: torch.Tensor) -> torch.Tensor:
-    """(S, C, A, B) training range -> (S, A, B, C) in [-1, 1], compact NHWC memory."""
-    lo = torch.tensor(spec.low, dtype=torch.float32).view(1, -1, 1, 1)
-    hi = torch.tensor(spec.high, dtype=torch.float32).view(1, -1, 1, 1)
+    """(S, C, A, B) training range -> (S, A, B, C) in [-1, 1], compact NHWC memory
+    ((S, C, X, Y, Z) -> (S, X, Y, Z, C) for volumes)."""
+    lo, hi = _channel_view(spec.low, p.ndim), _channel_view(spec.high, p.ndim)
     n = (p.to(torch.float32) - lo) / (hi - lo) * 2.0 - 1.0
-    return n.permute(0, 2, 3, 1).contiguous()
+    return n.movedim(1, -1).contiguous()
 
 
 def denormalise_planes(spec: Any, nhwc: torch.Tensor, decode: Any = None) -> torch.Tensor:
-    """(S, A, B, C) engine output -> (S, C, A, B) training range; label channels decoded to
-    one-hot 0/1 masks with the engine's hysteresis rule (``channels.decode_labels``)."""
+    """(S, A, B, C) engine output -> (S, C, A, B) training range ((S, X, Y, Z, C) ->
+    (S, C, X, Y, Z) for volumes); label channels decoded to one-hot 0/1 masks with the
+    engine's hysteresis rule (``channels.decode_labels``)."""
     from singan_augment.engine.channels import decode_labels
     from singan_augment.engine.config import LabelDecodeConfig
 
-    lo = torch.tensor(spec.low, dtype=torch.float32).view(1, -1, 1, 1)
-    hi = torch.tensor(spec.high, dtype=torch.float32).view(1, -1, 1, 1)
-    out = (nhwc.permute(0, 3, 1, 2) + 1.0) * 0.5 * (hi - lo) + lo
+    lo, hi = _channel_view(spec.low, nhwc.ndim), _channel_view(spec.high, nhwc.ndim)
+    out = (nhwc.movedim(-1, 1) + 1.0) * 0.5 * (hi - lo) + lo
     li = spec.label_indices
     if li:
         probs = out[:, li].clamp(0.0, 1.0)

@@ -41,16 +41,18 @@ def tensor_spacing(x: Any) -> tuple[float, ...] | None:
     return affine_spacing(getattr(x, "affine", None), x.ndim - 1) if hasattr(x, "ndim") else None
 
 
-def plane_spacing(spacing: tuple[float, ...] | None, planes: Planes) -> tuple[float, float] | None:
-    """(row, col) spacing of the planes ``take_planes`` cuts, given the input's spatial spacing."""
+def plane_spacing(spacing: tuple[float, ...] | None, planes: Planes) -> tuple[float, ...] | None:
+    """(row, col) spacing of the planes ``take_planes`` cuts, given the input's spatial
+    spacing; all of the input's spacing when it is seen whole (a 2D image, or a volume given
+    to a 3D pyramid)."""
     if spacing is None:
         return None
     if planes.axis is None:
-        ab = (spacing[0], spacing[1])
+        ab = tuple(spacing)
     else:
         rest = [s for i, s in enumerate(spacing[:3]) if i != planes.axis - 1]
         ab = (rest[0], rest[1])
-    return (ab[1], ab[0]) if planes.transpose else ab
+    return (*ab[:-2], ab[-1], ab[-2]) if planes.transpose else ab
 
 
 __all__ = ["affine_spacing", "plane_spacing", "tensor_spacing"]

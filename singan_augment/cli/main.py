@@ -37,23 +37,40 @@ def _factors(text: str) -> tuple[float, float]:
         ) from None
 
 
-def _spacing(text: str) -> tuple[float, float]:
+def _spacing(text: str) -> float | tuple[float, ...]:
+    """One value (isotropic), ROW,COL, or SLICE,ROW,COL for a volume."""
     from singan_augment.engine.resolution import check_spacing
 
     try:
         parts = [float(v) for v in text.lower().replace("x", ",").split(",")]
-        return check_spacing(parts[0] if len(parts) == 1 else parts, "--spacing")
+        if len(parts) == 1:
+            return check_spacing(parts[0], "--spacing")[0]
+        return check_spacing(parts, "--spacing", dims=len(parts) if len(parts) == 3 else 2)
     except ValueError:  # float() or check_spacing's InputError
         raise argparse.ArgumentTypeError(
-            f"expected a positive pixel spacing in mm, ROW,COL or one value, e.g. 0.9,0.9, got {text!r}"
+            "expected a positive pixel spacing in mm: ROW,COL, SLICE,ROW,COL (a volume) or one "
+            f"value, e.g. 0.9,0.9, got {text!r}"
         ) from None
 
 
-def _input_spacing(args: argparse.Namespace, paths) -> tuple[float, float] | None:
-    """--spacing if given, else the files' own (NIfTI), else None (unknown)."""
+def _slice(text: str) -> tuple[int, int]:
+    try:
+        axis, index = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected AXIS:INDEX, e.g. 2:77 (axis 0, 1 or 2 of the volume), got {text!r}"
+        ) from None
+    if axis not in (0, 1, 2):
+        raise argparse.ArgumentTypeError(f"the slice axis must be 0, 1 or 2, got {axis}")
+    return axis, index
+
+
+def _input_spacing(args: argparse.Namespace, paths, **kwargs) -> tuple[float, ...] | None:
+    """--spacing if given, else the files' own (NIfTI; ``kwargs`` as ``read_spacing``'s),
+    else None (unknown)."""
     from singan_augment.files.images import read_stack_spacing
 
-    return args.spacing if args.spacing is not None else read_stack_spacing(paths)
+    return args.spacing if args.spacing is not None else read_stack_spacing(paths, **kwargs)
 
 
 def _names(text: str) -> list[str]:
@@ -65,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from singan_augment.files.images import read_stack
     from singan_augment.files.lock import FolderLock
 
-    image = read_stack(args.image)
+    image = read_stack(args.image, volume=True, slice_at=args.slice)
     out = Path(args.out)
     # One writer per folder: a second train (or fit-dataset) into --out fails here at once.
     with FolderLock(out, "train"):
@@ -137,14 +154,14 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
         resume=resume,
         on_scale_done=checkpoint,
         progress=not args.quiet,
-        spacing=_input_spacing(args, args.image),
+        spacing=_input_spacing(args, args.image, volume=image.ndim == 4, slice_at=args.slice),
     )
     print(f"trained {pyr.num_scales} scales in {time.perf_counter() - t0:.1f} s -> {out}")
     print(f"{'scale':>5} {'size':>9} {'nfc':>4} {'s/iter':>8} {'rec RMSE':>9} {'noise amp':>9}")
     for n, s in sorted(times.items()):
-        h, w = pyr.shapes[n]
+        size = "x".join(str(v) for v in pyr.shapes[n])
         print(
-            f"{n:>5} {f'{h}x{w}':>9} {mcfg.nfc(n):>4} {s['s_per_iter']:>8.4f} {s['rec_rmse']:>9.4f} {s['noise_amp']:>9.4f}"
+            f"{n:>5} {size:>9} {mcfg.nfc(n):>4} {s['s_per_iter']:>8.4f} {s['rec_rmse']:>9.4f} {s['noise_amp']:>9.4f}"
         )
     return 0
 
@@ -159,6 +176,9 @@ def _write_outputs(out: Path, stem: str, image, labels, pyr, fmt: str) -> None:
         write_array(
             out / f"{stem}_label.{fmt}", labels[None].astype("uint8") if fmt != "npy" else labels
         )
+    if image.ndim == 4:  # a volume: the PNG previews its middle slice along the first axis
+        mid = image.shape[1] // 2
+        image, labels = image[:, mid], None if labels is None else labels[mid]
     atomic_write(
         out / f"{stem}.png", png_bytes(preview(image, ch.names, ch.kinds, ch.low, ch.high, labels))
     )
@@ -205,12 +225,13 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     from singan_augment.files.pyramid_files import load_pyramid
 
     pyr = load_pyramid(args.pyramid)
-    comp = read_image(args.composite)
-    mask = read_image(args.mask)
+    volume = pyr.spatial_dims == 3  # a volume pyramid takes a 3D composite and mask
+    comp = read_image(args.composite, volume=volume)
+    mask = read_image(args.mask, volume=volume)
     if mask.shape[0] != 1:
         mask = mask.max(axis=0, keepdims=True)
     fn = edit if args.editing else harmonize
-    spacing = _input_spacing(args, [args.composite])
+    spacing = _input_spacing(args, [args.composite], volume=volume)
     res = fn(pyr, comp, mask[0] > 0, args.scale, args.seed, spacing=spacing)
     write_array(args.out, res)
     print(f"wrote {args.out}")
@@ -237,15 +258,19 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"clamp to [-1, 1]: {'yes' if mcfg.clamp else 'no'}"
     )
     sp = meta.get("spacing")
+    axes = "row x col" if len(sp or ()) != 3 else "slice x row x col"
+    print(
+        f"spatial dims: {meta.get('spatial_dims', 2)} ({'volume' if meta.get('spatial_dims') == 3 else 'image'})"
+    )
     print(
         "finest-scale pixel spacing: "
-        + ("unknown" if sp is None else f"{sp[0]:.4g} x {sp[1]:.4g} (row x col, e.g. mm)")
+        + ("unknown" if sp is None else " x ".join(f"{v:.4g}" for v in sp) + f" ({axes}, e.g. mm)")
     )
     print(f"source: {meta.get('provenance', {})}")
     for n, s in enumerate(meta["shapes"]):
         amp = meta["noise_amps"][n] if n < len(meta["noise_amps"]) else None
         print(
-            f"  scale {n}: {s[0]}x{s[1]} nfc {mcfg.nfc(n)} iters {tcfg.scale_iters(n, shapes)[0]}"
+            f"  scale {n}: {'x'.join(str(v) for v in s)} nfc {mcfg.nfc(n)} iters {tcfg.scale_iters(n, shapes)[0]}"
             + (f" noise amp {amp:.4f}" if amp is not None else " (untrained)")
         )
     return 0
@@ -290,8 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--spacing",
         type=_spacing,
-        help="the image's pixel spacing in mm, ROW,COL or one value (default: the NIfTI "
-        "header's, else unknown); recorded so the pyramid later runs at its own resolution",
+        help="the image's pixel spacing in mm: ROW,COL, SLICE,ROW,COL for a volume, or one "
+        "value (default: the NIfTI header's, else unknown); recorded so the pyramid later "
+        "runs at its own resolution",
+    )
+    t.add_argument(
+        "--slice",
+        type=_slice,
+        metavar="AXIS:INDEX",
+        help="train a 2D pyramid on one slice of a 3D volume (default: a 3D NIfTI trains a "
+        "volume pyramid with 3x3x3 convolutions)",
     )
     t.add_argument("--seed", type=int, default=None)
     t.add_argument(

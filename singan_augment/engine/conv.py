@@ -45,8 +45,9 @@ transposed by JAX.
 Volumes (``conv3x3x3_valid``, NDHWC x DHWIO) have ``"xla"``, ``"shifted"`` (27 matmuls),
 ``"im2col"`` (K = 27*Cin), ``"rows"`` (the volume flattened to (N*D*H*W, Cin), a shift by
 (a, i, j) being a shift by a*H*W + i*W + j rows: 3 horizontal taps concatenated, one matmul
-to 9*Cout columns, 9 shifted slices added) and ``"taps"`` (one matmul to 27*Cout columns, 27
-shifted slices). Winograd is 2-D only.
+to 9*Cout columns, 9 shifted slices added), ``"planes"`` (the 9 in-plane taps concatenated,
+K = 9*Cin, one matmul to 3*Cout columns, 3 slices a plane apart added) and ``"taps"`` (one
+matmul to 27*Cout columns, 27 shifted slices). Winograd is 2-D only.
 """
 
 from __future__ import annotations
@@ -246,13 +247,16 @@ def _check3(x: jax.Array, w: jax.Array) -> None:
         )
 
 
+# The 3-D "auto" rule, from benchmarks/conv3d_kernels.py (forward + backward, batch 1, the
+# run is in docs/volumes.md): "planes" is fastest wherever Cout > 4 (3->16 at 74^3: 160 ms
+# vs im2col 275, rows 344; 16->16 at 72^3: 337 vs rows 489; 32->32 at 52^3: 337 vs 439),
+# "rows" when Cout <= 4 (16->3 at 66^3: 99 ms vs planes 162, taps 242; 8->1 at 40^3: 5 vs 32).
+
+
 def select_impl_3d(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> str:
     """The implementation ``"auto"`` uses for a 3x3x3 convolution of these static shapes."""
-    if x_shape[4] <= _SMALL_CHANNELS:
-        return "im2col"
-    if w_shape[4] <= _SMALL_CHANNELS:
-        return "taps"
-    return "rows"
+    del x_shape
+    return "rows" if w_shape[4] <= _SMALL_CHANNELS else "planes"
 
 
 def _xla3(x: jax.Array, w: jax.Array) -> jax.Array:
@@ -312,6 +316,21 @@ def _rows3(x: jax.Array, w: jax.Array) -> jax.Array:
     return _unflatten3(out, n, d, h, wd)
 
 
+def _planes3(x: jax.Array, w: jax.Array) -> jax.Array:
+    n, d, h, wd, cin = x.shape
+    cout = w.shape[4]
+    xf, length = _flatten3(x)
+    plane = h * wd
+    l9 = length + 2 * plane
+    x9 = jnp.concatenate(  # (l9, 9*Cin), (i, j, c): the in-plane taps side by side
+        [xf[i * wd + j : i * wd + j + l9] for i in range(3) for j in range(3)], axis=-1
+    )
+    w9 = jnp.transpose(w, (1, 2, 3, 0, 4)).reshape(9 * cin, 3 * cout)  # (i, j, c) x (a, e)
+    y = (x9 @ w9).reshape(l9, 3, cout)
+    out = y[0:length, 0] + y[plane : plane + length, 1] + y[2 * plane : 2 * plane + length, 2]
+    return _unflatten3(out, n, d, h, wd)
+
+
 def _taps3(x: jax.Array, w: jax.Array) -> jax.Array:
     n, d, h, wd, cin = x.shape
     cout = w.shape[4]
@@ -325,13 +344,14 @@ def _taps3(x: jax.Array, w: jax.Array) -> jax.Array:
     return _unflatten3(out, n, d, h, wd)
 
 
-IMPLS_3D: tuple[str, ...] = ("xla", "shifted", "im2col", "rows", "taps")
+IMPLS_3D: tuple[str, ...] = ("xla", "shifted", "im2col", "rows", "planes", "taps")
 
 _FUNCS_3D = {
     "xla": _xla3,
     "shifted": _shifted3,
     "im2col": _im2col3,
     "rows": _rows3,
+    "planes": _planes3,
     "taps": _taps3,
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,14 +24,35 @@ def suffix(path: str | os.PathLike) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read one file as (C, H, W) float32.
+SliceAt = tuple[int, int]
+"""(axis, index): one slice of a volume, the axis counted over its three spatial axes."""
+
+
+def _take_slice(arr: np.ndarray, where: SliceAt, p: Path, channel_axis: bool) -> np.ndarray:
+    axis, index = where
+    spatial = arr.shape[1:] if channel_axis else arr.shape
+    if len(spatial) != 3:
+        raise InputError(f"{p}: --slice needs a 3D volume, got data of shape {arr.shape}")
+    if not 0 <= axis < 3 or not -spatial[axis] <= index < spatial[axis]:
+        raise InputError(
+            f"{p}: slice {axis}:{index} is outside the volume's spatial shape {tuple(spatial)}"
+        )
+    return np.take(arr, index, axis=axis + (1 if channel_axis else 0))
+
+
+def read_image(
+    path: str | os.PathLike, *, volume: bool = False, slice_at: SliceAt | None = None
+) -> np.ndarray:
+    """Read one file as (C, H, W) float32, or as a (C, D, H, W) volume with ``volume=True``.
 
     PNG/JPEG/TIFF: grayscale -> 1 channel, RGB -> 3 (alpha dropped). ``.npy``: (H, W) or
-    (C, H, W), loaded without pickle. NIfTI: a 2D image (X, Y) or (X, Y, 1) -> (1, X, Y).
+    (C, H, W) (volumes: (C, D, H, W)), loaded without pickle. NIfTI: a 2D image (X, Y) or
+    (X, Y, 1) -> (1, X, Y); a 3D volume (X, Y, Z) -> (1, X, Y, Z) with ``volume=True``.
+    ``slice_at=(axis, index)`` takes one slice of a volume (NIfTI or (C, D, H, W) ``.npy``).
 
     Raises:
-        InputError: missing/unreadable file, unknown extension, or a 3D volume.
+        InputError: missing/unreadable file, unknown extension, a volume where an image is
+        expected (or the reverse), a slice outside the volume.
     """
     p = Path(path)
     if not p.is_file():
@@ -39,15 +61,32 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     try:
         if ext == ".npy":
             arr = np.load(p, allow_pickle=False)
+            if slice_at is not None:
+                arr = _take_slice(arr, slice_at, p, channel_axis=True)
         elif ext in (".nii", ".nii.gz"):
             import nibabel as nib
 
             arr = np.asarray(nib.load(str(p)).dataobj)
+            if slice_at is not None:
+                arr = _take_slice(
+                    arr.reshape(arr.shape[:3]) if arr.ndim == 4 and arr.shape[3] == 1 else arr,
+                    slice_at,
+                    p,
+                    channel_axis=False,
+                )
             arr = np.squeeze(arr)
-            if arr.ndim != 2:
+            if arr.ndim == 3 and volume:
+                arr = arr[None]
+            elif arr.ndim != 2:
                 raise InputError(
-                    f"{p}: NIfTI data has shape {arr.shape}; the CLI takes 2D images — extract a slice first "
-                    "(the transforms handle volumes slice-wise with an explicit spatial_axis)"
+                    f"{p}: NIfTI data has shape {arr.shape}; "
+                    + (
+                        "a volume pyramid takes a 3D volume (X, Y, Z)"
+                        if volume
+                        else "a 3D volume here needs --slice AXIS:INDEX (or train a volume "
+                        "pyramid on it; the transforms handle volumes slice-wise with an "
+                        "explicit spatial_axis)"
+                    )
                 )
         elif ext in (".tif", ".tiff"):
             import tifffile
@@ -76,8 +115,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         arr = arr.astype(np.uint8)
     if arr.ndim == 2:
         arr = arr[None]
-    if arr.ndim != 3:
-        raise InputError(f"{p}: expected a 2D image or (C, H, W) array, got shape {arr.shape}")
+    if arr.ndim != 3 and not (volume and arr.ndim == 4):
+        raise InputError(
+            f"{p}: expected a 2D image or (C, H, W) array"
+            + (" or a (C, D, H, W) volume" if volume else "")
+            + f", got shape {arr.shape}"
+        )
     check_real_dtype(arr.dtype, str(p))
     return arr.astype(np.float32)
 
@@ -115,10 +158,13 @@ _KINDS = {
 }
 
 
-def read_spacing(path: str | os.PathLike) -> tuple[float, float] | None:
+def read_spacing(
+    path: str | os.PathLike, *, volume: bool = False, slice_at: SliceAt | None = None
+) -> tuple[float, ...] | None:
     """The (row, col) pixel spacing of an image file, in mm: a NIfTI header's zooms of its two
-    in-plane axes (those ``read_image`` keeps); None for every other format (their DPI says
-    nothing about anatomy).
+    in-plane axes (those ``read_image`` keeps); all three for a volume (``volume=True``), the
+    two left by ``slice_at``. None for every other format (their DPI says nothing about
+    anatomy).
 
     Raises:
         InputError: an unreadable NIfTI header, or non-positive zooms.
@@ -133,20 +179,26 @@ def read_spacing(path: str | os.PathLike) -> tuple[float, float] | None:
         shape, zooms = img.shape, img.header.get_zooms()
     except Exception as e:  # noqa: BLE001 - any header failure is bad input
         raise InputError(f"{p}: cannot read the NIfTI header ({type(e).__name__}: {e})") from None
-    kept = [float(z) for n, z in zip(shape, zooms) if n != 1][:2]
-    if len(kept) != 2 or not all(np.isfinite(kept)) or min(kept) <= 0:
-        raise InputError(f"{p}: NIfTI voxel sizes {tuple(zooms)} give no valid in-plane spacing")
-    return kept[0], kept[1]
+    if slice_at is not None:
+        kept = [float(z) for i, z in enumerate(zooms[:3]) if i != slice_at[0]]
+    else:
+        kept = [float(z) for n, z in zip(shape, zooms) if n != 1][: 3 if volume else 2]
+    want = 3 if volume and slice_at is None else 2
+    if len(kept) != want or not all(np.isfinite(kept)) or min(kept) <= 0:
+        raise InputError(f"{p}: NIfTI voxel sizes {tuple(zooms)} give no valid spacing")
+    return tuple(kept)
 
 
-def read_stack_spacing(paths: Sequence[str | os.PathLike]) -> tuple[float, float] | None:
-    """The common pixel spacing of files stacked as channels (see ``read_spacing``); None if
-    no file records one.
+def read_stack_spacing(
+    paths: Sequence[str | os.PathLike], **kwargs: Any
+) -> tuple[float, ...] | None:
+    """The common pixel spacing of files stacked as channels (see ``read_spacing``, which
+    takes the keyword arguments); None if no file records one.
 
     Raises:
         InputError: two files record different spacings (more than 0.1 % apart).
     """
-    known = [(str(p), s) for p in paths if (s := read_spacing(p)) is not None]
+    known = [(str(p), s) for p in paths if (s := read_spacing(p, **kwargs)) is not None]
     for name, s in known[1:]:
         if not np.allclose(s, known[0][1], rtol=1e-3):
             raise InputError(
@@ -155,11 +207,14 @@ def read_stack_spacing(paths: Sequence[str | os.PathLike]) -> tuple[float, float
     return known[0][1] if known else None
 
 
-def read_stack(paths: Sequence[str | os.PathLike]) -> np.ndarray:
-    """Read files and stack their channels in order. All must share H and W."""
+def read_stack(paths: Sequence[str | os.PathLike], **kwargs: Any) -> np.ndarray:
+    """Read files (``read_image``, which takes the keyword arguments) and stack their
+    channels in order. All must share their spatial shape."""
     if not paths:
         raise InputError("no input image given")
-    arrays = [read_image(p) for p in paths]
+    arrays = [read_image(p, **kwargs) for p in paths]
+    if len({a.ndim for a in arrays}) > 1:
+        raise InputError(f"inputs mix images and volumes: shapes {[a.shape for a in arrays]}")
     shapes = {a.shape[1:] for a in arrays}
     if len(shapes) > 1:
         raise InputError(f"input images differ in size: {[a.shape[1:] for a in arrays]}")
@@ -167,7 +222,8 @@ def read_stack(paths: Sequence[str | os.PathLike]) -> np.ndarray:
 
 
 def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write an array atomically as .npy or NIfTI (.nii / .nii.gz, identity affine), or PNG."""
+    """Write an array atomically as .npy or NIfTI (.nii / .nii.gz, identity affine; a
+    (C, X, Y, Z) volume is written in the NIfTI axis order (X, Y, Z[, C])), or PNG."""
     from .atomic import atomic_write
 
     p = Path(path)
@@ -182,7 +238,12 @@ def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
         import nibabel as nib
 
         arr = np.asarray(array)
-        data = np.moveaxis(arr, 0, -1)[:, :, None, :] if arr.ndim == 3 else arr
+        if arr.ndim == 3:  # (C, H, W) -> (H, W, 1, C)
+            data = np.moveaxis(arr, 0, -1)[:, :, None, :]
+        elif arr.ndim == 4:  # a (C, X, Y, Z) volume -> (X, Y, Z), or (X, Y, Z, C)
+            data = arr[0] if arr.shape[0] == 1 else np.moveaxis(arr, 0, -1)
+        else:
+            data = arr
         img = nib.Nifti1Image(data, np.eye(4))
         atomic_write(p, img.to_bytes() if ext == ".nii" else _gz(img.to_bytes()))
     elif ext == ".png":

@@ -155,3 +155,43 @@ def test_out_of_range_scale_on_cli(tiny_pyramid_dir, tmp_path, capsys):
         == 2
     )
     assert "out of range" in capsys.readouterr().err
+
+
+def test_train_a_volume_pyramid_from_nifti_and_a_slice_of_it(tmp_path, capsys):
+    """A 3D NIfTI per contrast trains a volume pyramid (spacing from the header); --slice
+    AXIS:INDEX trains a 2D one on one slice; sample writes volumes."""
+    import nibabel as nib
+
+    from singan_augment.files.pyramid_files import read_metadata
+    from singan_augment.testing import tiny_volume
+
+    vol = tiny_volume(channels=2)
+    paths = []
+    for c, name in enumerate(("t1", "flair")):
+        p = tmp_path / f"{name}.nii.gz"
+        nib.save(nib.Nifti1Image(vol[c], np.diag([2.0, 1.0, 1.0, 1.0])), str(p))
+        paths.append(str(p))
+    common = ["--iters", "2", "--min-size", "12", "--max-size", "16", "--nfc", "4",
+              "--nfc-max", "4", "--conv-impl", "xla", "--quiet"]  # fmt: skip
+    assert main(["train", *paths, "--out", str(tmp_path / "v"), *common]) == 0
+    meta = read_metadata(tmp_path / "v")
+    assert meta["spatial_dims"] == 3 and meta["shapes"][-1] == [14, 16, 15]
+    assert meta["spacing"] == [2.0, 1.0, 1.0]
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "v")]) == 0
+    info = capsys.readouterr().out
+    assert "spatial dims: 3 (volume)" in info and "2 x 1 x 1 (slice x row x col" in info
+    assert main(["sample", str(tmp_path / "v"), "--n", "1", "--out", str(tmp_path / "s"),
+                 "--quiet"]) == 0  # fmt: skip
+    assert np.load(tmp_path / "s" / "sample_0000.npy").shape == (2, 14, 16, 15)
+    assert (tmp_path / "s" / "sample_0000.png").stat().st_size > 100
+    sl = ["--slice", "0:5", "--min-size", "12", "--max-size", "16"]
+    assert main(["train", *paths, "--out", str(tmp_path / "p"), *common, *sl]) == 0
+    meta2 = read_metadata(tmp_path / "p")
+    assert meta2["spatial_dims"] == 2 and meta2["shapes"][-1] == [16, 15]
+    assert meta2["spacing"] == [1.0, 1.0]
+    with pytest.raises(SystemExit):
+        main(["train", *paths, "--out", str(tmp_path / "q"), "--slice", "3:0"])
+    capsys.readouterr()
+    assert main(["train", *paths, "--out", str(tmp_path / "q"), "--slice", "0:99", *common]) == 2
+    assert "outside the volume" in capsys.readouterr().err

@@ -144,9 +144,9 @@ def test_auto_rule() -> None:
 # --- 3x3x3 convolutions (volumes) ------------------------------------------------------------
 
 CASES_3D = [  # (N, D, H, W, Cin, Cout)
-    (1, 5, 6, 7, 3, 8),  # few input channels (auto: im2col)
-    (2, 4, 5, 3, 8, 2),  # few output channels (auto: taps)
-    (1, 6, 5, 6, 6, 7),  # auto: rows
+    (1, 5, 6, 7, 3, 8),  # few input channels
+    (2, 4, 5, 3, 8, 2),  # few output channels (auto: rows)
+    (1, 6, 5, 6, 6, 7),  # auto: planes
 ]
 
 
@@ -191,7 +191,7 @@ def test_values_and_grads_3d(impl: str, case: tuple[int, ...]) -> None:
     assert_close(got[1], want[1])
 
 
-@pytest.mark.parametrize("impl", ["auto", "rows"])
+@pytest.mark.parametrize("impl", ["auto", "rows", "planes"])
 def test_grad_of_grad_3d(impl: str) -> None:
     """The WGAN-GP penalty of a 2-layer 3-D critic: second derivatives through every form."""
     x, w1 = make3((1, 7, 6, 7, 4, 6), seed=1)
@@ -227,6 +227,6 @@ def test_winograd_has_no_3d_form() -> None:
 
 
 def test_auto_rule_3d() -> None:
-    assert select_impl_3d((1, 64, 64, 64, 3), (3, 3, 3, 3, 32)) == "im2col"
-    assert select_impl_3d((1, 64, 64, 64, 32), (3, 3, 3, 32, 1)) == "taps"
-    assert select_impl_3d((1, 64, 64, 64, 32), (3, 3, 3, 32, 32)) == "rows"
+    assert select_impl_3d((1, 64, 64, 64, 3), (3, 3, 3, 3, 32)) == "planes"
+    assert select_impl_3d((1, 64, 64, 64, 32), (3, 3, 3, 32, 1)) == "rows"
+    assert select_impl_3d((1, 64, 64, 64, 32), (3, 3, 3, 32, 32)) == "planes"

@@ -471,3 +471,68 @@ def test_dataloader_spawn_two_workers(pyr3_dir, tmp_path, guard):
     # subjects 0 and 1 go to different workers; their draws must not repeat each other
     seeds = [b["t1"].applied_operations[0][-1]["extra_info"]["seed"] for b in batches]
     assert len(set(int(s) for s in seeds)) == 4
+
+
+# --------------------------------------------------------------------------------------------
+# A 3D (volume) pyramid: whole volumes, one draw each
+# --------------------------------------------------------------------------------------------
+
+
+def _volume_dict():
+    from singan_augment.testing import tiny_volume
+
+    vol = tiny_volume(mask=True)
+    affine = torch.diag(torch.tensor([2.0, 1.0, 1.0, 1.0], dtype=torch.float64))
+    return {
+        "t1": MetaTensor(torch.from_numpy(vol[:1].copy()), affine=affine),
+        "lesion": MetaTensor(torch.from_numpy(vol[1:].astype(np.int64)), affine=affine),
+    }
+
+
+def test_a_volume_pyramid_draws_whole_volumes(tiny_volume_pyramid_dir, tiny_volume_pyramid):
+    """The array transform gives the engine's own volume sample for its seed (one 3-D draw,
+    not slices), keeps the MetaTensor's affine, and decodes the label channel to 0/1."""
+    import jax
+
+    from singan_augment.engine.sample import sample
+
+    d = _volume_dict()
+    vol = MetaTensor(
+        torch.cat([d["t1"].as_tensor(), d["lesion"].as_tensor().float()]), affine=d["t1"].affine
+    )
+    t = RandSinGANSample(tiny_volume_pyramid_dir, prob=1.0, start_scale=1).set_random_state(3)
+    out = t(vol)
+    assert isinstance(out, MetaTensor) and out.shape == vol.shape
+    assert torch.equal(out.affine, vol.affine)
+    assert set(torch.unique(out[1]).tolist()) <= {0.0, 1.0}
+    ref = sample(
+        tiny_volume_pyramid, jax.random.PRNGKey(t._seed), 1, start_scale=1, size=(14, 16, 15)
+    )
+    np.testing.assert_allclose(out[0].numpy(), ref.images[0, 0], rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(out[1].numpy(), ref.labels[0])
+    again = RandSinGANSample(tiny_volume_pyramid_dir, prob=1.0, start_scale=1).set_random_state(3)
+    assert torch.equal(again(vol), out)
+
+
+def test_a_volume_pyramid_keeps_image_and_label_map_aligned(tiny_volume_pyramid_dir):
+    """Dictionary transform: the label map comes back as a discrete map of its dtype that is
+    the decoded label channel of the same draw; the image key is the same draw's t1."""
+    d = _volume_dict()
+    t = RandSinGANSampled(
+        keys=["t1", "lesion"], pyramid=tiny_volume_pyramid_dir, prob=1.0, mode="inject",
+        start_scale=2, label_key="lesion",
+    ).set_random_state(0)  # fmt: skip
+    out = t(d)
+    assert out["t1"].shape == d["t1"].shape and out["lesion"].shape == d["lesion"].shape
+    assert out["lesion"].dtype == d["lesion"].dtype
+    assert set(torch.unique(out["lesion"]).tolist()) <= {0, 1}
+    assert not torch.equal(out["t1"], d["t1"])
+    assert [op["class"] for op in out["t1"].applied_operations] == ["RandSinGANSampled"]
+
+
+def test_a_volume_pyramid_refuses_planes_and_images(tiny_volume_pyramid_dir):
+    vol = torch.rand(2, 14, 16, 15)
+    with pytest.raises(InputError, match="3D pyramid generates the whole volume"):
+        RandSinGANSample(tiny_volume_pyramid_dir, prob=1.0, spatial_axis=2)(vol)
+    with pytest.raises(InputError, match=r"needs a \(C, X, Y, Z\) volume"):
+        RandSinGANSample(tiny_volume_pyramid_dir, prob=1.0)(vol[:, 0])

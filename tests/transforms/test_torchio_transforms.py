@@ -182,3 +182,24 @@ def test_spawn_dataloader_two_workers(pyr3_dir):
     assert len(outs) == 4 and all(o.shape == (1, W, H, 1) for o in outs)
     # torch seeds each worker differently: no two subjects got the same draw
     assert len({o.numpy().tobytes() for o in outs}) == 4
+
+
+def test_a_volume_pyramid_on_a_subject(tiny_volume_pyramid_dir):
+    """TorchIO: a 3D pyramid gives whole volumes in the subject's own axis order (no plane
+    transpose), the label map stays discrete and aligned, and the history replays it."""
+    from singan_augment.testing import tiny_volume
+
+    vol = tiny_volume(mask=True)
+    affine = np.diag([2.0, 1.0, 1.0, 1.0])
+    subject = tio.Subject(
+        t1=tio.ScalarImage(tensor=torch.from_numpy(vol[:1].copy()), affine=affine),
+        lesion=tio.LabelMap(tensor=torch.from_numpy(vol[1:].astype(np.int64)), affine=affine),
+    )
+    t = RandomSinGAN(tiny_volume_pyramid_dir, mode="inject", start_scale=2, label_name="lesion")
+    out = t(subject)
+    assert out["t1"].data.shape == (1, 14, 16, 15) and out["lesion"].data.shape == (1, 14, 16, 15)
+    assert set(torch.unique(out["lesion"].data).tolist()) <= {0, 1}
+    assert not torch.equal(out["t1"].data, subject["t1"].data)
+    replay = out.get_composed_history()(subject)
+    assert torch.equal(replay["t1"].data, out["t1"].data)
+    assert torch.equal(replay["lesion"].data, out["lesion"].data)
