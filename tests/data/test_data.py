@@ -17,7 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_available_lists_all_loaders():
     names = D.available()
-    assert set(names) == {"mni152", "histology_he", "histology_ihc", "fluorescence"}
+    assert set(names) == {
+        "mni152",
+        "mni152_volume",
+        "histology_he",
+        "histology_ihc",
+        "fluorescence",
+    }
     assert all(isinstance(v, str) and v for v in names.values())
 
 
@@ -182,3 +188,25 @@ def test_derivation_script_reproduces_fluorescence_labels():
         np.round(img[0] * 255).astype(np.float64), **mod.NUCLEI_PARAMS["fluorescence"]
     )
     assert np.array_equal(mod.relabel_sequential(lab), der)
+
+
+def test_brain_volume_is_the_same_brain_in_3d():
+    """The shipped volume: shapes, ranges, spacing; its tissue contrasts order as in the
+    slices; and its rows run front to back (the brain's long axis), as in the 2-D slices."""
+    img, labels, spacing = D.brain_volume()
+    assert img.shape == (3, 54, 64, 52) and img.dtype == np.float32
+    assert labels.shape == (54, 64, 52) and labels.dtype == np.uint8
+    assert 0.0 <= img.min() and img.max() <= 1.0
+    assert set(np.unique(labels)) == {0, 1, 2, 3}
+    assert np.allclose(spacing, (2.926, 2.922, 2.904), atol=0.01)
+    assert ((labels > 0) == (img[0] > 0)).mean() > 0.98  # T1 is zero outside the brain
+    med = {k: np.median(img[:, labels == k], axis=1) for k in (1, 2, 3)}  # (t1, t2w, flair)
+    assert med[3][0] > med[2][0] > med[1][0]  # T1: WM > GM > CSF
+    assert med[1][1] > med[2][1] > med[3][1]  # T2w: CSF > GM > WM
+    # FLAIR: GM > WM > CSF, the CSF-labelled voxels dark although 2.9 mm voxels mix tissues
+    assert med[2][2] > med[3][2] > med[1][2] and med[1][2] < 0.5 * med[3][2]
+    brain = labels > 0
+    extent = [
+        np.ptp(np.where(brain.any(axis=tuple(j for j in range(3) if j != i)))[0]) for i in range(3)
+    ]
+    assert extent[1] > extent[2]  # rows run anterior -> posterior, the brain's long axis
