@@ -22,6 +22,7 @@ import pytest
 from singan_augment.testing import (
     tiny_image,
     tiny_image_with_mask,
+    tiny_volume,
 )
 from singan_augment.testing.subprocesses import subprocess_env
 
@@ -39,6 +40,8 @@ TINY_FLAGS = [
     "8",
 ]
 TINY_FLAGS += ["--conv-impl", "xla"]
+VOLUME_FLAGS = ["--iters", "2", "--min-size", "12", "--max-size", "16", "--nfc", "4"]
+VOLUME_FLAGS += ["--nfc-max", "4", "--conv-impl", "xla"]
 
 
 def blocks(lang: str) -> list[str]:
@@ -94,6 +97,26 @@ np.testing.assert_allclose(out[:, far & ~paste_mask], image[:, far & ~paste_mask
     run_fresh(tiny + code + checks, tmp_path)
 
 
+def test_volume_example_runs(tmp_path):
+    code = python_block("brain_volume()")
+    code = substitute(
+        code,
+        'model_config=ModelConfig(nfc_init=8, nfc_max=8), schedule="fast")',
+        "model_config=TINY_VOLUME_MODEL, train_config=TINY_TRAIN, "
+        "pyramid_config=TINY_VOLUME_PYRAMID, progress=False)",
+    )
+    checks = """
+assert pyr3d.spatial_dims == 3 and vols.shape == (4, *volume.shape)
+assert np.isfinite([coherence.axial, coherence.coronal, coherence.sagittal]).all()
+assert spread > 0
+"""
+    tiny = (
+        "import numpy as np\n"
+        "from singan_augment.testing import TINY_TRAIN, TINY_VOLUME_MODEL, TINY_VOLUME_PYRAMID\n"
+    )
+    run_fresh(tiny + code + checks, tmp_path)
+
+
 def test_transforms_example_runs(tmp_path):
     code = python_block("RandSinGANSampled")
     checks = """
@@ -137,10 +160,16 @@ def test_cli_examples_run_in_order(tmp_path, monkeypatch):
     for i in range(2):
         np.save(f"images/case{i}.npy", tiny_image(1, seed=10 + i))
 
+    vol = tiny_volume(channels=3)  # (3, 14, 16, 15): the volume lines train on it
+    for name, channel in zip(("brain_t1", "brain_t2", "brain_flair"), vol):
+        nib.save(nib.Nifti1Image(channel, np.diag([2.0, 1.0, 1.0, 1.0])), f"{name}.nii.gz")
+
     runs = []
     for argv in cli_lines():
         args = argv[1:]
-        if args[0] in ("train", "fit-dataset"):
+        if args[0] == "train" and "brain_t1.nii.gz" in args:
+            args += VOLUME_FLAGS
+        elif args[0] in ("train", "fit-dataset"):
             args += TINY_FLAGS
         if args[0] in ("train", "sample", "fit-dataset", "expand"):
             args.append("--quiet")
@@ -155,3 +184,7 @@ def test_cli_examples_run_in_order(tmp_path, monkeypatch):
     assert len(list(Path("samples").glob("*.npy"))) >= 16
     assert (tmp_path / "synthetic/datalist.json").is_file()
     assert (tmp_path / "report.html").stat().st_size > 1000
+    from singan_augment.files.pyramid_files import read_metadata
+
+    assert read_metadata("runs/brain3d")["spatial_dims"] == 3
+    assert read_metadata("runs/slice7")["shapes"][-1] == [16, 15]
