@@ -76,7 +76,8 @@ BACKGROUND = {k: v[0] for k, v in _LEVELS.items()}
 class TumourPatch:
     """A synthetic lesion: ``image`` (C, size, size) float32 in [0, 1] (channels ``contrasts``),
     ``label`` (size, size) uint8 (0 outside, 1 necrotic core, 2 enhancing rim, 3 oedema) and
-    ``mask`` (size, size) bool = ``label > 0``."""
+    ``mask`` (size, size) bool = ``label > 0``. A 3-D lesion (``make_tumour(...,
+    spatial_dims=3)``) has (C, size, size, size) and (size, size, size)."""
 
     image: np.ndarray
     label: np.ndarray
@@ -100,6 +101,25 @@ def _blob(rng, yy, xx, cy, cx, wobble, field_amp, field_sigma):
     for k in range(2, 6):
         a = wobble * rng.uniform(0.3, 1.0) / (k - 1)
         rad += a * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    rad = np.maximum(rad, 0.5)
+    field = field_amp * _smooth_noise(rng, r.shape, field_sigma)
+    return lambda r0: (r / (r0 * rad) + field) < 1.0
+
+
+def _ball(rng, grid, centre, wobble, field_amp, field_sigma):
+    """Irregular ball generator, the 3-D ``_blob``: the radius is modulated by lobes of orders
+    2..5 around random axes (cosines of the angle to each axis) plus a smoothed random distance
+    field. The random draws happen once; the returned function maps a base radius to a mask."""
+    d = [g - c for g, c in zip(grid, centre)]
+    r = np.sqrt(sum(x * x for x in d))
+    unit = [x / np.maximum(r, 1e-9) for x in d]
+    rad = np.ones_like(r)
+    for k in range(2, 6):
+        axis = rng.standard_normal(3)
+        axis /= np.linalg.norm(axis)
+        angle = np.arccos(np.clip(sum(u * a for u, a in zip(unit, axis)), -1.0, 1.0))
+        a = wobble * rng.uniform(0.3, 1.0) / (k - 1)
+        rad += a * np.cos(k * angle + rng.uniform(0, 2 * np.pi))
     rad = np.maximum(rad, 0.5)
     field = field_amp * _smooth_noise(rng, r.shape, field_sigma)
     return lambda r0: (r / (r0 * rad) + field) < 1.0
@@ -141,8 +161,10 @@ def make_tumour(
     contrasts: tuple[str, ...] = ("t1", "t2w", "flair"),
     *,
     unknown_contrasts: str = "raise",
+    spatial_dims: int = 2,
 ) -> TumourPatch:
-    """Make one synthetic tumour patch, deterministic in ``seed``.
+    """Make one synthetic tumour patch, deterministic in ``seed``; with ``spatial_dims=3`` a
+    3-D lesion (a size^3 patch of nested irregular balls: core, rim, oedema).
 
     ``size`` >= 16 is the patch side in pixels (the lesion's oedema spans about 55-85 % of it
     and stays 2 px clear of the border). ``contrasts`` picks and orders the channels among
@@ -154,7 +176,7 @@ def make_tumour(
 
     Returns:
         A :class:`TumourPatch`: image (C, size, size) float32 in [0, 1], label and mask
-        (size, size).
+        (size, size); (C, size, size, size) and (size, size, size) in 3-D.
 
     Raises:
         InputError: a negative or non-int seed, a size < 16, an empty or (with ``"raise"``)
@@ -168,9 +190,14 @@ def make_tumour(
         raise InputError(
             f"unknown_contrasts must be one of {_UNKNOWN_CONTRASTS}, got {unknown_contrasts!r}"
         )
+    if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
+        raise InputError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
     names = _resolve(contrasts, unknown_contrasts)
     size = int(size)
     rng = np.random.default_rng(int(seed))
+    if spatial_dims == 3:
+        label = _lesion_labels_3d(rng, size, seed)
+        return _patch(rng, label, names, seed)
 
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     half = (size - 1) / 2.0
@@ -211,14 +238,56 @@ def make_tumour(
     label[oedema] = 3
     label[tumour] = 2
     label[core] = 1
+    return _patch(rng, label, names, seed)
 
-    image = np.empty((len(names), size, size), np.float32)
+
+def _lesion_labels_3d(rng: np.random.Generator, size: int, seed: int) -> np.ndarray:
+    """The 3-D lesion's labels: the 2-D recipe with irregular balls and 3-D nesting."""
+    grid = np.mgrid[0:size, 0:size, 0:size].astype(np.float64)
+    half = (size - 1) / 2.0
+    centre = half + rng.uniform(-0.04, 0.04, size=3) * size
+    s = size / 48.0
+    border = np.zeros((size,) * 3, bool)
+    border[2:-2, 2:-2, 2:-2] = True
+    ball = ndi.generate_binary_structure(3, 1)
+    r_oed = size * rng.uniform(0.29, 0.38)
+    oedema_at = _ball(rng, grid, centre, 0.28, 0.10, 3.0 * s)
+    oedema = oedema_at(r_oed)
+    while (oedema & ~border).any():
+        r_oed *= 0.95
+        oedema = oedema_at(r_oed)
+    tumour_centre = centre + rng.normal(0, 1.2 * s, size=3)
+    r_tum = r_oed * rng.uniform(0.50, 0.66)
+    tumour = _ball(rng, grid, tumour_centre, 0.22, 0.07, 2.5 * s)(r_tum)
+    r_core = r_tum * rng.uniform(0.45, 0.65)
+    core = _ball(rng, grid, tumour_centre, 0.20, 0.06, 2.0 * s)(r_core)
+    m = 2 if size >= 32 else 1
+    oedema = ndi.binary_fill_holes(_largest(oedema & border))
+    tumour = ndi.binary_fill_holes(_largest(tumour & ndi.binary_erosion(oedema, ball, m)))
+    core = ndi.binary_fill_holes(_largest(core & ndi.binary_erosion(tumour, ball, m)))
+    if not core.any():  # tiny tumour: fall back to its single deepest voxel
+        dist = ndi.distance_transform_edt(tumour)
+        core = np.zeros_like(tumour)
+        core[np.unravel_index(np.argmax(dist), dist.shape)] = True
+    if not tumour.any() or not core.any():  # pragma: no cover - guarded by the radii above
+        raise RuntimeError(f"degenerate tumour for seed {seed}")
+    label = np.zeros((size,) * 3, np.uint8)
+    label[oedema] = 3
+    label[tumour] = 2
+    label[core] = 1
+    return label
+
+
+def _patch(rng: np.random.Generator, label: np.ndarray, names, seed: int) -> TumourPatch:
+    """Intensities of each region (levels, smooth texture, softened edges) for ``label``."""
+    s = label.shape[0] / 48.0
+    image = np.empty((len(names), *label.shape), np.float32)
     region = [label == k for k in range(4)]
     tex_sigma = (3.0 * s, 1.5 * s, 1.2 * s, 2.0 * s)
-    textures = [_smooth_noise(rng, (size, size), sg) for sg in tex_sigma]
+    textures = [_smooth_noise(rng, label.shape, sg) for sg in tex_sigma]
     for c, name in enumerate(names):
         levels = _levels(name, seed)
-        chan = np.zeros((size, size))
+        chan = np.zeros(label.shape)
         for k in range(4):
             chan[region[k]] = levels[k] * (1.0 + _TEXTURE[k] * textures[k][region[k]])
         chan = ndi.gaussian_filter(chan, 0.8)
@@ -242,39 +311,47 @@ def paste_tumour(
 
     Args:
         host: (C, H, W) image on the scale of the patch's levels ([0, 1], channels in the
-            patch's contrast order).
-        centre: (row, col) of the patch centre; the patch is cropped at the image border.
-        within: optional (H, W) mask (e.g. the brain); lesion pixels outside it are dropped.
+            patch's contrast order); (C, D, H, W) for a 3-D patch.
+        centre: (row, col) of the patch centre ((slice, row, col) in 3-D); the patch is
+            cropped at the image border.
+        within: optional (H, W) (or (D, H, W)) mask (e.g. the brain); lesion pixels outside
+            it are dropped.
     Returns:
-        (composite (C, H, W) float32, label (H, W) uint8 with the patch's classes, paste mask
-        (H, W) bool).
+        (composite of the host's shape, float32; label uint8 with the patch's classes; paste
+        mask bool), the last two of the host's spatial shape.
     Raises:
         InputError: channel or shape mismatch, or no lesion pixel lands inside the image/mask.
     """
     img = np.asarray(host, np.float32)
-    if img.ndim != 3 or img.shape[0] != patch.image.shape[0]:
+    nd = patch.label.ndim
+    axes = "(C, H, W)" if nd == 2 else "(C, D, H, W)"
+    if img.ndim != nd + 1 or img.shape[0] != patch.image.shape[0]:
         raise InputError(
-            f"host must be (C, H, W) with C = {patch.image.shape[0]} (the patch's contrasts "
+            f"host must be {axes} with C = {patch.image.shape[0]} (the patch's contrasts "
             f"{patch.contrasts}), got shape {img.shape}"
         )
-    c, h, w = img.shape
+    if len(centre) != nd:
+        raise InputError(f"centre must have {nd} coordinates, got {tuple(centre)}")
+    spatial = img.shape[1:]
     size = patch.label.shape[0]
-    y0, x0 = int(centre[0]) - size // 2, int(centre[1]) - size // 2
-    ya, yb, xa, xb = max(y0, 0), min(y0 + size, h), max(x0, 0), min(x0 + size, w)
-    label = np.zeros((h, w), np.uint8)
-    if ya < yb and xa < xb:
-        label[ya:yb, xa:xb] = patch.label[ya - y0 : yb - y0, xa - x0 : xb - x0]
+    lo = [int(c) - size // 2 for c in centre]
+    dst = tuple(slice(max(a, 0), min(a + size, n)) for a, n in zip(lo, spatial))
+    src = tuple(slice(d.start - a, d.stop - a) for d, a in zip(dst, lo))
+    inside = all(d.start < d.stop for d in dst)
+    label = np.zeros(spatial, np.uint8)
+    if inside:
+        label[dst] = patch.label[src]
     if within is not None:
         within = np.asarray(within, bool)
-        if within.shape != (h, w):
-            raise InputError(f"within mask shape {within.shape} differs from the host's {(h, w)}")
+        if within.shape != spatial:
+            raise InputError(f"within mask shape {within.shape} differs from the host's {spatial}")
         label[~within] = 0
     mask = label > 0
     if not mask.any():
         raise InputError(f"no lesion pixel lands inside the image at centre {tuple(centre)}")
     comp = img.copy()
     full = np.zeros_like(img)
-    if ya < yb and xa < xb:
-        full[:, ya:yb, xa:xb] = patch.image[:, ya - y0 : yb - y0, xa - x0 : xb - x0]
+    if inside:
+        full[(slice(None), *dst)] = patch.image[(slice(None), *src)]
     comp[:, mask] = full[:, mask]
     return comp, label, mask

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from singan_augment.errors import InputError
-from singan_augment.tumour import CONTRASTS, TumourPatch, make_tumour
+from singan_augment.tumour import CONTRASTS, TumourPatch, make_tumour, paste_tumour
 
 
 @pytest.mark.parametrize("size", [16, 33, 48, 64])
@@ -195,3 +195,46 @@ def test_paste_tumour_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(InputError, match=match):
         paste_tumour(**args)
+
+
+# --- 3-D lesions -----------------------------------------------------------------------------
+
+
+def test_a_3d_lesion_is_nested_connected_and_deterministic():
+    p = make_tumour(seed=3, size=32, spatial_dims=3)
+    assert p.image.shape == (3, 32, 32, 32) and p.label.shape == (32, 32, 32)
+    assert p.image.dtype == np.float32 and 0.0 <= p.image.min() and p.image.max() <= 1.0
+    assert set(np.unique(p.label)) == {0, 1, 2, 3}
+    # nesting in 3-D: the core lies inside the rim-filled region, which lies inside the oedema
+    tumour = (p.label == 1) | (p.label == 2)
+    assert ndi.label(p.mask)[1] == 1 and ndi.label(tumour)[1] == 1
+    assert not (ndi.binary_dilation(p.label == 1) & (p.label == 3)).any()  # rim between
+    assert not p.mask[[0, 1, -2, -1]].any()  # 2 voxels clear of the border
+    q = make_tumour(seed=3, size=32, spatial_dims=3)
+    np.testing.assert_array_equal(p.image, q.image)
+    np.testing.assert_array_equal(p.label, q.label)
+    # the contrasts follow the tabled levels: FLAIR brightest in the oedema, T1 darkest in the core
+    med = {k: np.median(p.image[:, p.label == k], axis=1) for k in (1, 2, 3)}
+    assert med[3][2] > med[2][2] > med[1][2] and med[1][0] < med[3][0]
+
+
+def test_a_3d_lesion_pastes_into_a_volume():
+    p = make_tumour(seed=1, size=20, spatial_dims=3)
+    host = np.full((3, 30, 32, 28), 0.5, np.float32)
+    within = np.ones((30, 32, 28), bool)
+    within[:, :, :14] = False  # only the right half may receive the lesion
+    comp, label, mask = paste_tumour(host, p, (15, 16, 14), within=within)
+    assert comp.shape == host.shape and label.shape == mask.shape == (30, 32, 28)
+    assert mask.any() and not mask[:, :, :14].any()
+    np.testing.assert_array_equal(comp[:, ~mask], host[:, ~mask])
+    assert (comp[:, mask] != 0.5).any()
+    with pytest.raises(InputError, match="centre must have 3 coordinates"):
+        paste_tumour(host, p, (15, 16))
+    with pytest.raises(InputError, match=r"\(C, D, H, W\)"):
+        paste_tumour(host[:, 0], p, (15, 16, 14))
+
+
+@pytest.mark.parametrize("dims", [1, 4, True])
+def test_bad_lesion_dimensionality_is_refused(dims):
+    with pytest.raises(InputError, match="spatial_dims must be 2 or 3"):
+        make_tumour(seed=0, size=16, spatial_dims=dims)

@@ -291,7 +291,7 @@ class _TumourRandom(RandomizableTransform):
         self.patch_size = _range(patch_size, "patch_size", int)
         self.zoom_range = _range(zoom_range, "zoom_range")
         self.rotate = bool(rotate)
-        self.location = None if location is None else (int(location[0]), int(location[1]))
+        self.location = None if location is None else tuple(int(v) for v in location)
         self.label_map = dict(label_map) if label_map else {1: 1, 2: 2, 3: 3}
         self.tumour_label = int(tumour_label)
         self.threshold = threshold
@@ -375,7 +375,10 @@ _TUMOUR_DOC = """
         threshold: brain mask = first image channel > threshold when no mask is given
             (default: 10% of the channel's range above its minimum).
         spatial_axis, slices, transpose_plane: 2D planes of volumes (default ``slices`` is the
-            centre slice; ``"all"`` inserts an independent tumour per slice).
+            centre slice; ``"all"`` inserts an independent tumour per slice). A 3D (volume)
+            pyramid instead inserts one procedural 3D lesion (a ``patch_size``^3 patch of
+            nested irregular balls) into the whole (C, X, Y, Z) volume and harmonizes it in
+            3D; ``location`` is then an (x, y, z) voxel.
         lesion: ``"keep_core"`` (default) keeps the lesion's core from the paste so that it
             stays visible and the label stays true; ``"regenerate"`` is the published blend,
             which fades the lesion towards healthy tissue (``docs/lesion_fidelity.md``);

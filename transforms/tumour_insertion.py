@@ -4,8 +4,10 @@ A patch is either procedural (:func:`singan_augment.tumour.make_tumour`: necroti
 enhancing rim 2, oedema 3) or an entry of a user's tumour bank. :func:`tumour_plane` scales,
 rotates and pastes it into one (C, A, B) plane inside the brain mask and harmonizes the result
 with the engine (``harmonize``) at the injection scale; :func:`tumour_named` does that on
-named inputs and the planes of volumes (see :mod:`.planes`). Everything random about one
-insertion is in :class:`TumourParams`, so a call can be replayed.
+named inputs and the planes of volumes (see :mod:`.planes`). With a 3-D (volume) pyramid the
+"plane" is the whole (C, X, Y, Z) volume and the procedural lesion is 3-D (nested irregular
+balls), pasted and harmonized in 3-D. Everything random about one insertion is in
+:class:`TumourParams`, so a call can be replayed.
 """
 
 from __future__ import annotations
@@ -32,19 +34,27 @@ from .spacing import plane_spacing
 class TumourPatchData:
     """One tumour patch ready to paste (generated, or a normalised bank entry)."""
 
-    image: np.ndarray  # (C, s, s) float32 in [0, 1]
-    label: np.ndarray  # (s, s) uint8, 0 outside
-    mask: np.ndarray  # (s, s) bool
+    image: np.ndarray  # (C, s, s) float32 in [0, 1]; (C, s, s, s) in 3-D
+    label: np.ndarray  # (s, s) uint8, 0 outside; (s, s, s) in 3-D
+    mask: np.ndarray  # like label, bool
 
 
-def make_patch(seed: int, size: int, contrasts: Sequence[str]) -> TumourPatchData:
+def make_patch(
+    seed: int, size: int, contrasts: Sequence[str], spatial_dims: int = 2
+) -> TumourPatchData:
     """A procedural tumour patch from :func:`singan_augment.tumour.make_tumour`, deterministic
-    in ``seed``: (C, s, s) image with one channel per name in ``contrasts``, s = max(size, 16)
-    (its minimum). Contrast names it does not know get random levels drawn from the seed
-    (``unknown_contrasts="random"``)."""
+    in ``seed``: (C, s, s) image (``spatial_dims=3``: (C, s, s, s)) with one channel per name in
+    ``contrasts``, s = max(size, 16) (its minimum). Contrast names it does not know get random
+    levels drawn from the seed (``unknown_contrasts="random"``)."""
     from singan_augment.tumour import make_tumour
 
-    t = make_tumour(int(seed), max(int(size), 16), tuple(contrasts), unknown_contrasts="random")
+    t = make_tumour(
+        int(seed),
+        max(int(size), 16),
+        tuple(contrasts),
+        unknown_contrasts="random",
+        spatial_dims=spatial_dims,
+    )
     return TumourPatchData(
         np.asarray(t.image, np.float32), np.asarray(t.label, np.uint8), np.asarray(t.mask, bool)
     )
@@ -75,16 +85,18 @@ def bank_patch(entry: Any, channels: int, tumour_label: int) -> TumourPatchData:
 
 
 def transform_patch(p: TumourPatchData, zoom: float, angle: float) -> TumourPatchData:
-    """Scale and rotate a patch (linear for the image, nearest for the label)."""
+    """Scale and rotate a patch (linear for the image, nearest for the label); a 3-D patch
+    turns in its last two axes."""
     from scipy import ndimage
 
     img, lab = p.image, p.label
+    nd = lab.ndim
     if abs(zoom - 1.0) > 1e-6:
-        img = ndimage.zoom(img, (1, zoom, zoom), order=1)
+        img = ndimage.zoom(img, (1,) + (zoom,) * nd, order=1)
         lab = ndimage.zoom(lab, zoom, order=0)
     if abs(angle) > 1e-6:
-        img = ndimage.rotate(img, angle, axes=(1, 2), order=1, reshape=True)
-        lab = ndimage.rotate(lab, angle, order=0, reshape=True)
+        img = ndimage.rotate(img, angle, axes=(nd - 1, nd), order=1, reshape=True)
+        lab = ndimage.rotate(lab, angle, axes=(nd - 2, nd - 1), order=0, reshape=True)
     return TumourPatchData(np.clip(img, 0, 1).astype(np.float32), lab.astype(np.uint8), lab > 0)
 
 
@@ -109,7 +121,7 @@ def brain_mask_from(image_planes: np.ndarray, threshold: float | None) -> np.nda
     return ch > t
 
 
-def pick_centre(mask: np.ndarray, radius: float, u: float) -> tuple[int, int]:
+def pick_centre(mask: np.ndarray, radius: float, u: float) -> tuple[int, ...]:
     """A pixel of ``mask`` at least ``radius`` from its edge if any, chosen by ``u`` in [0, 1)."""
     from scipy import ndimage
 
@@ -119,8 +131,7 @@ def pick_centre(mask: np.ndarray, radius: float, u: float) -> tuple[int, int]:
     cand = np.argwhere(dist >= radius)
     if len(cand) == 0:
         cand = np.argwhere(dist >= dist.max())
-    y, x = cand[min(int(u * len(cand)), len(cand) - 1)]
-    return int(y), int(x)
+    return tuple(int(v) for v in cand[min(int(u * len(cand)), len(cand) - 1)])
 
 
 def paste(
@@ -134,19 +145,20 @@ def paste(
     """Naive paste of ``patch`` centred at ``centre`` (cropped at the borders, kept inside the
     brain). Patch intensities [0, 1] map to each channel's 1st..99th brain percentile.
 
-    Returns (composite (C, A, B), new label (A, B), paste mask (A, B) bool).
+    Returns (composite (C, A, B), new label (A, B), paste mask (A, B) bool); with a 3-D
+    patch, (C, X, Y, Z) and (X, Y, Z).
     """
-    c, a, b = image.shape
-    s0, s1 = patch.label.shape
-    y0, x0 = centre[0] - s0 // 2, centre[1] - s1 // 2
-    ya, yb = max(y0, 0), min(y0 + s0, a)
-    xa, xb = max(x0, 0), min(x0 + s1, b)
-    pm = np.zeros((a, b), bool)
-    pl = np.zeros((a, b), np.uint8)
-    pi = np.zeros((c, a, b), np.float32)
-    pm[ya:yb, xa:xb] = patch.mask[ya - y0 : yb - y0, xa - x0 : xb - x0]
-    pl[ya:yb, xa:xb] = patch.label[ya - y0 : yb - y0, xa - x0 : xb - x0]
-    pi[:, ya:yb, xa:xb] = patch.image[:, ya - y0 : yb - y0, xa - x0 : xb - x0]
+    c, spatial = image.shape[0], image.shape[1:]
+    lo = [int(ct) - n // 2 for ct, n in zip(centre, patch.label.shape)]
+    dst = tuple(slice(max(a, 0), min(a + n, m)) for a, n, m in zip(lo, patch.label.shape, spatial))
+    src = tuple(slice(d.start - a, d.stop - a) for d, a in zip(dst, lo))
+    pm = np.zeros(spatial, bool)
+    pl = np.zeros(spatial, np.uint8)
+    pi = np.zeros((c, *spatial), np.float32)
+    if all(d.start < d.stop for d in dst):
+        pm[dst] = patch.mask[src]
+        pl[dst] = patch.label[src]
+        pi[(slice(None), *dst)] = patch.image[(slice(None), *src)]
     pm &= brain
     if not pm.any():
         raise InputError("the tumour patch does not overlap the brain mask")
@@ -203,11 +215,15 @@ def tumour_plane(
             f"{image.shape[0]} image channels given; the pyramid has {len(img_idx)} "
             f"({[spec.names[i] for i in img_idx]})"
         )
+    nd = image.ndim - 1
+    if bank and nd == 3:
+        raise InputError("a tumour bank holds 2-D patches; a 3-D pyramid uses procedural lesions")
     if bank:
         entry = bank[params.patch_seed % len(bank)]
         patch = bank_patch(entry, image.shape[0], tumour_label)
     else:
-        patch = make_patch(params.patch_seed, params.patch_size, [spec.names[i] for i in img_idx])
+        names = [spec.names[i] for i in img_idx]
+        patch = make_patch(params.patch_seed, params.patch_size, names, spatial_dims=nd)
     patch = transform_patch(patch, params.zoom, params.angle)
     if brain is None:
         brain = brain_mask_from(image, threshold)
@@ -217,7 +233,7 @@ def tumour_plane(
         )
     radius = 0.3 * max(patch.label.shape)
     centre = location if location is not None else pick_centre(brain, radius, params.loc_u)
-    if not (0 <= centre[0] < image.shape[1] and 0 <= centre[1] < image.shape[2]):
+    if len(centre) != nd or not all(0 <= c < n for c, n in zip(centre, image.shape[1:])):
         raise InputError(f"tumour location {centre} is outside the plane {image.shape[1:]}")
     comp, new_label, pm = paste(image, label, brain.astype(bool), patch, centre, label_map)
     full = np.zeros((spec.num_channels, *image.shape[1:]), np.float32)
@@ -275,7 +291,9 @@ def tumour_named(
         if label is None
         else torch.round(plain_tensor(label).detach().to(torch.float32)).to(torch.int64)
     )
-    planes = plan_planes(x.shape, spatial_axis, slices, params.slice_u, transpose)
+    planes = plan_planes(
+        x.shape, spatial_axis, slices, params.slice_u, transpose, pyramid.spatial_dims
+    )
     p_img = take_planes(x, planes)
     p_lab = take_planes(lab, planes)
     p_brain = None if brain is None else take_planes(plain_tensor(brain).detach() > 0, planes)

@@ -105,3 +105,37 @@ def test_nifti_spacing_is_read_from_the_header_of_its_in_plane_axes(tmp_path):
     d = _nifti(tmp_path / "d.nii.gz", (1.0, 1.0, 1.0))
     with pytest.raises(InputError, match="differ in pixel spacing"):
         read_stack_spacing([a, d])
+
+
+def test_volumes_and_slices_of_them_are_read_with_their_spacing(tmp_path):
+    """A 3-D NIfTI per contrast: a (C, X, Y, Z) volume with three zooms when volumes are
+    allowed, refused by name when not; one slice of it with the two zooms left; a .npy volume
+    is (C, D, H, W)."""
+    import nibabel as nib
+
+    from singan_augment.files.images import read_stack_spacing
+
+    vol = np.random.default_rng(0).random((2, 6, 7, 5)).astype(np.float32)
+    paths = []
+    for c in range(2):
+        p = tmp_path / f"c{c}.nii.gz"
+        nib.save(nib.Nifti1Image(vol[c], np.diag([2.0, 1.5, 1.0, 1.0])), str(p))
+        paths.append(p)
+    both = read_stack(paths, volume=True)
+    np.testing.assert_array_equal(both, vol)
+    assert read_stack_spacing(paths, volume=True) == (2.0, 1.5, 1.0)
+    with pytest.raises(InputError, match="needs --slice AXIS:INDEX"):
+        read_stack(paths)
+    sl = read_stack(paths, volume=True, slice_at=(1, 3))
+    np.testing.assert_array_equal(sl, vol[:, :, 3])
+    assert read_stack_spacing(paths, slice_at=(1, 3)) == (2.0, 1.0)
+    with pytest.raises(InputError, match="outside the volume"):
+        read_stack(paths, slice_at=(2, 5))
+    np.save(tmp_path / "v.npy", vol)
+    assert read_image(tmp_path / "v.npy", volume=True).shape == (2, 6, 7, 5)
+    assert read_image(tmp_path / "v.npy", slice_at=(0, 2)).shape == (2, 7, 5)
+    with pytest.raises(InputError, match=r"\(C, H, W\) array, got shape"):
+        read_image(tmp_path / "v.npy")
+    np.save(tmp_path / "i.npy", vol[:, 0])  # a (C, H, W) image beside a volume
+    with pytest.raises(InputError, match="mix images and volumes"):
+        read_stack([paths[0], tmp_path / "i.npy"], volume=True)

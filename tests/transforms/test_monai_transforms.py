@@ -536,3 +536,29 @@ def test_a_volume_pyramid_refuses_planes_and_images(tiny_volume_pyramid_dir):
         RandSinGANSample(tiny_volume_pyramid_dir, prob=1.0, spatial_axis=2)(vol)
     with pytest.raises(InputError, match=r"needs a \(C, X, Y, Z\) volume"):
         RandSinGANSample(tiny_volume_pyramid_dir, prob=1.0)(vol[:, 0])
+
+
+def test_a_volume_pyramid_inserts_and_harmonizes_a_3d_lesion(tiny_volume_pyramid_dir):
+    """With a 3-D pyramid the tumour transform pastes one 3-D lesion into the whole volume:
+    its label spans several slices along every axis, is set only inside the paste, and the
+    image changes where the label does."""
+    d = _volume_dict()
+    d["lesion"] = torch.zeros_like(d["lesion"])  # a healthy host
+    t = SinGANTumourHarmonized(
+        ["t1"], tiny_volume_pyramid_dir, label_key="lesion", injection_scale=1, patch_size=16,
+        location=(7, 8, 7), zoom_range=1.0, rotate=False,
+    ).set_random_state(0)  # fmt: skip
+    out = t(d)
+    lab = out["lesion"][0]
+    assert out["lesion"].shape == d["lesion"].shape and out["t1"].shape == d["t1"].shape
+    assert set(torch.unique(lab).tolist()) <= {0, 1, 2, 3} and (lab == 1).any()
+    inside = lab > 0
+    for axis in range(3):  # a 3-D lesion, not a 2-D one in one slice
+        others = tuple(a for a in range(3) if a != axis)
+        assert int(inside.any(dim=others[1]).any(dim=others[0]).sum()) >= 5
+    assert not torch.allclose(out["t1"][0][inside], d["t1"][0][inside])
+    again = SinGANTumourHarmonized(
+        ["t1"], tiny_volume_pyramid_dir, label_key="lesion", injection_scale=1, patch_size=16,
+        location=(7, 8, 7), zoom_range=1.0, rotate=False,
+    ).set_random_state(0)(_volume_dict() | {"lesion": torch.zeros_like(d["lesion"])})  # fmt: skip
+    assert torch.equal(again["lesion"], out["lesion"]) and torch.equal(again["t1"], out["t1"])
