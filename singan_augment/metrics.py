@@ -16,12 +16,15 @@ from scipy import ndimage
 from .errors import InputError
 
 
-def _batch(x: np.ndarray, what: str) -> np.ndarray:
+def _batch(x: np.ndarray, what: str, spatial_dims: int = 2) -> np.ndarray:
+    """``x`` as a float64 batch (N, C, *spatial) of images (``spatial_dims=2``) or volumes (3),
+    a single one given without N."""
     a = np.asarray(x, np.float64)
-    if a.ndim == 3:
+    if a.ndim == spatial_dims + 1:
         a = a[None]
-    if a.ndim != 4:
-        raise InputError(f"{what} must be (C, H, W) or (N, C, H, W), got shape {a.shape}")
+    if a.ndim != spatial_dims + 2:
+        one = "(C, H, W)" if spatial_dims == 2 else "(C, D, H, W)"
+        raise InputError(f"{what} must be {one} or (N, {one[1:]}, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise InputError(f"{what} contains non-finite values")
     return a
@@ -66,42 +69,69 @@ def sliced_wasserstein(
     """
     s = _batch(samples, "samples")
     r = _batch(reference, "reference")[0]
+    return _multiscale_swd(
+        s,
+        r,
+        patches=lambda img, count, rng: _patches(img, patch_size, count, rng),
+        fits=lambda img: min(img.shape[1:]) >= patch_size,
+        down=_down,
+        patch_name=f"{patch_size}x{patch_size}",
+        what="images",
+        levels=levels,
+        n_patches=n_patches,
+        n_projections=n_projections,
+        seed=seed,
+    )
+
+
+def _multiscale_swd(
+    s: np.ndarray,
+    r: np.ndarray,
+    *,
+    patches,
+    fits,
+    down,
+    patch_name: str,
+    what: str,
+    levels: int,
+    n_patches: int,
+    n_projections: int,
+    seed: int,
+) -> float:
+    """The sliced Wasserstein core shared by images and volumes: ``s`` (N, C, *spatial)
+    samples and ``r`` (C, *spatial) reference, already checked; ``patches(img, count, rng)``
+    draws flattened patches, ``fits(img)`` says whether a patch fits, ``down(img)`` makes the
+    next level."""
     if s.shape[1] != r.shape[0]:
         raise InputError(f"samples have {s.shape[1]} channels, reference has {r.shape[0]}")
     rng = np.random.default_rng(seed)
-    mean = r.mean(axis=(1, 2), keepdims=True)
-    std = r.std(axis=(1, 2), keepdims=True) + 1e-8
+    axes = tuple(range(1, r.ndim))
+    mean = r.mean(axis=axes, keepdims=True)
+    std = r.std(axis=axes, keepdims=True) + 1e-8
     imgs = [(x - mean) / std for x in s]
     ref = (r - mean) / std
     dists = []
     for level in range(levels):
-        if min(ref.shape[1:]) < patch_size or min(min(x.shape[1:]) for x in imgs) < patch_size:
+        if not fits(ref) or not all(fits(x) for x in imgs):
             break
         per = max(n_patches // len(imgs), 1)
         # Sample i and the reference share patch positions when their shapes agree, so an
         # identical sample gives exactly 0 rather than patch-sampling noise.
         a, b = [], []
         for i, x in enumerate(imgs):
-            a.append(_patches(x, patch_size, per, np.random.default_rng((seed, level, i))))
-            same = x.shape == ref.shape
-            b.append(
-                _patches(
-                    ref,
-                    patch_size,
-                    per,
-                    np.random.default_rng((seed, level, i if same else 10**6 + i)),
-                )
-            )
+            a.append(patches(x, per, np.random.default_rng((seed, level, i))))
+            j = i if x.shape == ref.shape else 10**6 + i
+            b.append(patches(ref, per, np.random.default_rng((seed, level, j))))
         a, b = np.concatenate(a), np.concatenate(b)
         dirs = rng.standard_normal((a.shape[1], n_projections))
         dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
         pa, pb = np.sort(a @ dirs, axis=0), np.sort(b @ dirs, axis=0)
         dists.append(float(np.mean(np.abs(pa - pb))))
         if level < levels - 1:
-            imgs = [_down(x) for x in imgs]
-            ref = _down(ref)
+            imgs = [down(x) for x in imgs]
+            ref = down(ref)
     if not dists:
-        raise InputError(f"images are smaller than the {patch_size}x{patch_size} patch")
+        raise InputError(f"{what} are smaller than the {patch_name} patch")
     return float(np.mean(dists))
 
 
@@ -325,17 +355,6 @@ PLANES = ("axial", "coronal", "sagittal")
 coronal in (D, W), sagittal in (D, H)."""
 
 
-def _volume_batch(x: np.ndarray, what: str) -> np.ndarray:
-    a = np.asarray(x, np.float64)
-    if a.ndim == 4:
-        a = a[None]
-    if a.ndim != 5:
-        raise InputError(f"{what} must be (C, D, H, W) or (N, C, D, H, W), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise InputError(f"{what} contains non-finite values")
-    return a
-
-
 def _patch_shape(plane: str | None, size: int) -> tuple[int, int, int]:
     if plane is None:
         return (size, size, size)
@@ -387,41 +406,22 @@ def volume_sliced_wasserstein(
     Raises:
         InputError: bad shapes, channel mismatch, NaN/Inf, a volume smaller than a patch.
     """
-    s = _volume_batch(samples, "samples")
-    r = _volume_batch(reference, "reference")[0]
-    if s.shape[1] != r.shape[0]:
-        raise InputError(f"samples have {s.shape[1]} channels, reference has {r.shape[0]}")
+    s = _batch(samples, "samples", 3)
+    r = _batch(reference, "reference", 3)[0]
     shape = _patch_shape(plane, patch_size)
-    rng = np.random.default_rng(seed)
-    mean = r.mean(axis=(1, 2, 3), keepdims=True)
-    std = r.std(axis=(1, 2, 3), keepdims=True) + 1e-8
-    vols = [(x - mean) / std for x in s]
-    ref = (r - mean) / std
-
-    def fits(v: np.ndarray) -> bool:
-        return all(n >= p for n, p in zip(v.shape[1:], shape))
-
-    dists = []
-    for level in range(levels):
-        if not fits(ref) or not all(fits(v) for v in vols):
-            break
-        per = max(n_patches // len(vols), 1)
-        a, b = [], []
-        for i, v in enumerate(vols):  # shared positions for same-shaped pairs, as in 2-D
-            a.append(_volume_patches(v, shape, per, np.random.default_rng((seed, level, i))))
-            j = i if v.shape == ref.shape else 10**6 + i
-            b.append(_volume_patches(ref, shape, per, np.random.default_rng((seed, level, j))))
-        a, b = np.concatenate(a), np.concatenate(b)
-        dirs = rng.standard_normal((a.shape[1], n_projections))
-        dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
-        pa, pb = np.sort(a @ dirs, axis=0), np.sort(b @ dirs, axis=0)
-        dists.append(float(np.mean(np.abs(pa - pb))))
-        if level < levels - 1:
-            vols = [_volume_down(v, shape) for v in vols]
-            ref = _volume_down(ref, shape)
-    if not dists:
-        raise InputError(f"volumes are smaller than the {'x'.join(map(str, shape))} patch")
-    return float(np.mean(dists))
+    return _multiscale_swd(
+        s,
+        r,
+        patches=lambda vol, count, rng: _volume_patches(vol, shape, count, rng),
+        fits=lambda vol: all(n >= p for n, p in zip(vol.shape[1:], shape)),
+        down=lambda vol: _volume_down(vol, shape),
+        patch_name="x".join(map(str, shape)),
+        what="volumes",
+        levels=levels,
+        n_patches=n_patches,
+        n_projections=n_projections,
+        seed=seed,
+    )
 
 
 @dataclass(frozen=True)
@@ -457,8 +457,8 @@ def volume_diversity(samples: np.ndarray, reference: np.ndarray) -> float:
     Raises:
         InputError: fewer than 2 samples, shape mismatch, NaN/Inf.
     """
-    s = _volume_batch(samples, "samples")
-    r = _volume_batch(reference, "reference")[0]
+    s = _batch(samples, "samples", 3)
+    r = _batch(reference, "reference", 3)[0]
     if s.shape[0] < 2:
         raise InputError("diversity needs at least 2 samples")
     if s.shape[1:] != r.shape:

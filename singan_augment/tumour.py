@@ -92,9 +92,10 @@ def _smooth_noise(rng: np.random.Generator, shape, sigma: float) -> np.ndarray:
     return n / (n.std() + 1e-12)
 
 
-def _blob(rng, yy, xx, cy, cx, wobble, field_amp, field_sigma):
+def _blob(rng, grid, centre, wobble, field_amp, field_sigma):
     """Irregular disc generator: radius with harmonics 2..5 plus a smoothed random distance
     field. The random draws happen once; the returned function maps a base radius to a mask."""
+    (yy, xx), (cy, cx) = grid, centre
     theta = np.arctan2(yy - cy, xx - cx)
     r = np.hypot(yy - cy, xx - cx)
     rad = np.ones_like(r)
@@ -195,38 +196,41 @@ def make_tumour(
     names = _resolve(contrasts, unknown_contrasts)
     size = int(size)
     rng = np.random.default_rng(int(seed))
-    if spatial_dims == 3:
-        label = _lesion_labels_3d(rng, size, seed)
-        return _patch(rng, label, names, seed)
+    return _patch(rng, _lesion_labels(rng, size, seed, spatial_dims), names, seed)
 
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+
+def _lesion_labels(rng: np.random.Generator, size: int, seed: int, nd: int) -> np.ndarray:
+    """The lesion's (size,)*nd labels: irregular discs (``_blob``) or balls (``_ball``) for
+    oedema, rim-filled tumour and core, nested and kept clear of the border."""
+    grid = np.mgrid[(slice(0, size),) * nd].astype(np.float64)
     half = (size - 1) / 2.0
-    cy, cx = half + rng.uniform(-0.04, 0.04, size=2) * size
+    centre = half + rng.uniform(-0.04, 0.04, size=nd) * size
     s = size / 48.0  # sizes below are tuned at 48 px and scale with the patch
+    shape_at = _blob if nd == 2 else _ball
 
-    border = np.zeros((size, size), bool)
-    border[2:-2, 2:-2] = True
-    disk = ndi.generate_binary_structure(2, 1)
+    border = np.zeros((size,) * nd, bool)
+    border[(slice(2, -2),) * nd] = True
+    conn = ndi.generate_binary_structure(nd, 1)
 
     # oedema: the largest, most irregular region; shrunk until it is 2 px clear of the border
     r_oed = size * rng.uniform(0.29, 0.38)
-    oedema_at = _blob(rng, yy, xx, cy, cx, 0.28, 0.10, 3.0 * s)
+    oedema_at = shape_at(rng, grid, centre, 0.28, 0.10, 3.0 * s)
     oedema = oedema_at(r_oed)
     while (oedema & ~border).any():
         r_oed *= 0.95
         oedema = oedema_at(r_oed)
     # tumour (rim-filled) and core, offset a little from the oedema centre
-    ty, tx = cy + rng.normal(0, 1.2 * s), cx + rng.normal(0, 1.2 * s)
+    tumour_centre = [c + rng.normal(0, 1.2 * s) for c in centre]
     r_tum = r_oed * rng.uniform(0.50, 0.66)
-    tumour = _blob(rng, yy, xx, ty, tx, 0.22, 0.07, 2.5 * s)(r_tum)
+    tumour = shape_at(rng, grid, tumour_centre, 0.22, 0.07, 2.5 * s)(r_tum)
     r_core = r_tum * rng.uniform(0.45, 0.65)
-    core = _blob(rng, yy, xx, ty, tx, 0.20, 0.06, 2.0 * s)(r_core)
+    core = shape_at(rng, grid, tumour_centre, 0.20, 0.06, 2.0 * s)(r_core)
 
     # fill holes, keep the largest piece, enforce nesting (rim and oedema margins >= 2 px)
     m = 2 if size >= 32 else 1
     oedema = ndi.binary_fill_holes(_largest(oedema & border))
-    tumour = ndi.binary_fill_holes(_largest(tumour & ndi.binary_erosion(oedema, disk, m)))
-    core = ndi.binary_fill_holes(_largest(core & ndi.binary_erosion(tumour, disk, m)))
+    tumour = ndi.binary_fill_holes(_largest(tumour & ndi.binary_erosion(oedema, conn, m)))
+    core = ndi.binary_fill_holes(_largest(core & ndi.binary_erosion(tumour, conn, m)))
     if not core.any():  # tiny tumour: fall back to its single deepest pixel
         dist = ndi.distance_transform_edt(tumour)
         core = np.zeros_like(tumour)
@@ -234,44 +238,7 @@ def make_tumour(
     if not tumour.any() or not core.any():  # pragma: no cover - guarded by the radii above
         raise RuntimeError(f"degenerate tumour for seed {seed}")
 
-    label = np.zeros((size, size), np.uint8)
-    label[oedema] = 3
-    label[tumour] = 2
-    label[core] = 1
-    return _patch(rng, label, names, seed)
-
-
-def _lesion_labels_3d(rng: np.random.Generator, size: int, seed: int) -> np.ndarray:
-    """The 3-D lesion's labels: the 2-D recipe with irregular balls and 3-D nesting."""
-    grid = np.mgrid[0:size, 0:size, 0:size].astype(np.float64)
-    half = (size - 1) / 2.0
-    centre = half + rng.uniform(-0.04, 0.04, size=3) * size
-    s = size / 48.0
-    border = np.zeros((size,) * 3, bool)
-    border[2:-2, 2:-2, 2:-2] = True
-    ball = ndi.generate_binary_structure(3, 1)
-    r_oed = size * rng.uniform(0.29, 0.38)
-    oedema_at = _ball(rng, grid, centre, 0.28, 0.10, 3.0 * s)
-    oedema = oedema_at(r_oed)
-    while (oedema & ~border).any():
-        r_oed *= 0.95
-        oedema = oedema_at(r_oed)
-    tumour_centre = centre + rng.normal(0, 1.2 * s, size=3)
-    r_tum = r_oed * rng.uniform(0.50, 0.66)
-    tumour = _ball(rng, grid, tumour_centre, 0.22, 0.07, 2.5 * s)(r_tum)
-    r_core = r_tum * rng.uniform(0.45, 0.65)
-    core = _ball(rng, grid, tumour_centre, 0.20, 0.06, 2.0 * s)(r_core)
-    m = 2 if size >= 32 else 1
-    oedema = ndi.binary_fill_holes(_largest(oedema & border))
-    tumour = ndi.binary_fill_holes(_largest(tumour & ndi.binary_erosion(oedema, ball, m)))
-    core = ndi.binary_fill_holes(_largest(core & ndi.binary_erosion(tumour, ball, m)))
-    if not core.any():  # tiny tumour: fall back to its single deepest voxel
-        dist = ndi.distance_transform_edt(tumour)
-        core = np.zeros_like(tumour)
-        core[np.unravel_index(np.argmax(dist), dist.shape)] = True
-    if not tumour.any() or not core.any():  # pragma: no cover - guarded by the radii above
-        raise RuntimeError(f"degenerate tumour for seed {seed}")
-    label = np.zeros((size,) * 3, np.uint8)
+    label = np.zeros((size,) * nd, np.uint8)
     label[oedema] = 3
     label[tumour] = 2
     label[core] = 1
