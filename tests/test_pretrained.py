@@ -73,4 +73,3 @@ def test_shipped_pyramids_predate_the_clamp_and_load_unclamped(name):
     """The 2-D shipped files were trained without ModelConfig.clamp: they must keep sampling
     as trained (the volume pyramid came later and is trained with it)."""
     assert pretrained.load(name).model_config.clamp is False
-

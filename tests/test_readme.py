@@ -101,7 +101,7 @@ def test_volume_example_runs(tmp_path):
     code = python_block("brain_volume()")
     code = substitute(
         code,
-        'model_config=ModelConfig(nfc_init=8, nfc_max=8), schedule="fast")',
+        'model_config=ModelConfig(nfc_init=8, nfc_max=8),\n    schedule="fast",\n)',
         "model_config=TINY_VOLUME_MODEL, train_config=TINY_TRAIN, "
         "pyramid_config=TINY_VOLUME_PYRAMID, progress=False)",
     )

@@ -92,6 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, image, out: Path) -> int:
     from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
     from singan_augment.engine.fit import fit
+    from singan_augment.engine.scales import format_shape
     from singan_augment.errors import InputError
     from singan_augment.files.pyramid_files import (
         JSON_NAME,
@@ -159,9 +160,8 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
     print(f"trained {pyr.num_scales} scales in {time.perf_counter() - t0:.1f} s -> {out}")
     print(f"{'scale':>5} {'size':>9} {'nfc':>4} {'s/iter':>8} {'rec RMSE':>9} {'noise amp':>9}")
     for n, s in sorted(times.items()):
-        size = "x".join(str(v) for v in pyr.shapes[n])
         print(
-            f"{n:>5} {size:>9} {mcfg.nfc(n):>4} {s['s_per_iter']:>8.4f} {s['rec_rmse']:>9.4f} {s['noise_amp']:>9.4f}"
+            f"{n:>5} {format_shape(pyr.shapes[n]):>9} {mcfg.nfc(n):>4} {s['s_per_iter']:>8.4f} {s['rec_rmse']:>9.4f} {s['noise_amp']:>9.4f}"
         )
     return 0
 
@@ -240,6 +240,7 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from singan_augment.engine.config import TrainConfig
+    from singan_augment.engine.scales import format_shape
     from singan_augment.engine.schedules import schedule_name
     from singan_augment.files.pyramid_files import model_config_from_meta, read_metadata
 
@@ -270,7 +271,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     for n, s in enumerate(meta["shapes"]):
         amp = meta["noise_amps"][n] if n < len(meta["noise_amps"]) else None
         print(
-            f"  scale {n}: {'x'.join(str(v) for v in s)} nfc {mcfg.nfc(n)} iters {tcfg.scale_iters(n, shapes)[0]}"
+            f"  scale {n}: {format_shape(s)} nfc {mcfg.nfc(n)} iters {tcfg.scale_iters(n, shapes)[0]}"
             + (f" noise amp {amp:.4f}" if amp is not None else " (untrained)")
         )
     return 0

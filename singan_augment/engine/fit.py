@@ -25,7 +25,7 @@ from .generate import Stage, draw_noise, random_key
 from .networks import init_discriminator, init_generator
 from .pyramid import Pyramid
 from .resolution import finest_spacing
-from .scales import build_pyramid, pyramid_shapes, resize
+from .scales import build_pyramid, format_shape, pyramid_shapes, resize
 from .schedules import with_schedule
 from .train import init_state, make_iteration, reconstruction, run_iterations, scale_consts
 
@@ -212,9 +212,9 @@ def fit_many(
             scale_consts(n, p.reals[n], p.stages, p.shapes, p.z_opt, tcfg, mcfg) for p in pyrs
         ]
         iteration = make_iteration(n, first.shapes, first.num_channels, mcfg, tcfg, batched=True)
-        size = "x".join(str(v) for v in first.shapes[n])
-        desc = f"scale {n}/{first.num_scales - 1} {size} nfc {mcfg.nfc(n)}" + (
-            f" x{len(pyrs)}" if len(pyrs) > 1 else ""
+        desc = (
+            f"scale {n}/{first.num_scales - 1} {format_shape(first.shapes[n])} nfc {mcfg.nfc(n)}"
+            + (f" x{len(pyrs)}" if len(pyrs) > 1 else "")
         )
         iter_keys = jnp.stack([jax.random.fold_in(k, 1) for k in scale_keys])
         state, summary = run_iterations(

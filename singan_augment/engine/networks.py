@@ -5,8 +5,8 @@ conv + BatchNorm + LeakyReLU(0.2); G ends in conv -> C channels + tanh and adds 
 (padded, centre-cropped) previous image; D ends in conv -> 1 channel.
 
 Layout: NHWC activations, HWIO weights. Volumes use the same nets with 3x3x3 convolutions:
-NDHWC activations, DHWIO weights (``spatial_dims=3``); the rank of the weights says which. Params: ``{"layers": [{"w", "b", "gamma", "beta"}, ...,
-{"w", "b"}]}``. BatchNorm state: ``[{"mean", "var"}, ...]`` (PyTorch running averages).
+NDHWC activations, DHWIO weights (``spatial_dims=3``); the rank of the weights says which.
+Params: ``{"layers": [{"w", "b", "gamma", "beta"}, ..., {"w", "b"}]}``. BatchNorm state: ``[{"mean", "var"}, ...]`` (PyTorch running averages).
 In training mode BN normalises with the batch statistics and updates the running averages
 (momentum 0.1, unbiased variance); in eval mode it uses the running averages. Frozen
 generators of coarser scales run in eval mode, as in the reference implementation.

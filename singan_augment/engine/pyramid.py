@@ -12,6 +12,7 @@ from singan_augment.errors import InputError, ScaleError
 from .channels import ChannelSpec
 from .config import ModelConfig, PyramidConfig, TrainConfig
 from .generate import Stage
+from .scales import format_shape
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Pyramid:
             f"{n}" + (" (label)" if k == "label" else "")
             for n, k in zip(self.channels.names, self.channels.kinds)
         )
-        first, last = ("x".join(map(str, s)) for s in (self.shapes[0], self.shapes[-1]))
+        first, last = format_shape(self.shapes[0]), format_shape(self.shapes[-1])
         return (
             f"Pyramid(channels=[{ch}], scales={self.num_scales} ({first} .. {last}), "
             f"trained={self.num_trained}, nfc={self.model_config.nfc(0)}..{self.model_config.nfc(self.num_scales - 1)})"

@@ -21,6 +21,8 @@ import numpy as np
 
 from singan_augment.errors import InputError, ResolutionWarning
 
+from .scales import format_shape
+
 RESAMPLE_TOLERANCE = 0.05
 """Spacings that agree within this relative difference are treated as equal (no resampling)."""
 
@@ -29,10 +31,6 @@ WARN_SIZE_FACTOR = 2.0
 factor gets one ``ResolutionWarning`` per process."""
 
 _warned = False
-
-
-def _dims(shape: Sequence[int]) -> str:
-    return "x".join(str(int(v)) for v in shape)
 
 
 def check_spacing(spacing: Any, what: str = "spacing", dims: int = 2) -> tuple[float, ...] | None:
@@ -119,8 +117,8 @@ def warn_if_unmatched(
     if factor > WARN_SIZE_FACTOR:
         unknown = "the pyramid's" if pyramid_spacing is None else "the input's"
         _warn_once(
-            f"an input of {_dims(shape)} px was given to a pyramid trained at "
-            f"{_dims(pyramid_shape)} px ({factor:.1f}x apart) and {unknown} pixel spacing is "
+            f"an input of {format_shape(shape)} px was given to a pyramid trained at "
+            f"{format_shape(pyramid_shape)} px ({factor:.1f}x apart) and {unknown} pixel spacing is "
             "unknown: the generators will see structures at another scale than they were "
             "trained on. Pass spacing= (or train with --spacing / a NIfTI) to resample."
         )

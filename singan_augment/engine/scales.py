@@ -21,7 +21,8 @@ def _ceil(x: float) -> int:
     return int(math.ceil(x - 1e-6))
 
 
-def _dims(shape: Sequence[int]) -> str:
+def format_shape(shape: Sequence[int]) -> str:
+    """A spatial shape as people write it: ``(54, 64, 52)`` -> ``"54x64x52"``."""
     return "x".join(str(int(v)) for v in shape)
 
 
@@ -44,7 +45,7 @@ def pyramid_shapes(
     short, long = min(spatial), max(spatial)
     if short < config.min_size:
         raise InputError(
-            f"image is {_dims(spatial)}: its short side {short} is below the pyramid's "
+            f"image is {format_shape(spatial)}: its short side {short} is below the pyramid's "
             f"min_size {config.min_size}"
         )
     top = min(config.max_size / long, 1.0)
@@ -52,8 +53,8 @@ def pyramid_shapes(
     if min(finest) < config.min_size:
         need = _ceil(config.min_size * long / short)
         raise InputError(
-            f"image is {_dims(spatial)}: max_size {config.max_size} shrinks its finest scale to "
-            f"{_dims(finest)}, whose short side is below min_size {config.min_size}, so the "
+            f"image is {format_shape(spatial)}: max_size {config.max_size} shrinks its finest scale to "
+            f"{format_shape(finest)}, whose short side is below min_size {config.min_size}, so the "
             f"pyramid would be inverted; raise max_size to at least {need} or lower min_size"
         )
     f0 = config.scale_factor
