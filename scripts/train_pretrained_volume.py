@@ -167,7 +167,7 @@ def figure(pyr, volume: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
-def card(pyr, q: dict, secs: float, log: dict) -> str:
+def card(pyr, q: dict, secs: float, log: dict, weights_mb: float) -> str:
     mc, tc = pyr.model_config, pyr.train_config
     rows = "\n".join(
         f"| {n} | {'x'.join(map(str, s))} | {tc.scale_iters(n, pyr.shapes)[0]} | "
@@ -226,7 +226,10 @@ middle axial slice, sampled slice by slice and stacked (4 stacks):
 |---|---|---|---|---|---|---|
 {srows}
 
-Figure: `docs/figures/volume_samples.png`. Reproduce: `python scripts/train_pretrained_volume.py`.
+Figure: `docs/figures/volume_samples.png`; what the samples look like, and what this
+pyramid is not good for yet, is in `docs/volumes.md`. Weights: {weights_mb:.1f} MB
+(safetensors; the training volume at every scale and the last discriminator included).
+Reproduce: `python scripts/train_pretrained_volume.py`.
 """
 
 
@@ -244,7 +247,8 @@ def main() -> int:
     q["slice_stack_2d"] = slice_stack_baseline(volume, args.seed)
     save_pyramid(pyr, out, extra={"train_log": log, "train_seconds": secs, "quality": q})
     (out / "quality.json").write_text(json.dumps(q, indent=2) + "\n")
-    (out / "MODEL_CARD.md").write_text(card(pyr, q, secs, log))
+    weights_mb = (out / "weights.safetensors").stat().st_size / 1e6
+    (out / "MODEL_CARD.md").write_text(card(pyr, q, secs, log, weights_mb))
     (out / "LICENSE.md").write_text(
         f"# {NAME}: data licence\n\nICBM 2009 nonlinear symmetric template, Copyright (C) "
         "1993-2009 Louis Collins, McConnell Brain Imaging Centre, Montreal Neurological "

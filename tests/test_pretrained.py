@@ -73,3 +73,19 @@ def test_shipped_pyramids_predate_the_clamp_and_load_unclamped(name):
     """The 2-D shipped files were trained without ModelConfig.clamp: they must keep sampling
     as trained (the volume pyramid came later and is trained with it)."""
     assert pretrained.load(name).model_config.clamp is False
+
+
+def test_the_volume_pyramid_loads_samples_whole_volumes_and_its_card_has_real_figures():
+    pyr = pretrained.load("brain_mni152_volume")
+    assert pyr.complete and pyr.spatial_dims == 3 and pyr.shapes[-1] == (54, 64, 52)
+    assert pyr.spacing is not None and len(pyr.spacing) == 3
+    card = pretrained.model_card("brain_mni152_volume")
+    q = json.loads((pretrained.path("brain_mni152_volume") / "quality.json").read_text())
+    assert f"{q['start_scale_1']['through_plane_ratio']:.2f}" in card
+    assert f"{q['start_scale_0']['swd_cubes']:.4f}" in card
+    stack = q["slice_stack_2d"]["start_scale_0"]  # the slice-wise 2-D baseline is reported
+    assert f"{stack['swd_coronal']:.4f}" in card
+    assert "Licence" in card and (pretrained.path("brain_mni152_volume") / "LICENSE.md").is_file()
+    s = sample(pyr, 0, 2, start_scale=2)
+    assert s.images.shape == (2, 3, 54, 64, 52) and np.isfinite(s.images).all()
+    assert not np.allclose(s.images[0], s.images[1])
