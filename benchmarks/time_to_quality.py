@@ -137,6 +137,17 @@ def _schedules() -> dict[str, Schedule]:
             note="published counts as a cap; stop a scale once its reconstruction loss falls "
             "< 2 % over a 100-iteration window (lr drop, then 25 % more)",
         ),
+        Schedule(
+            "decay2000p1",
+            {"iters": 2000, "iters_decay": 1.0, "iters_min": 100},
+            note="cost-balanced (added 2026-12-01): the published 2000 at the cheap coarsest "
+            "scale, falling with area",
+        ),
+        Schedule(
+            "decay2000p15",
+            {"iters": 2000, "iters_decay": 1.5, "iters_min": 100},
+            note="cost-balanced, steeper (added 2026-12-01)",
+        ),
         Schedule("warm250", {"iters": 250}, warm=True),
         Schedule("warm100", {"iters": 100}, warm=True),
     ]
