@@ -40,6 +40,7 @@ def cmd_fit_dataset(args: argparse.Namespace) -> int:
         max_retries=args.max_retries,
         progress=not args.quiet,
         warm_start=args.warm_start,
+        volumes=args.volumes,
     )
     print(report.table(f"fit-dataset {args.input} -> {args.out}"))
     return 0 if report.ok else 1
@@ -120,6 +121,12 @@ def register(sub) -> None:
         help="a complete pyramid of a sibling image (same channels, scale count and model) to "
         "initialise every pyramid from, then fine-tune with the schedule",
     )
+    f.add_argument(
+        "--volumes",
+        action="store_true",
+        help="train one 3-D volume pyramid per entry (3-D NIfTI per contrast); expand then "
+        "writes NIfTI volumes with each source's affine",
+    )
     _executor_args(f)
     f.set_defaults(func=cmd_fit_dataset)
 
@@ -132,7 +139,13 @@ def register(sub) -> None:
     g.add_argument("--start-scale", type=int, help="sample from this scale (default 0)")
     g.add_argument("--inject-scale", type=int, help="inject the real image at this scale instead")
     e.add_argument("--out", required=True)
-    e.add_argument("--format", choices=["nii.gz", "png", "npy"], default="nii.gz")
+    e.add_argument(
+        "--format",
+        choices=["nii.gz", "png", "npy"],
+        default="nii.gz",
+        help="output files (default nii.gz; a volume pyramid trained from NIfTI writes its "
+        "volumes with the source's affine)",
+    )
     e.add_argument("--seed", type=int, default=0)
     _executor_args(e)
     e.set_defaults(func=cmd_expand)

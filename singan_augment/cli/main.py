@@ -73,6 +73,19 @@ def _input_spacing(args: argparse.Namespace, paths, **kwargs) -> tuple[float, ..
     return args.spacing if args.spacing is not None else read_stack_spacing(paths, **kwargs)
 
 
+def _source_provenance(paths, image) -> dict:
+    """What ``train`` records about its input files: their names, and for a NIfTI volume its
+    affine and voxel shape (``expand``/``sample``/``harmonize`` write volumes in that space)."""
+    from singan_augment.files.images import read_stack_affine
+
+    prov: dict = {"source": [str(Path(p).name) for p in paths]}
+    affine = read_stack_affine(paths) if image.ndim == 4 else None
+    if affine is not None:
+        prov["affine"] = affine.tolist()
+        prov["source_shape"] = [int(n) for n in image.shape[1:]]
+    return prov
+
+
 def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -151,7 +164,7 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
         model_config=mcfg,
         train_config=tcfg,
         pyramid_config=pcfg,
-        provenance={"source": [str(Path(p).name) for p in args.image]},
+        provenance=_source_provenance(args.image, image),
         resume=resume,
         on_scale_done=checkpoint,
         progress=not args.quiet,
@@ -169,12 +182,16 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
 def _write_outputs(out: Path, stem: str, image, labels, pyr, fmt: str) -> None:
     from singan_augment.files.atomic import atomic_write
     from singan_augment.files.images import png_bytes, preview, write_array
+    from singan_augment.files.pyramid_files import output_affine
 
     ch = pyr.channels
-    write_array(out / f"{stem}.{fmt}", image)
+    affine = output_affine(pyr, image.shape[1:])
+    write_array(out / f"{stem}.{fmt}", image, affine)
     if labels is not None:
         write_array(
-            out / f"{stem}_label.{fmt}", labels[None].astype("uint8") if fmt != "npy" else labels
+            out / f"{stem}_label.{fmt}",
+            labels[None].astype("uint8") if fmt != "npy" else labels,
+            affine,
         )
     if image.ndim == 4:  # a volume: the PNG previews its middle slice along the first axis
         mid = image.shape[1] // 2
@@ -221,7 +238,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_harmonize(args: argparse.Namespace) -> int:
     from singan_augment.engine.harmonize import edit, harmonize
-    from singan_augment.files.images import read_image, write_array
+    from singan_augment.files.images import read_affine, read_image, write_array
     from singan_augment.files.pyramid_files import load_pyramid
 
     pyr = load_pyramid(args.pyramid)
@@ -233,7 +250,8 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     fn = edit if args.editing else harmonize
     spacing = _input_spacing(args, [args.composite], volume=volume)
     res = fn(pyr, comp, mask[0] > 0, args.scale, args.seed, spacing=spacing)
-    write_array(args.out, res)
+    # a volume keeps the composite's own placement (the result has its voxel grid)
+    write_array(args.out, res, read_affine(args.composite) if volume else None)
     print(f"wrote {args.out}")
     return 0
 

@@ -56,6 +56,8 @@ def _image_for_format(image: np.ndarray, pyr, fmt: str) -> np.ndarray:
         raise InputError(
             f"png output needs 1 or 3 image channels, this pyramid has {len(idx)}; use nii.gz or npy"
         )
+    if pyr.spatial_dims != 2:
+        raise InputError("png output cannot hold a volume; use nii.gz or npy")
     lo = np.array([ch.low[i] for i in idx], np.float32)[:, None, None]
     hi = np.array([ch.high[i] for i in idx], np.float32)[:, None, None]
     if lo.min() >= 0 and hi.max() <= 255:
@@ -67,7 +69,9 @@ def _image_for_format(image: np.ndarray, pyr, fmt: str) -> np.ndarray:
 
 
 def _label_for_format(labels: np.ndarray, fmt: str) -> np.ndarray:
-    return labels.astype(np.uint8)
+    labels = labels.astype(np.uint8)
+    # NIfTI: a label volume (D, H, W) goes in as one channel, so it is not read as (C, H, W)
+    return labels[None] if labels.ndim == 3 and fmt in ("nii", "nii.gz") else labels
 
 
 def real_pair(pyr) -> tuple[np.ndarray, np.ndarray | None]:
@@ -83,31 +87,34 @@ def real_pair(pyr) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def read_output(path: str | os.PathLike) -> np.ndarray:
-    """Read an ``expand`` output: an image as (C, H, W) float32, a label map as (H, W).
+    """Read an ``expand`` output: an image as (C, H, W) float32 (a volume as (C, D, H, W)), a
+    label map (in ``labels/``) as (H, W) (a volume's as (D, H, W)), its stored integers.
 
-    Handles the (H, W, 1, C) NIfTI layout that ``image_io.write_array`` uses for (C, H, W).
+    Handles the NIfTI layouts that ``files.images.write_array`` uses: (H, W, 1, C) for a
+    (C, H, W) image, (X, Y, Z[, C]) for a volume.
     """
     from singan_augment.files.images import read_image
 
     p = Path(path)
+    is_label = "labels" in p.parts
     if suffix(p.name) in (".nii", ".nii.gz"):
         import nibabel as nib
 
         arr = np.asarray(nib.load(str(p)).dataobj)
-        if arr.ndim == 4:
-            arr = np.moveaxis(arr[:, :, 0, :], -1, 0)
-        elif arr.ndim == 3:
-            arr = arr[None, :, :, 0] if arr.shape[2] == 1 else np.moveaxis(arr, -1, 0)
+        if arr.ndim == 4:  # (H, W, 1, C) image, or (X, Y, Z, C) volume
+            arr = np.moveaxis(arr[:, :, 0, :] if arr.shape[2] == 1 else arr, -1, 0)
+        elif arr.ndim == 3:  # (H, W, 1) image, or (X, Y, Z) one-channel volume / label volume
+            arr = arr[None, :, :, 0] if arr.shape[2] == 1 else arr[None]
         elif arr.ndim == 2:
-            return arr
+            arr = arr[None]
     elif suffix(p.name) == ".npy":
         arr = np.load(p, allow_pickle=False)
-        if arr.ndim == 2:
+        if is_label:
             return arr
     else:
         arr = read_image(p)
-        if "labels" in p.parts and arr.shape[0] == 1:
-            return arr[0]
+    if is_label and arr.shape[0] == 1:
+        return arr[0]
     return np.asarray(arr, np.float32)
 
 
@@ -137,9 +144,10 @@ def expand_one(
     from singan_augment.engine.harmonize import inject
     from singan_augment.engine.sample import sample
     from singan_augment.files.images import write_array
-    from singan_augment.files.pyramid_files import load_pyramid
+    from singan_augment.files.pyramid_files import load_pyramid, output_affine
 
     pyr = load_pyramid(pyramid_dir)
+    affine = output_affine(pyr, pyr.shapes[-1])  # volumes trained from NIfTI: the source's
     outp = Path(out)
     (outp / "images").mkdir(parents=True, exist_ok=True)
     has_labels = bool(pyr.channels.label_indices)
@@ -160,8 +168,8 @@ def expand_one(
     def write(stem: str, image: np.ndarray, labels: np.ndarray | None) -> None:
         ip, lp = paths(stem)
         if lp is not None:  # label first: the image file marks the pair as complete
-            write_array(lp, _label_for_format(labels, fmt))
-        write_array(ip, _image_for_format(image, pyr, fmt))
+            write_array(lp, _label_for_format(labels, fmt), affine)
+        write_array(ip, _image_for_format(image, pyr, fmt), affine)
 
     def exists(stem: str) -> bool:
         ip, lp = paths(stem)
@@ -228,6 +236,8 @@ def expand(
 
     Sampling starts at ``start_scale`` (default 0, the coarsest), or with ``inject_scale`` the
     real training image is injected at that scale (structure-preserving variations).
+    Volume pyramids write (C, D, H, W) volumes and (D, H, W) label volumes (NIfTI in the
+    source volume's space when ``train`` read it from NIfTI, see ``output_affine``).
     The datalist lists the real pair and the synthetic ones of each pyramid, with
     ``"synthetic"`` and ``"source_pyramid"`` fields, paths relative to ``out``.
 
@@ -267,6 +277,11 @@ def expand(
                         0.0,
                         "pyramid is not complete: rerun fit-dataset to finish it",
                     )
+                )
+                continue
+            if fmt == "png" and meta.get("spatial_dims", 2) != 2:
+                report.rows.append(
+                    Row(name, "failed", 0.0, "png output cannot hold a volume; use nii.gz or npy")
                 )
                 continue
             jobs.append(

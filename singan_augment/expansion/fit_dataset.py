@@ -78,20 +78,25 @@ def _fit_locked_group(job: dict[str, Any], out: Path, progress: bool) -> list[di
         init_pyramid,
         warm_start_record,
     )
-    from singan_augment.files.images import read_stack_spacing
+    from singan_augment.files.images import read_stack_affine, read_stack_spacing
     from singan_augment.files.pyramid_files import load_pyramid, save_pyramid
 
     mcfg, tcfg, pcfg = _configs_of(job)
     num_classes = int(job["num_classes"])
+    volume = bool(job.get("volumes"))
     warm = load_pyramid(job["warm_start"]) if job.get("warm_start") else None
     starts = []
     for e in job["entries"]:
         entry = Entry(
             e["name"], tuple(e["images"]), e["label"], tuple(e["image_keys"] or ()) or None
         )
-        image, names, labs = load_entry(entry, num_classes)
+        image, names, labs = load_entry(entry, num_classes, volume=volume)
         seed = derive_seed(job["seed"], entry.name)
         prov = {"source": [os.path.basename(p) for p in entry.images], "name": entry.name}
+        affine = read_stack_affine(entry.images) if volume else None
+        if affine is not None:  # ``expand`` writes this volume's samples in its space
+            prov["affine"] = affine.tolist()
+            prov["source_shape"] = [int(n) for n in image.shape[1:]]
         if entry.label:
             prov["label_source"] = os.path.basename(entry.label)
         if warm is not None:
@@ -105,7 +110,7 @@ def _fit_locked_group(job: dict[str, Any], out: Path, progress: bool) -> list[di
             train_config=tcfg,
             pyramid_config=pcfg,
             provenance=prov,
-            spacing=read_stack_spacing(entry.images),
+            spacing=read_stack_spacing(entry.images, volume=volume),
         )
         d = out / entry.name
         if _existing_state(d) != "missing":
@@ -172,8 +177,13 @@ def fit_dataset(
     max_retries: int = 2,
     progress: bool = True,
     warm_start: str | os.PathLike | None = None,
+    volumes: bool = False,
 ) -> RunReport:
     """Train one pyramid per input image into ``out/<name>/`` (see the module docstring).
+
+    ``volumes``: the inputs are 3-D volumes (NIfTI per contrast, or (C, D, H, W) ``.npy``),
+    each trained as one volume pyramid; a NIfTI source's affine is recorded so that ``expand``
+    writes its samples in the same space.
 
     Same-shaped images with the same channels train together through ``fit_many``; each group
     is one unit of work (run in turn locally, or as one Ray task each). ``warm_start``: a
@@ -206,7 +216,7 @@ def fit_dataset(
         num_classes = 0
         for e in entries:
             if e.label is not None:
-                num_classes = max(num_classes, int(read_label_map(e.label).max()))
+                num_classes = max(num_classes, int(read_label_map(e.label, volumes).max()))
         if any(e.label for e in entries) and num_classes == 0:
             num_classes = 1  # all-background labels still get their (empty) channel
         report = RunReport()
@@ -217,12 +227,12 @@ def fit_dataset(
                 report.rows.append(Row(e.name, "skipped", 0.0, "complete pyramid on disk"))
                 continue
             try:
-                arrays = [read_image(p) for p in e.images]
+                arrays = [read_image(p, volume=volumes) for p in e.images]
             except InputError as err:
                 report.rows.append(Row(e.name, "failed", 0.0, str(err)))
                 continue
             c = sum(a.shape[0] for a in arrays)
-            names = entry_channels(e, np.zeros((c, 1, 1)), [a.shape[0] for a in arrays])
+            names = entry_channels(e, np.zeros((c, 1)), [a.shape[0] for a in arrays])
             key = (arrays[0].shape[1:], tuple(names), e.label is not None, state)
             groups.setdefault(key, []).append(e)
         base = {
@@ -234,6 +244,7 @@ def fit_dataset(
             "pyramid_config": pyramid_config.to_dict(),
             "crash_marker": os.environ.get(CRASH_ENV) or None,
             "warm_start": warm_start,
+            "volumes": bool(volumes),
         }
         jobs = []
         for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3])):

@@ -139,15 +139,15 @@ def discover(
     return [Entry(n, p, lab, keys) for n, (_, p, lab) in zip(names, raw)]
 
 
-def read_label_map(path: str) -> np.ndarray:
-    """(H, W) int label map; a {0, 255} mask is read as {0, 1}.
+def read_label_map(path: str, volume: bool = False) -> np.ndarray:
+    """(H, W) int label map ((D, H, W) with ``volume``); a {0, 255} mask is read as {0, 1}.
 
     Raises:
         InputError: more than one channel, negative or non-integer values.
     """
     from singan_augment.files.images import read_image
 
-    arr = read_image(path)
+    arr = read_image(path, volume=volume)
     if arr.shape[0] != 1:
         raise InputError(f"{path}: a label map must have one channel, got {arr.shape[0]}")
     lab = arr[0]
@@ -176,8 +176,11 @@ def label_names(num_classes: int) -> list[str]:
     return ["label"] if num_classes == 1 else [f"label_{k}" for k in range(1, num_classes + 1)]
 
 
-def load_entry(entry: Entry, num_classes: int) -> tuple[np.ndarray, list[str], list[str]]:
-    """(C, H, W) image (+ one-hot label channels), channel names, label channel names.
+def load_entry(
+    entry: Entry, num_classes: int, volume: bool = False
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """(C, H, W) image (+ one-hot label channels), channel names, label channel names; with
+    ``volume`` a (C, D, H, W) volume (3-D NIfTI or (C, D, H, W) ``.npy`` files).
 
     Raises:
         InputError: unreadable files, sizes that differ, label classes above ``num_classes``.
@@ -185,14 +188,14 @@ def load_entry(entry: Entry, num_classes: int) -> tuple[np.ndarray, list[str], l
     from singan_augment.engine.channels import one_hot
     from singan_augment.files.images import read_image
 
-    arrays = [read_image(p) for p in entry.images]
+    arrays = [read_image(p, volume=volume) for p in entry.images]
     if len({a.shape[1:] for a in arrays}) > 1:
         raise InputError(f"{entry.name}: image files differ in size {[a.shape for a in arrays]}")
     image = np.concatenate(arrays, axis=0)
     names = entry_channels(entry, image, [a.shape[0] for a in arrays])
     labs: list[str] = []
     if entry.label is not None and num_classes > 0:
-        lab = read_label_map(entry.label)
+        lab = read_label_map(entry.label, volume=volume)
         if lab.shape != image.shape[1:]:
             raise InputError(
                 f"{entry.name}: label map {lab.shape} and image {image.shape[1:]} differ in size"

@@ -1,4 +1,5 @@
-"""Reading and writing image files for the CLI: PNG/JPEG/TIFF, NumPy .npy, 2D NIfTI.
+"""Reading and writing image files for the CLI: PNG/JPEG/TIFF, NumPy .npy, NIfTI images and
+volumes (with their voxel spacing and affine).
 
 Every reader returns a channel-first float32 (C, H, W) array. Several files can be stacked
 in order as channels (e.g. T1, T2, FLAIR as three files).
@@ -207,6 +208,75 @@ def read_stack_spacing(
     return known[0][1] if known else None
 
 
+def read_affine(path: str | os.PathLike) -> np.ndarray | None:
+    """The 4x4 voxel-to-world affine (mm) of a 3-D NIfTI volume, its voxel axes in the order
+    ``read_image(volume=True)`` keeps; None for every other file (other formats, 2-D NIfTI).
+
+    Raises:
+        InputError: an unreadable NIfTI header, or an affine that is not finite and invertible.
+    """
+    p = Path(path)
+    if suffix(p) not in (".nii", ".nii.gz"):
+        return None
+    try:
+        import nibabel as nib
+
+        img = nib.load(str(p))
+        shape, affine = img.shape, np.asarray(img.affine, np.float64)
+    except Exception as e:  # noqa: BLE001 - any header failure is bad input
+        raise InputError(f"{p}: cannot read the NIfTI header ({type(e).__name__}: {e})") from None
+    if len([n for n in shape if n != 1]) != 3:
+        return None
+    return check_affine(affine, str(p))
+
+
+def check_affine(affine: Any, what: str) -> np.ndarray:
+    """``affine`` as a float64 (4, 4) array, checked: finite, invertible, last row (0, 0, 0, 1).
+
+    Raises:
+        InputError: naming ``what`` and the problem.
+    """
+    try:
+        a = np.asarray(affine, np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: the affine must be a 4x4 array of numbers") from None
+    if a.shape != (4, 4) or not np.isfinite(a).all():
+        raise InputError(f"{what}: the affine must be a finite 4x4 array, got shape {a.shape}")
+    if not np.allclose(a[3], (0, 0, 0, 1)) or abs(np.linalg.det(a[:3, :3])) < 1e-12:
+        raise InputError(f"{what}: the affine {a.tolist()} does not map voxels to space")
+    return a
+
+
+def read_stack_affine(paths: Sequence[str | os.PathLike]) -> np.ndarray | None:
+    """The common affine of NIfTI volumes stacked as channels (see ``read_affine``); None if
+    no file records one.
+
+    Raises:
+        InputError: two files place their voxels differently (more than 1e-3 mm apart).
+    """
+    known = [(str(p), a) for p in paths if (a := read_affine(p)) is not None]
+    for name, a in known[1:]:
+        if not np.allclose(a, known[0][1], atol=1e-3):
+            raise InputError(
+                f"channels differ in their NIfTI affine: {known[0][0]} has "
+                f"{known[0][1].round(3).tolist()}, {name} has {a.round(3).tolist()}"
+            )
+    return known[0][1] if known else None
+
+
+def resampled_affine(
+    affine: np.ndarray, source_shape: Sequence[int], shape: Sequence[int]
+) -> np.ndarray:
+    """The affine of a volume of ``shape`` voxels that covers the same field of view as one of
+    ``source_shape`` voxels with ``affine``: each voxel axis stretched by source/new size and
+    shifted so that the volumes' outer edges coincide (voxel centres at index + 0.5)."""
+    s = np.asarray(source_shape, np.float64) / np.asarray(shape, np.float64)
+    step = np.eye(4)
+    step[:3, :3] = np.diag(s)
+    step[:3, 3] = (s - 1) / 2
+    return np.asarray(affine, np.float64) @ step
+
+
 def read_stack(paths: Sequence[str | os.PathLike], **kwargs: Any) -> np.ndarray:
     """Read files (``read_image``, which takes the keyword arguments) and stack their
     channels in order. All must share their spatial shape."""
@@ -221,9 +291,15 @@ def read_stack(paths: Sequence[str | os.PathLike], **kwargs: Any) -> np.ndarray:
     return np.concatenate(arrays, axis=0)
 
 
-def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write an array atomically as .npy or NIfTI (.nii / .nii.gz, identity affine; a
-    (C, X, Y, Z) volume is written in the NIfTI axis order (X, Y, Z[, C])), or PNG."""
+def write_array(
+    path: str | os.PathLike, array: np.ndarray, affine: np.ndarray | None = None
+) -> Path:
+    """Write an array atomically as .npy or NIfTI (.nii / .nii.gz), or PNG.
+
+    NIfTI: a (C, H, W) image is written as (H, W, 1, C); a (C, X, Y, Z) volume in the NIfTI
+    axis order (X, Y, Z[, C]) (a label volume: pass it as (1, X, Y, Z)). ``affine`` (4x4,
+    voxel to world in mm) places it in space; the identity when None.
+    """
     from .atomic import atomic_write
 
     p = Path(path)
@@ -244,7 +320,9 @@ def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
             data = arr[0] if arr.shape[0] == 1 else np.moveaxis(arr, 0, -1)
         else:
             data = arr
-        img = nib.Nifti1Image(data, np.eye(4))
+        img = nib.Nifti1Image(
+            data, np.eye(4) if affine is None else check_affine(affine, f"{p}: affine")
+        )
         atomic_write(p, img.to_bytes() if ext == ".nii" else _gz(img.to_bytes()))
     elif ext == ".png":
         atomic_write(p, png_bytes(np.asarray(array)))

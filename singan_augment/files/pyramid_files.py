@@ -373,6 +373,36 @@ def spacing_from_meta(meta: dict[str, Any], path: Path | str) -> tuple[float, ..
         raise PyramidFileError(f"{path}: {e}") from None
 
 
+def output_affine(pyramid: Pyramid, spatial_shape: tuple[int, ...]) -> np.ndarray | None:
+    """The NIfTI affine for a volume of ``spatial_shape`` voxels drawn from ``pyramid``: the
+    source volume's affine (``provenance["affine"]``, recorded by ``train`` from a NIfTI
+    volume) rescaled so that the output covers the source's field of view. None for image
+    pyramids and for volumes trained from other files.
+
+    Raises:
+        PyramidFileError: a malformed recorded affine or source shape.
+    """
+    prov = pyramid.provenance
+    if pyramid.spatial_dims != 3 or prov.get("affine") is None:
+        return None
+    from .images import check_affine, resampled_affine
+
+    src = prov.get("source_shape")
+    if (
+        not isinstance(src, list)
+        or len(src) != 3
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in src)
+    ):
+        raise PyramidFileError(
+            f"provenance 'source_shape' must be three positive ints beside 'affine', got {src!r}"
+        )
+    try:
+        affine = check_affine(prov["affine"], "provenance 'affine'")
+    except InputError as e:
+        raise PyramidFileError(str(e)) from None
+    return resampled_affine(affine, src, spatial_shape)
+
+
 def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
     """The validated ``pyramid.json`` of a directory, without loading tensors."""
     p = Path(directory) / JSON_NAME

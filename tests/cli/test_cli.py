@@ -158,33 +158,44 @@ def test_out_of_range_scale_on_cli(tiny_pyramid_dir, tmp_path, capsys):
 
 
 def test_train_a_volume_pyramid_from_nifti_and_a_slice_of_it(tmp_path, capsys):
-    """A 3D NIfTI per contrast trains a volume pyramid (spacing from the header), info
-    describes it and sample writes volumes; a bad --slice is refused."""
+    """A 3D NIfTI per contrast trains a volume pyramid (spacing and affine from the header),
+    info describes it, sample writes volumes (npy, or NIfTI in the source's space with a label
+    volume); a bad --slice is refused."""
     import nibabel as nib
 
     from singan_augment.files.pyramid_files import read_metadata
     from singan_augment.testing import tiny_volume
 
-    vol = tiny_volume(channels=2)
+    vol = tiny_volume(channels=2, mask=True)  # t1 + a ball mask
+    affine = np.array([[0, 0, -1.0, 40], [2.0, 0, 0, -12], [0, 1.0, 0, 7], [0, 0, 0, 1]])
     paths = []
-    for c, name in enumerate(("t1", "flair")):
+    for c, name in enumerate(("t1", "mask")):
         p = tmp_path / f"{name}.nii.gz"
-        nib.save(nib.Nifti1Image(vol[c], np.diag([2.0, 1.0, 1.0, 1.0])), str(p))
+        nib.save(nib.Nifti1Image(vol[c], affine), str(p))
         paths.append(str(p))
     common = ["--iters", "2", "--min-size", "12", "--max-size", "16", "--nfc", "4",
               "--nfc-max", "4", "--conv-impl", "xla", "--quiet"]  # fmt: skip
-    assert main(["train", *paths, "--out", str(tmp_path / "v"), *common]) == 0
-    meta = read_metadata(tmp_path / "v")
+    v = tmp_path / "v"
+    assert main(["train", *paths, "--out", str(v), "--channels", "t1,mask", "--label-channels",
+                 "mask", *common]) == 0  # fmt: skip
+    meta = read_metadata(v)
     assert meta["spatial_dims"] == 3 and meta["shapes"][-1] == [14, 16, 15]
     assert meta["spacing"] == [2.0, 1.0, 1.0]
+    assert meta["provenance"]["affine"] == affine.tolist()
     capsys.readouterr()
-    assert main(["info", str(tmp_path / "v")]) == 0
+    assert main(["info", str(v)]) == 0
     info = capsys.readouterr().out
     assert "spatial dims: 3 (volume)" in info and "2 x 1 x 1 (slice x row x col" in info
-    assert main(["sample", str(tmp_path / "v"), "--n", "1", "--out", str(tmp_path / "s"),
-                 "--quiet"]) == 0  # fmt: skip
+    assert main(["sample", str(v), "--n", "1", "--out", str(tmp_path / "s"), "--quiet"]) == 0
     assert np.load(tmp_path / "s" / "sample_0000.npy").shape == (2, 14, 16, 15)
     assert (tmp_path / "s" / "sample_0000.png").stat().st_size > 100
+    assert main(["sample", str(v), "--n", "1", "--out", str(tmp_path / "n"), "--format", "nii.gz",
+                 "--quiet"]) == 0  # fmt: skip
+    written = nib.load(str(tmp_path / "n" / "sample_0000.nii.gz"))
+    assert written.shape == (14, 16, 15, 2)  # (X, Y, Z, C): t1 and the decoded mask
+    np.testing.assert_allclose(written.affine, affine, atol=1e-6)  # the source's space
+    label = nib.load(str(tmp_path / "n" / "sample_0000_label.nii.gz"))
+    assert label.shape == (14, 16, 15) and set(np.unique(label.get_fdata())) <= {0, 1}
     # --slice: what it reads is tested in tests/files/test_images.py, a training on a slice
     # runs in the README's CLI example (tests/test_readme.py); here only its argument errors
     with pytest.raises(SystemExit):

@@ -458,6 +458,56 @@ def test_expand_label_pyramids_nifti_and_inject(datalist_pyramids, tmp_path):
         )
 
 
+def test_fit_dataset_of_nifti_volumes_and_expand_in_each_source_space(tmp_path, capsys):
+    """--volumes trains one volume pyramid per datalist entry; expand writes (X, Y, Z) NIfTI
+    volumes and label volumes with the affine of that entry's source, the real pair equal to
+    its files; png is refused for volumes."""
+    from singan_augment.cli import main
+    from singan_augment.expansion import read_output
+    from singan_augment.testing import tiny_volume
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    affines = {
+        "a": np.diag([2.0, 1.0, 1.0, 1.0]),
+        "b": np.array([[0, 0, -1.0, 40], [2.0, 0, 0, -12], [0, 1.0, 0, 7], [0, 0, 0, 1]]),
+    }
+    entries = []
+    for i, (case, affine) in enumerate(affines.items()):
+        vol = tiny_volume(channels=2, mask=True, seed=i)
+        nib.save(nib.Nifti1Image(vol[0], affine), str(root / f"{case}_t1.nii.gz"))
+        nib.save(nib.Nifti1Image(vol[1].astype(np.uint8), affine), str(root / f"{case}_seg.nii.gz"))
+        entries.append({"image": f"{case}_t1.nii.gz", "label": f"{case}_seg.nii.gz"})
+    dl = _write_datalist(root, entries)
+    flags = ["--iters", "2", "--min-size", "12", "--max-size", "16", "--nfc", "4",
+             "--nfc-max", "4", "--conv-impl", "xla", "--quiet"]  # fmt: skip
+    assert main(["fit-dataset", str(dl), "--out", str(tmp_path / "p"), "--volumes", *flags]) == 0
+    assert main(["expand", str(tmp_path / "p"), "--n", "1", "--out", str(tmp_path / "x"),
+                 "--quiet"]) == 0  # fmt: skip
+    data = json.loads((tmp_path / "x" / "datalist.json").read_text())
+    assert data["num_real"] == 2 and data["num_synthetic"] == 2
+    for e in data["training"]:
+        case = e["source_pyramid"].split("_")[0]
+        img, lab = (
+            nib.load(str(tmp_path / "x" / e["image"])),
+            nib.load(str(tmp_path / "x" / e["label"])),
+        )
+        assert img.shape == lab.shape == (14, 16, 15)
+        np.testing.assert_allclose(img.affine, affines[case], atol=1e-6)
+        np.testing.assert_allclose(lab.affine, affines[case], atol=1e-6)
+        labels = read_output(tmp_path / "x" / e["label"])
+        assert labels.shape == (14, 16, 15) and set(np.unique(labels)) <= {0, 1}
+        assert read_output(tmp_path / "x" / e["image"]).shape == (1, 14, 16, 15)
+        if not e["synthetic"]:
+            np.testing.assert_array_equal(
+                labels, np.asarray(nib.load(str(root / f"{case}_seg.nii.gz")).dataobj)
+            )
+    capsys.readouterr()
+    assert main(["expand", str(tmp_path / "p"), "--n", "1", "--out", str(tmp_path / "y"),
+                 "--format", "png", "--quiet"]) == 1  # fmt: skip
+    assert "png output cannot hold a volume" in capsys.readouterr().out
+
+
 def test_report_html_and_png(expanded, datalist_pyramids, tmp_path):
     from singan_augment.cli import main
 

@@ -139,3 +139,56 @@ def test_volumes_and_slices_of_them_are_read_with_their_spacing(tmp_path):
     np.save(tmp_path / "i.npy", vol[:, 0])  # a (C, H, W) image beside a volume
     with pytest.raises(InputError, match="mix images and volumes"):
         read_stack([paths[0], tmp_path / "i.npy"], volume=True)
+
+
+def test_nifti_affine_is_read_from_volumes_only_and_written_back(tmp_path):
+    import nibabel as nib
+
+    from singan_augment.files.images import read_affine, read_stack_affine, write_array
+
+    affine = np.array([[0, 0, -1.5, 40], [2.0, 0, 0, -12], [0, 1.0, 0, 7], [0, 0, 0, 1]])
+    vol = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    nib.save(nib.Nifti1Image(vol, affine), str(tmp_path / "v.nii.gz"))
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), str(tmp_path / "w.nii.gz"))
+    nib.save(nib.Nifti1Image(vol[:, :, :1], affine), str(tmp_path / "s.nii.gz"))  # 2-D
+    np.save(tmp_path / "v.npy", vol[None])
+    np.testing.assert_array_equal(read_affine(tmp_path / "v.nii.gz"), affine)
+    assert read_affine(tmp_path / "s.nii.gz") is None
+    assert read_affine(tmp_path / "v.npy") is None
+    assert read_stack_affine([tmp_path / "v.npy"]) is None
+    np.testing.assert_array_equal(
+        read_stack_affine([tmp_path / "v.nii.gz", tmp_path / "v.nii.gz"]), affine
+    )
+    with pytest.raises(InputError, match="differ in their NIfTI affine"):
+        read_stack_affine([tmp_path / "v.nii.gz", tmp_path / "w.nii.gz"])
+    out = write_array(tmp_path / "o.nii.gz", np.stack([vol, -vol]), affine)
+    img = nib.load(str(out))
+    assert img.shape == (4, 5, 6, 2)
+    np.testing.assert_allclose(img.affine, affine)
+    np.testing.assert_array_equal(img.get_fdata()[..., 1], -vol)
+    for bad in (np.zeros((4, 4)), np.eye(3), np.full((4, 4), np.nan)):
+        with pytest.raises(InputError, match="affine"):
+            write_array(tmp_path / "bad.nii.gz", vol[None], bad)
+    assert not (tmp_path / "bad.nii.gz").exists()
+
+
+@pytest.mark.parametrize(
+    "source,shape",
+    [((14, 16, 15), (14, 16, 15)), ((64, 60, 50), (32, 45, 50)), ((9, 9, 9), (27, 3, 10))],
+)
+def test_resampled_affine_covers_the_source_field_of_view(source, shape):
+    from singan_augment.files.images import resampled_affine
+
+    affine = np.array([[0, 0, -1.5, 40], [2.0, 0, 0, -12], [0, 1.0, 0, 7], [0, 0, 0, 1]])
+    new = resampled_affine(affine, source, shape)
+    if source == shape:
+        np.testing.assert_allclose(new, affine)
+
+    def world(a, ijk):
+        return a[:3, :3] @ np.asarray(ijk, float) + a[:3, 3]
+
+    # the outer voxel edges (index -0.5 and n - 0.5 on every axis) land on the same points
+    np.testing.assert_allclose(world(new, [-0.5] * 3), world(affine, [-0.5] * 3), atol=1e-9)
+    np.testing.assert_allclose(
+        world(new, np.asarray(shape) - 0.5), world(affine, np.asarray(source) - 0.5), atol=1e-9
+    )
