@@ -8,6 +8,9 @@ reports the medians (and p10-p90) of lesion retention, sign agreement and the se
 once), and draws retention against seam ratio plus an example.
 
     python benchmarks/lesion_fidelity.py [--out benchmarks/results/lesion_fidelity.json]
+
+``--volume``: the same for 3-D lesions in the shipped volume pyramid (issue 14; seeds 0-5
+validation, 100-111 test; protocol in the doc's "3-D lesions" section).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from singan_augment.tumour import make_tumour, paste_tumour
 VAL_SEEDS = tuple(range(12))
 TEST_SEEDS = tuple(range(100, 124))
 PYRAMID = "brain_healthy_tumour_host"
+# 3-D (``--volume``; protocol in docs/lesion_fidelity.md, "3-D lesions")
+VOLUME_VAL_SEEDS = tuple(range(6))
+VOLUME_TEST_SEEDS = tuple(range(100, 112))
+VOLUME_PYRAMID = "brain_mni152_volume"
 
 
 def host_and_brain(pyr) -> tuple[np.ndarray, np.ndarray]:
@@ -41,11 +48,23 @@ def host_and_brain(pyr) -> tuple[np.ndarray, np.ndarray]:
     return host.astype(np.float32), brain
 
 
+def volume_host_and_brain(pyr) -> tuple[np.ndarray, np.ndarray]:
+    """The 3-D pyramid's training volume (C, D, H, W) and the shipped brain mask (D, H, W)."""
+    from singan_augment.data import brain_volume
+
+    host = pyr.channels.denormalise(np.moveaxis(np.asarray(pyr.reals[-1]), -1, 0))
+    _, tissue, _ = brain_volume()
+    if tissue.shape != host.shape[1:]:
+        raise SystemExit(f"brain mask {tissue.shape} is not on the pyramid's grid {host.shape}")
+    return host.astype(np.float32), tissue > 0
+
+
 def lesion_case(host, brain, seed: int):
-    """A seeded lesion pasted at a seeded point at least 0.3 patch sizes inside the brain."""
-    h, w = host.shape[1:]
-    size = max(16, int(0.28 * min(h, w)))
-    tum = make_tumour(seed, size=size)
+    """A seeded lesion pasted at a seeded point at least 0.3 patch sizes inside the brain
+    (a 3-D lesion of 16 voxels for a volume host)."""
+    volume = host.ndim == 4
+    size = 16 if volume else max(16, int(0.28 * min(host.shape[1:])))
+    tum = make_tumour(seed, size=size, spatial_dims=3 if volume else 2)
     inside = ndimage.distance_transform_edt(brain) >= 0.3 * size
     cand = np.argwhere(inside)
     centre = cand[np.random.default_rng(seed).integers(len(cand))]
@@ -164,13 +183,18 @@ def figure(pyr, host, brain, val, test, choice, path: Path) -> None:
     )
     ax.legend(fontsize=6, ncol=2)
     # example: one test seed, FLAIR (channel 2), naive and each mode at the chosen scale
-    seed = TEST_SEEDS[0]
+    seed = (VOLUME_TEST_SEEDS if host.ndim == 4 else TEST_SEEDS)[0]
     comp, label, mask = lesion_case(host, brain, seed)
     gen = inject(pyr, comp, choice[1], seed, 1)[0]
     panels = [("healthy host", host), ("naive paste", comp)] + [
         (f"{m} @ {choice[1]}", blend_back(comp, gen, mask, BlendConfig(lesion=m)))
         for m in LESION_MODES
     ]
+    if host.ndim == 4:  # volumes: the axial slice through the lesion's centre
+        k = int(np.argmax(mask.sum(axis=(1, 2))))
+        panels = [
+            (f"{t} (slice {k})" if i == 0 else t, img[:, k]) for i, (t, img) in enumerate(panels)
+        ]
     for c in range(3):
         for j, (title, img) in enumerate(panels):
             a = fig.add_axes([0.47 + 0.106 * j, 0.64 - 0.3 * c, 0.104, 0.29])
@@ -197,20 +221,28 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="benchmarks/results/lesion_fidelity.json")
     ap.add_argument("--figure", default="docs/figures/lesion_fidelity.png")
+    ap.add_argument(
+        "--volume", action="store_true", help="3-D lesions in the shipped volume pyramid"
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    pyr = pretrained.load(PYRAMID)
-    host, brain = host_and_brain(pyr)
-    val_rows = measure(pyr, VAL_SEEDS, host, brain)
+    val_seeds, test_seeds, name = VAL_SEEDS, TEST_SEEDS, PYRAMID
+    if args.volume:
+        val_seeds, test_seeds, name = VOLUME_VAL_SEEDS, VOLUME_TEST_SEEDS, VOLUME_PYRAMID
+        args.out = args.out.replace("lesion_fidelity.json", "lesion_fidelity_volume.json")
+        args.figure = args.figure.replace("lesion_fidelity.png", "lesion_fidelity_volume.png")
+    pyr = pretrained.load(name)
+    host, brain = (volume_host_and_brain if args.volume else host_and_brain)(pyr)
+    val_rows = measure(pyr, val_seeds, host, brain)
     val = summarise(val_rows)
     choice, qualified = choose(val)
-    print(table(val, f"validation seeds {VAL_SEEDS[0]}-{VAL_SEEDS[-1]}", pyr.channels.names))
+    print(table(val, f"validation seeds {val_seeds[0]}-{val_seeds[-1]}", pyr.channels.names))
     print(f"\nchosen on validation: mode={choice[0]} scale={choice[1]} (rule met: {qualified})\n")
-    test_rows = measure(pyr, TEST_SEEDS, host, brain)
+    test_rows = measure(pyr, test_seeds, host, brain)
     test = summarise(test_rows)
     print(
         table(
-            test, f"test seeds {TEST_SEEDS[0]}-{TEST_SEEDS[-1]} (scored once)", pyr.channels.names
+            test, f"test seeds {test_seeds[0]}-{test_seeds[-1]} (scored once)", pyr.channels.names
         )
     )
     c = test[choice]
@@ -220,10 +252,16 @@ def main(argv=None) -> int:
         f"{test[('regenerate', choice[1])]['retention'][0]:.2f} seam ratio "
         f"{test[('regenerate', choice[1])]['seam_ratio'][0]:.2f}"
     )
+    d = test[("keep_core", 2)]
+    print(
+        "\ntest, transforms' default (keep_core @ 2): retention per channel "
+        + "/".join(f"{x:.2f}" for x in d["retention_per_channel"])
+        + f" (goal >= 0.7 each), seam ratio {d['seam_ratio'][0]:.2f} (goal <= 0.6)"
+    )
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     figure(pyr, host, brain, val, test, choice, Path(args.figure))
     res = {
-        "pyramid": PYRAMID,
+        "pyramid": name,
         "choice": {"mode": choice[0], "scale": choice[1], "rule_met": qualified},
         "validation": {f"{m}@{s}": v for (m, s), v in val.items()},
         "test": {f"{m}@{s}": v for (m, s), v in test.items()},

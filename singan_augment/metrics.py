@@ -203,18 +203,24 @@ def mask_consistency(
 def seam_strength(image: np.ndarray, paste_mask: np.ndarray, *, width: int = 2) -> float:
     """Mean Sobel gradient magnitude (over channels) in a band of ``width`` px on each side of
     the paste-mask boundary, divided by the mean gradient magnitude elsewhere in the image.
-    A naive paste with an intensity step scores high; a harmonized one lower."""
+    A naive paste with an intensity step scores high; a harmonized one lower.
+
+    ``image`` is (C, H, W) or (H, W) with an (H, W) mask, or a (C, D, H, W) volume with a
+    (D, H, W) mask (the gradient then has three components and the band is 3-D)."""
     img = np.asarray(image, np.float64)
-    if img.ndim == 2:
-        img = img[None]
     m = np.asarray(paste_mask) > 0
-    if img.shape[1:] != m.shape:
+    if img.ndim == m.ndim:
+        img = img[None]
+    if img.shape[1:] != m.shape or m.ndim not in (2, 3):
         raise InputError(f"mask shape {m.shape} does not match the image's {img.shape[1:]}")
     if not m.any() or m.all():
         raise InputError("paste mask must be neither empty nor full")
     grad = np.zeros(m.shape)
     for ch in img:
-        grad += np.hypot(ndimage.sobel(ch, 0), ndimage.sobel(ch, 1))
+        if m.ndim == 2:
+            grad += np.hypot(ndimage.sobel(ch, 0), ndimage.sobel(ch, 1))
+        else:
+            grad += np.sqrt(sum(np.square(ndimage.sobel(ch, a)) for a in range(3)))
     band = ndimage.binary_dilation(m, iterations=width) & ~ndimage.binary_erosion(
         m, iterations=width
     )
@@ -228,12 +234,12 @@ def _class_contrasts(
     """Validated (K, C) signed contrasts of the lesion classes against the ring, and the
     (K,) class areas in pixels."""
     img = np.asarray(image, np.float64)
-    if img.ndim == 2:
-        img = img[None]
     lab = np.asarray(lesion)
+    if img.ndim == lab.ndim:
+        img = img[None]
     if lab.dtype.kind not in "biu":
         raise InputError(f"lesion must be a boolean or integer label map, got dtype {lab.dtype}")
-    if img.ndim != 3 or img.shape[1:] != lab.shape:
+    if lab.ndim not in (2, 3) or img.shape[1:] != lab.shape:
         raise InputError(f"lesion shape {lab.shape} does not match the image's {img.shape[1:]}")
     if not np.all(np.isfinite(img)):
         raise InputError("image contains non-finite values")
@@ -264,8 +270,8 @@ def lesion_contrasts(
     """Signed contrast of each lesion class against a ring around the lesion.
 
     Args:
-        image: (C, H, W) or (H, W).
-        lesion: (H, W) boolean mask (one class) or integer label map (0 = outside).
+        image: (C, H, W) or (H, W); or a (C, D, H, W) volume (the ring is then a 3-D shell).
+        lesion: (H, W) ((D, H, W)) boolean mask (one class) or integer label map (0 = outside).
         ring_width: ring thickness in px; gap: px between the lesion and the ring.
     Returns:
         (K, C) float64: mean of class k minus the ring's mean, per channel, in image units.

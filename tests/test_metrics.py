@@ -137,6 +137,27 @@ def test_lesion_fidelity_follows_the_fade(fade):
     assert fid.sign_agreement == (0.0 if fade == 1.0 else 1.0)
 
 
+def test_lesion_metrics_take_volumes_with_a_3d_ring_and_seam_band():
+    """A (C, D, H, W) volume whose middle slices hold the 2-D lesion: the same contrasts as
+    the 2-D image (the 3-D ring lies in the same background); a 3-D step seam scores higher
+    than a smoothed one."""
+    img2, lab2 = _lesion_image()
+    img = np.repeat(np.full_like(img2, 0.5)[:, None], 12, axis=1)
+    lab = np.zeros((12, *lab2.shape), np.uint8)
+    img[:, 3:9], lab[3:9] = img2[:, None], lab2
+    np.testing.assert_allclose(metrics.lesion_contrasts(img, lab), [[-0.4, 0.2], [0.4, 0.2]])
+    np.testing.assert_allclose(metrics.lesion_conspicuity(img, lab), [0.4, 0.2])
+    fid = metrics.lesion_fidelity(0.5 + 0.5 * (img - 0.5), img, lab)
+    np.testing.assert_allclose(fid.retention, [0.5, 0.5], atol=1e-9)
+    m = lab > 0
+    noise = 0.01 * np.random.default_rng(0).standard_normal(img.shape[1:])
+    step = 0.5 + noise + 0.4 * m
+    smooth = 0.5 + noise + 0.4 * ndimage.gaussian_filter(m.astype(float), 3)
+    assert metrics.seam_strength(step, m) > 2 * metrics.seam_strength(smooth, m)
+    with pytest.raises(InputError, match="does not match"):
+        metrics.seam_strength(img, m[:-1])
+
+
 def test_lesion_fidelity_catches_a_flipped_contrast():
     img, lab = _lesion_image()
     flipped = 1.0 - img  # as conspicuous, wrong polarity
