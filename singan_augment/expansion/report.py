@@ -1,6 +1,7 @@
 """``singan-augment report``: sample grids and quality figures (matplotlib, Agg backend).
 
-Works on one pyramid, a ``fit-dataset`` folder of pyramids, or an ``expand`` output folder.
+Works on one pyramid, a ``fit-dataset`` folder of pyramids, or an ``expand`` output folder,
+of images or of volumes (whose figures show the middle slice along the first axis).
 Quality numbers per pyramid: sliced Wasserstein distance between real and synthetic patches
 (lower = closer patch statistics), diversity (mean per-pixel std over samples / std of the real
 image, as in the SinGAN paper), both from ``singan_augment.metrics``, and the label
@@ -18,32 +19,56 @@ from typing import Any
 import numpy as np
 
 from singan_augment.errors import InputError
-from singan_augment.metrics import diversity, sliced_wasserstein
+from singan_augment.metrics import (
+    diversity,
+    sliced_wasserstein,
+    volume_diversity,
+    volume_sliced_wasserstein,
+)
 
 
 def _quality(real: np.ndarray, synthetic: np.ndarray) -> tuple[float, float]:
     """(patch SWD of the synthetic set against the real image, diversity); NaN where the
-    images are smaller than a patch or there are fewer than 2 samples."""
+    images are smaller than a patch or there are fewer than 2 samples. Volumes (C, D, H, W)
+    use the metrics' volume forms (cubic patches)."""
+    volume = real.ndim == 4
     try:
-        swd = sliced_wasserstein(synthetic, real)
+        swd = (volume_sliced_wasserstein if volume else sliced_wasserstein)(synthetic, real)
     except InputError:
         swd = float("nan")
-    div = diversity(synthetic, real) if len(synthetic) >= 2 else float("nan")
+    div = (
+        (volume_diversity if volume else diversity)(synthetic, real)
+        if len(synthetic) >= 2
+        else float("nan")
+    )
     return swd, div
 
 
+def _range(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (low, high) of a (C, ...) image, shaped to broadcast over it."""
+    axes = tuple(range(1, real.ndim))
+    return real.min(axis=axes, keepdims=True), real.max(axis=axes, keepdims=True)
+
+
 def _normalise_pair(real: np.ndarray, many: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lo = real.min(axis=(1, 2), keepdims=True)
-    hi = real.max(axis=(1, 2), keepdims=True)
+    lo, hi = _range(real)
     scale = np.where(hi - lo < 1e-12, 1.0, hi - lo)
     return (real - lo) / scale, (many - lo) / scale
 
 
 def _display(img: np.ndarray, real: np.ndarray) -> np.ndarray:
-    lo = real.min(axis=(1, 2), keepdims=True)
-    hi = real.max(axis=(1, 2), keepdims=True)
+    """A (C, H, W) image as a displayable (H, W) or (H, W, 3) array in the real's range; a
+    (C, D, H, W) volume shows its middle slice along D."""
+    lo, hi = _range(real)
     x = np.clip((img - lo) / np.where(hi - lo < 1e-12, 1, hi - lo), 0, 1)
+    if x.ndim == 4:
+        x = x[:, x.shape[1] // 2]
     return np.moveaxis(x, 0, -1) if x.shape[0] == 3 else x[0]
+
+
+def _label_view(label: np.ndarray) -> np.ndarray:
+    """A label map for display: a (D, H, W) volume's middle slice along D."""
+    return label[label.shape[0] // 2] if label.ndim == 3 else label
 
 
 def _collect(path: Path, n: int, seed: int, max_rows: int) -> tuple[str, list[dict[str, Any]]]:
@@ -157,7 +182,9 @@ def make_report(
         ax[0].set_title(f"{r['name'][:18]}\nreal", fontsize=7)
         k = 1
         if r["real_label"] is not None:
-            ax[1].imshow(r["real_label"], cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
+            ax[1].imshow(
+                _label_view(r["real_label"]), cmap="tab10", vmin=0, vmax=9, interpolation="nearest"
+            )
             ax[1].set_title("real label", fontsize=7)
             k = 2
         for j in range(n):
@@ -165,11 +192,18 @@ def make_report(
             if j < len(r["syn"]):
                 a.imshow(_display(r["syn"][j], r["real"]), cmap="gray")
                 if r["syn_label"] is not None:
-                    a.contour(r["syn_label"][j] > 0, levels=[0.5], colors="r", linewidths=0.6)
+                    outline = _label_view(r["syn_label"][j]) > 0
+                    if outline.any() and not outline.all():
+                        a.contour(outline, levels=[0.5], colors="r", linewidths=0.6)
                 a.set_title(f"synthetic {j}", fontsize=7)
         for a in ax:
             a.set_axis_off()
-    fig.suptitle(f"{what}: {Path(path).name} (red: decoded label outline)", fontsize=9)
+    volumes = rows[0]["real"].ndim == 4
+    fig.suptitle(
+        f"{what}: {Path(path).name} (red: decoded label outline"
+        + ("; volumes: middle slice along the first axis)" if volumes else ")"),
+        fontsize=9,
+    )
     fig.tight_layout()
     grid = io.BytesIO()
     fig.savefig(grid, format="png", dpi=110)

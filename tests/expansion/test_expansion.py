@@ -461,7 +461,7 @@ def test_expand_label_pyramids_nifti_and_inject(datalist_pyramids, tmp_path):
 def test_fit_dataset_of_nifti_volumes_and_expand_in_each_source_space(tmp_path, capsys):
     """--volumes trains one volume pyramid per datalist entry; expand writes (X, Y, Z) NIfTI
     volumes and label volumes with the affine of that entry's source, the real pair equal to
-    its files; png is refused for volumes."""
+    its files; report reads them back; png is refused for volumes."""
     from singan_augment.cli import main
     from singan_augment.expansion import read_output
     from singan_augment.testing import tiny_volume
@@ -502,6 +502,8 @@ def test_fit_dataset_of_nifti_volumes_and_expand_in_each_source_space(tmp_path, 
             np.testing.assert_array_equal(
                 labels, np.asarray(nib.load(str(root / f"{case}_seg.nii.gz")).dataobj)
             )
+    assert main(["report", str(tmp_path / "x"), "--out", str(tmp_path / "r.html")]) == 0
+    assert "swd_real_vs_synthetic" in (tmp_path / "r.html").read_text()  # volume metrics
     capsys.readouterr()
     assert main(["expand", str(tmp_path / "p"), "--n", "1", "--out", str(tmp_path / "y"),
                  "--format", "png", "--quiet"]) == 1  # fmt: skip
