@@ -32,10 +32,14 @@ def _configs_of(job: dict[str, Any]) -> tuple[ModelConfig, TrainConfig, PyramidC
 
 def _existing_state(directory: Path) -> str:
     """``missing``, ``partial`` or ``complete`` for a pyramid directory (``complete`` only when
-    the metadata says so; an interrupted save pending roll-forward counts as partial)."""
-    from singan_augment.files.pyramid_files import JSON_NAME, read_metadata
+    the metadata says so; an interrupted save pending roll-forward counts as partial). A
+    pending ``pyramid.json.tmp`` without weights is a first save stopped before its weights
+    were written: nothing to resume, so ``missing`` (the pyramid starts afresh, as ``train``
+    does)."""
+    from singan_augment.files.pyramid_files import JSON_NAME, WEIGHTS_NAME, read_metadata
 
-    if not (directory / JSON_NAME).exists() and not (directory / (JSON_NAME + ".tmp")).exists():
+    pending = (directory / (JSON_NAME + ".tmp")).exists() and (directory / WEIGHTS_NAME).exists()
+    if not (directory / JSON_NAME).exists() and not pending:
         return "missing"
     try:
         meta = read_metadata(directory)

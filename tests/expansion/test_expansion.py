@@ -135,6 +135,28 @@ def test_killed_run_is_resumed_to_the_same_pyramid(fitted, folder, tmp_path):
         np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
 
 
+def test_a_first_save_stopped_before_its_weights_starts_afresh(fitted, folder, tmp_path):
+    """A stop (SIGTERM in a group's checkpoint) can leave a pyramid folder with only its
+    pending ``pyramid.json.tmp``: nothing to resume, so the rerun trains it from scratch, to
+    the pyramid an uninterrupted run gives, instead of failing the group on missing weights."""
+    from singan_augment.expansion.fit_dataset import fit_dataset
+    from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid, pyramid_tensors
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "notes.txt.npy").write_bytes((folder / "notes.txt.npy").read_bytes())
+    stopped = tmp_path / "pyrs" / "notes.txt"
+    stopped.mkdir(parents=True)
+    (stopped / (JSON_NAME + ".tmp")).write_bytes((fitted[0] / "notes.txt" / JSON_NAME).read_bytes())
+    report = fit_dataset(src, tmp_path / "pyrs", seed=3, **KW)
+    assert [r.status for r in report.rows] == ["done"], report.table("fit")
+    ref = pyramid_tensors(load_pyramid(fitted[0] / "notes.txt"))
+    got = pyramid_tensors(load_pyramid(stopped))
+    assert ref.keys() == got.keys()
+    for k in ref:
+        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+
+
 def test_pyramid_of_another_image_is_refused_not_overwritten(fitted, folder, tmp_path):
     from singan_augment.expansion.fit_dataset import fit_dataset
     from singan_augment.files.pyramid_files import metadata_sha256
