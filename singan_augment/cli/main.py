@@ -107,20 +107,11 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
     from singan_augment.engine.fit import fit
     from singan_augment.engine.scales import format_shape
     from singan_augment.errors import InputError
-    from singan_augment.files.pyramid_files import (
-        JSON_NAME,
-        WEIGHTS_NAME,
-        load_pyramid,
-        save_pyramid,
-    )
+    from singan_augment.files.pyramid_files import checkpoint_exists, load_pyramid, save_pyramid
 
     resume = None
     mcfg, tcfg, pcfg = ModelConfig(), TrainConfig(), PyramidConfig()
-    # A checkpoint exists once a save got as far as the weights (a pending pyramid.json.tmp
-    # without weights is a first save killed early: nothing to resume, start afresh).
-    exists = (out / JSON_NAME).exists() or (
-        (out / (JSON_NAME + ".tmp")).exists() and (out / WEIGHTS_NAME).exists()
-    )
+    exists = checkpoint_exists(out)
     if exists and not args.resume:
         raise InputError(
             f"{out} already holds a pyramid: pass --resume to continue it, or choose another --out"

@@ -188,13 +188,13 @@ def expand_one(
     written = skipped = 0
     real_stem = f"{name}_real"
     entries = [entry(real_stem, False, None)]
+    real_image, real_labels = real_pair(pyr)
     if exists(real_stem):
         skipped += 1
     else:
-        write(real_stem, *real_pair(pyr))
+        write(real_stem, real_image, real_labels)
         written += 1
     key = jax.random.PRNGKey(derive_seed(seed, name))
-    real_image = real_pair(pyr)[0]
     for c in range(-(-n // CHUNK)):
         idx = list(range(c * CHUNK, min(n, (c + 1) * CHUNK)))
         stems = [f"{name}_syn{i:04d}" for i in idx]

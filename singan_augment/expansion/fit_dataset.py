@@ -36,10 +36,9 @@ def _existing_state(directory: Path) -> str:
     pending ``pyramid.json.tmp`` without weights is a first save stopped before its weights
     were written: nothing to resume, so ``missing`` (the pyramid starts afresh, as ``train``
     does)."""
-    from singan_augment.files.pyramid_files import JSON_NAME, WEIGHTS_NAME, read_metadata
+    from singan_augment.files.pyramid_files import JSON_NAME, checkpoint_exists, read_metadata
 
-    pending = (directory / (JSON_NAME + ".tmp")).exists() and (directory / WEIGHTS_NAME).exists()
-    if not (directory / JSON_NAME).exists() and not pending:
+    if not checkpoint_exists(directory):
         return "missing"
     try:
         meta = read_metadata(directory)

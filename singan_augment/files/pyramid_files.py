@@ -373,6 +373,15 @@ def spacing_from_meta(meta: dict[str, Any], path: Path | str) -> tuple[float, ..
         raise PyramidFileError(f"{path}: {e}") from None
 
 
+def checkpoint_exists(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a pyramid checkpoint to resume: its ``pyramid.json``, or a
+    pending ``pyramid.json.tmp`` whose save got as far as the weights (a pending JSON without
+    weights is a first save stopped early: nothing to resume, start afresh)."""
+    d = Path(directory)
+    pending = (d / (JSON_NAME + ".tmp")).exists() and (d / WEIGHTS_NAME).exists()
+    return (d / JSON_NAME).exists() or pending
+
+
 def output_affine(pyramid: Pyramid, spatial_shape: tuple[int, ...]) -> np.ndarray | None:
     """The NIfTI affine for a volume of ``spatial_shape`` voxels drawn from ``pyramid``: the
     source volume's affine (``provenance["affine"]``, recorded by ``train`` from a NIfTI
