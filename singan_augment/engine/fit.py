@@ -94,7 +94,10 @@ def init_pyramid(
     )  # fmt: skip
 
 
-def _scale_init(pyr: Pyramid, scale: int, key: jax.Array, warm: Pyramid | None = None):
+def scale_initial_weights(pyr: Pyramid, scale: int, key: jax.Array, warm: Pyramid | None = None):
+    """((G params, G BN state), D params) that training ``scale`` of ``pyr`` starts from: the
+    sibling's G with ``warm``; else scale - 1's G and D when the width is unchanged (the
+    published rule); else a fresh initialisation from ``key``."""
     mcfg = pyr.model_config
     c, nd = pyr.num_channels, pyr.spatial_dims
     width = mcfg.nfc(scale)
@@ -203,7 +206,7 @@ def fit_many(
     for n in range(first.num_trained, last + 1):
         scale_keys = [jax.random.fold_in(k, n + 1) for k in base_keys]
         inits = [
-            _scale_init(p, n, jax.random.fold_in(k, 0), warm_start)
+            scale_initial_weights(p, n, jax.random.fold_in(k, 0), warm_start)
             for p, k in zip(pyrs, scale_keys)
         ]
         iters, drop = tcfg.scale_iters(n, first.shapes)
@@ -348,4 +351,12 @@ def fit(
     ]
 
 
-__all__ = ["fit", "fit_many", "init_pyramid", "image_sha256", "reconstruction_rmse", "resize"]
+__all__ = [
+    "fit",
+    "fit_many",
+    "init_pyramid",
+    "image_sha256",
+    "reconstruction_rmse",
+    "resize",
+    "scale_initial_weights",
+]
