@@ -1,0 +1,373 @@
+"""The pre-registered downstream study (docs/results.md section 1b, committed before it ran).
+
+Does SinGAN expansion help a small MONAI UNet when only 1, 2 or 4 labelled images exist, and
+does it beat a training-free patch-nearest-neighbour generator? Same tasks, splits, UNet and
+optimiser as ``examples/train_segmentation.py`` (section 1), with what that first study lacked:
+
+* settings chosen on validation only: SinGAN's start scale in {0, 1, 2} and patch-NN's
+  coarsest noise in {0.5, 0.75, 1.0}, each by the highest mean validation Dice (train on pool
+  images 1-2, validate on pool images 3-4; a tie within 0.005 goes to the smaller value), then
+  frozen; the test split is scored once, in the final phase;
+* generator variance in the error bars: 3 UNet seeds x 2 generator seeds (two pyramids per
+  image, seeds 0 and 1; two patch-NN sample sets);
+* image+label pyramids at the published widths with the ``fast`` schedule (max side = the
+  image: 64 px nuclei, 80 px brain), 16 pairs per pyramid; 16 patch-NN pairs per image;
+* five arms: real, real + MONAI augmentation, real + SinGAN, real + SinGAN + MONAI
+  augmentation, real + patch-NN (``examples/patch_nn.py``).
+
+Every UNet run is cached in ``--work/runs.json`` (written atomically after each run), so a
+stopped study resumes where it stopped; pyramids are cached by ``fit_dataset`` itself.
+
+    python examples/downstream_study.py            # the study (about 1.5 h on 2 CPU cores)
+    python examples/downstream_study.py --quick    # smoke run of every phase (minutes)
+    python examples/downstream_study.py --report   # table + figure from the cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import patch_nn  # noqa: E402
+import train_segmentation as seg  # noqa: E402
+
+ARMS = ("real", "aug", "singan", "singan+aug", "patchnn")
+START_SCALES = (0, 1, 2)
+PATCH_NOISES = (0.5, 0.75, 1.0)
+GEN_SEEDS = (0, 1)
+UNET_SEEDS = (0, 1, 2)
+N_TRAIN = (1, 2, 4)
+TIE = 0.005
+FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "downstream_study.png"
+
+
+# ----------------------------------------------------------------------------- generators
+
+
+def pyramids(task: dict, seed: int, args) -> Path:
+    """One image+label pyramid per pool image (generator seed ``seed``), cached."""
+    from singan_augment.engine.config import ModelConfig, TrainConfig
+    from singan_augment.engine.schedules import with_schedule
+    from singan_augment.expansion.fit_dataset import fit_dataset
+
+    root = Path(args.work) / task["name"]
+    inputs = root / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for name, img, lab in task["pool"]:
+        np.save(inputs / f"{name}.npy", img)
+        np.save(inputs / f"{name}_label.npy", lab)
+        entries.append({"image": f"{name}.npy", "label": f"{name}_label.npy"})
+    (inputs / "datalist.json").write_text(json.dumps({"training": entries}, indent=1))
+    tcfg = with_schedule(TrainConfig(), "fast")
+    mcfg = ModelConfig()
+    if args.quick:
+        tcfg, mcfg = TrainConfig(iters=4), ModelConfig(nfc_init=8, nfc_max=8)
+    out = root / f"pyramids_g{seed}"
+    t0 = time.perf_counter()
+    rep = fit_dataset(
+        inputs / "datalist.json",
+        out,
+        seed=seed,
+        model_config=mcfg,
+        train_config=tcfg,
+        pyramid_config=seg_pyramid_config(task),
+        progress=not args.quiet,
+    )
+    if not rep.ok:
+        raise SystemExit(rep.table(f"fit-dataset {task['name']} seed {seed}"))
+    trained = sum(r.status == "done" for r in rep.rows)
+    if trained:
+        print(f"{task['name']} g{seed}: {trained} pyramids in {time.perf_counter() - t0:.0f} s")
+    return out
+
+
+def seg_pyramid_config(task: dict):
+    from singan_augment.engine.config import PyramidConfig
+
+    return PyramidConfig(max_size=task["max_size"])
+
+
+def singan_pairs(task: dict, seed: int, start: int, args) -> dict[str, tuple[list, list]]:
+    """``args.n_syn`` (image, label map) pairs per pool image from its seed-``seed`` pyramid."""
+    from singan_augment.expansion.expand import expand, read_output
+    from singan_augment.expansion.sources import safe_name
+
+    pyr_dir = pyramids(task, seed, args)
+    syn_dir = Path(args.work) / task["name"] / f"singan_g{seed}_s{start}_n{args.n_syn}"
+    rep = expand(
+        pyr_dir, syn_dir, args.n_syn, fmt="npy", seed=seed, start_scale=start, progress=False
+    )
+    if not rep.ok:
+        raise SystemExit(rep.table(f"expand {task['name']}"))
+    data = json.loads((syn_dir / "datalist.json").read_text())
+    by_pyr: dict[str, tuple[list, list]] = {}
+    for e in data["training"]:
+        if e["synthetic"]:
+            imgs, labs = by_pyr.setdefault(e["source_pyramid"], ([], []))
+            imgs.append(np.asarray(read_output(syn_dir / e["image"]), np.float32))
+            labs.append(np.asarray(read_output(syn_dir / e["label"]), np.uint8))
+    return {name: by_pyr[safe_name(name)] for name, _, _ in task["pool"]}
+
+
+def patchnn_pairs(task: dict, seed: int, noise: float, args) -> dict[str, tuple[list, list]]:
+    """``args.n_syn`` patch-NN pairs per pool image: the image (scaled to [0, 1] by its own
+    range, and back) with its one-hot label channels carried along."""
+    n_cls = len(task["classes"])
+    out = {}
+    for i, (name, img, lab) in enumerate(task["pool"]):
+        lo, hi = float(img.min()), float(img.max())
+        x = (img - lo) / max(hi - lo, 1e-12)
+        hot = np.stack([(lab == k).astype(np.float32) for k in range(1, n_cls + 1)])
+        stacked = np.concatenate([x, hot]).astype(np.float32)
+        labels = list(range(img.shape[0], stacked.shape[0]))
+        imgs, labs = [], []
+        for j in range(args.n_syn):
+            s = patch_nn.generate(
+                stacked, 100_000 * seed + 1000 * i + j, label_channels=labels, noise=noise
+            )
+            imgs.append((s[: img.shape[0]] * (hi - lo) + lo).astype(np.float32))
+            fg = s[labels].max(axis=0) > 0.5
+            labs.append(np.where(fg, s[labels].argmax(axis=0) + 1, 0).astype(np.uint8))
+        out[name] = (imgs, labs)
+    return out
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+class Cache:
+    """UNet results by key, written atomically after every run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.exists() else {}
+
+    def get(self, key: str):
+        return self.data.get(key)
+
+    def put(self, key: str, value) -> None:
+        self.data[key] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)
+
+
+def unet_run(cache: Cache, key: str, task, real, syn, arm: str, seed: int, args) -> float:
+    """Mean foreground Dice of one UNet run on ``task["test"]`` (cached under ``key``)."""
+    hit = cache.get(key)
+    if hit is not None:
+        return hit["dice"]
+    t0 = time.perf_counter()
+    # train_segmentation's loop takes synthetic pairs for arms named "singan..."
+    loop_arm = {"patchnn": "singan"}.get(arm, arm)
+    per_class = seg.train_eval(task, real, syn, loop_arm, seed, args)
+    dice = float(np.mean(per_class))
+    cache.put(key, {"dice": dice, "per_class": per_class, "s": time.perf_counter() - t0})
+    print(f"{key}: dice {dice:.4f} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    return dice
+
+
+def pool_pairs(by_name: dict, names) -> tuple[list, list]:
+    imgs, labs = [], []
+    for n in names:
+        imgs += by_name[n][0]
+        labs += by_name[n][1]
+    return imgs, labs
+
+
+def choose(means: dict) -> object:
+    """The setting with the highest mean; ties within ``TIE`` go to the smallest setting."""
+    best = max(means.values())
+    return min(k for k, v in means.items() if v >= best - TIE)
+
+
+def validate(task: dict, cache: Cache, args) -> dict:
+    """Choose SinGAN's start scale and patch-NN's noise on the validation split."""
+    val_task = dict(task, test=task["pool"][2:4])
+    train = task["pool"][:2]
+    names = [t[0] for t in train]
+    real = ([t[1] for t in train], [t[2] for t in train])
+    out = {"singan": {}, "patchnn": {}}
+    for start in START_SCALES:
+        scores = []
+        for g in GEN_SEEDS:
+            syn = pool_pairs(singan_pairs(task, g, start, args), names)
+            for u in UNET_SEEDS:
+                key = f"val/{task['name']}/singan/s{start}/g{g}/u{u}"
+                scores.append(unet_run(cache, key, val_task, real, syn, "singan", u, args))
+        out["singan"][start] = float(np.mean(scores))
+    for noise in PATCH_NOISES:
+        scores = []
+        for g in GEN_SEEDS:
+            syn = pool_pairs(patchnn_pairs(task, g, noise, args), names)
+            for u in UNET_SEEDS:
+                key = f"val/{task['name']}/patchnn/n{noise}/g{g}/u{u}"
+                scores.append(unet_run(cache, key, val_task, real, syn, "patchnn", u, args))
+        out["patchnn"][noise] = float(np.mean(scores))
+    out["chosen"] = {"start_scale": choose(out["singan"]), "noise": choose(out["patchnn"])}
+    return out
+
+
+def test_phase(task: dict, chosen: dict, cache: Cache, args) -> list[dict]:
+    rows = []
+    gens = {
+        "singan": lambda g: singan_pairs(task, g, chosen["start_scale"], args),
+        "patchnn": lambda g: patchnn_pairs(task, g, chosen["noise"], args),
+    }
+    made = {(kind, g): gens[kind](g) for kind in gens for g in GEN_SEEDS}
+    for n in N_TRAIN:
+        chosen_imgs = task["pool"][:n]
+        names = [t[0] for t in chosen_imgs]
+        real = ([t[1] for t in chosen_imgs], [t[2] for t in chosen_imgs])
+        for arm in ARMS:
+            kind = "patchnn" if arm == "patchnn" else "singan" if "singan" in arm else None
+            runs = []
+            for g in GEN_SEEDS if kind else (None,):
+                syn = pool_pairs(made[(kind, g)], names) if kind else ([], [])
+                for u in UNET_SEEDS:
+                    key = f"test/{task['name']}/n{n}/{arm}/g{g}/u{u}"
+                    runs.append(
+                        {
+                            "g": g,
+                            "u": u,
+                            "dice": unet_run(cache, key, task, real, syn, arm, u, args),
+                        }
+                    )
+            dice = [r["dice"] for r in runs]
+            by_g = [np.mean([r["dice"] for r in runs if r["g"] == g]) for g in GEN_SEEDS]
+            rows.append(
+                {
+                    "n_train": n,
+                    "arm": arm,
+                    "runs": runs,
+                    "mean": float(np.mean(dice)),
+                    "std": float(np.std(dice)),
+                    "std_over_generator_seeds": float(np.std(by_g)) if kind else None,
+                }
+            )
+    return rows
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def table(results: dict) -> str:
+    lines = []
+    for tname, t in results["tasks"].items():
+        v = t["validation"]
+        lines.append(f"\n**{tname}** validation (mean Dice over 6 runs; pool 1-2 train, 3-4 val):")
+        lines.append(
+            "  SinGAN start scale: "
+            + ", ".join(f"{k}: {x:.3f}" for k, x in v["singan"].items())
+            + f" -> {v['chosen']['start_scale']}"
+        )
+        lines.append(
+            "  patch-NN noise: "
+            + ", ".join(f"{k}: {x:.3f}" for k, x in v["patchnn"].items())
+            + f" -> {v['chosen']['noise']}"
+        )
+        lines.append(f"\n**{tname}** test (Dice, mean ± std over all runs of an arm)\n")
+        lines.append("| real images | " + " | ".join(ARMS) + " |")
+        lines.append("|---|" + "---|" * len(ARMS))
+        for n in N_TRAIN:
+            cells = []
+            for a in ARMS:
+                r = next(r for r in t["rows"] if r["n_train"] == n and r["arm"] == a)
+                g = r["std_over_generator_seeds"]
+                cells.append(
+                    f"{r['mean']:.3f} ± {r['std']:.3f}"
+                    + (f" (gen. {g:.3f})" if g is not None else "")
+                )
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def figure(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(results["tasks"])
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4), squeeze=False)
+    for ax, tname in zip(axes[0], tasks):
+        rows = results["tasks"][tname]["rows"]
+        for i, arm in enumerate(ARMS):
+            rs = sorted((r for r in rows if r["arm"] == arm), key=lambda r: r["n_train"])
+            x = np.array([r["n_train"] for r in rs]) * (1 + 0.03 * (i - 2))
+            ax.errorbar(
+                x, [r["mean"] for r in rs], yerr=[r["std"] for r in rs], marker="o", capsize=3,
+                label=arm,
+            )  # fmt: skip
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(N_TRAIN, [str(n) for n in N_TRAIN])
+        ax.set_xlabel("real training images")
+        ax.set_ylabel("test Dice (mean over classes)")
+        ax.set_title(tname)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Pre-registered downstream study: ± is the std over 3 UNet × 2 generator seeds")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny budgets, nuclei only")
+    p.add_argument("--tasks", nargs="+", default=["nuclei", "brain"], choices=["nuclei", "brain"])
+    p.add_argument("--work", default="runs/downstream_study")
+    p.add_argument("--out", default="docs/downstream_study.json")
+    p.add_argument("--report", action="store_true", help="only print the table and figure")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    # fixed by the protocol (section 1's UNet settings)
+    args.steps, args.batch, args.lr, args.syn_fraction, args.n_syn = 200, 8, 2e-3, 0.5, 16
+    fig_path = FIGURE
+    if args.quick:
+        args.tasks, args.steps, args.n_syn = ["nuclei"], 4, 2
+        args.work = str(Path(args.work) / "quick")
+        args.out = str(Path(args.work) / "results.json")
+        fig_path = Path(args.work) / "downstream_study.png"
+    if args.report:
+        res = json.loads(Path(args.out).read_text())
+    else:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        cache = Cache(Path(args.work) / "runs.json")
+        t0 = time.perf_counter()
+        res = {"protocol": "docs/results.md section 1b", "tasks": {}}
+        tasks = {"nuclei": seg.nuclei_task, "brain": seg.brain_task}
+        for tname in args.tasks:
+            task = tasks[tname]()
+            val = validate(task, cache, args)
+            print(f"{tname}: chosen on validation {val['chosen']}", flush=True)
+            rows = test_phase(task, val["chosen"], cache, args)
+            res["tasks"][tname] = {"split": task["split"], "validation": val, "rows": rows}
+        res["wall_s"] = time.perf_counter() - t0
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(res, indent=1))
+    figure(res, fig_path)
+    print(table(res))
+    print(f"figure: {fig_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    sys.exit(main())
