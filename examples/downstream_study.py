@@ -316,7 +316,10 @@ def figure(results: dict, path: Path) -> None:
         ax.set_title(tname)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("Pre-registered downstream study: ± is the std over 3 UNet × 2 generator seeds")
+    fig.suptitle(
+        "Pre-registered study (docs/results.md 1b); ± = std over 3 UNet x 2 generator seeds",
+        fontsize=9,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
