@@ -326,6 +326,44 @@ def figure(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def samples_figure(results: dict, args, path: Path) -> None:
+    """Per task, for the first pool image: the real pair, 3 SinGAN pairs (generator seed 0,
+    the chosen start scale) and 3 patch-NN pairs (seed 0, the chosen noise); label maps below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = {"nuclei": seg.nuclei_task, "brain": seg.brain_task}
+    names = list(results["tasks"])
+    k = min(3, args.n_syn)
+    fig, axes = plt.subplots(
+        2 * len(names), 1 + 2 * k, figsize=(1.7 * (1 + 2 * k), 3.6 * len(names)), squeeze=False
+    )
+    for t, tname in enumerate(names):
+        task = tasks[tname]()
+        chosen = results["tasks"][tname]["validation"]["chosen"]
+        name, img, lab = task["pool"][0]
+        sg = singan_pairs(task, 0, int(chosen["start_scale"]), args)[name]
+        pn = patchnn_pairs(dict(task, pool=task["pool"][:1]), 0, float(chosen["noise"]), args)[name]
+        cols = [("real", img, lab)]
+        cols += [(f"SinGAN s{chosen['start_scale']}", sg[0][j], sg[1][j]) for j in range(k)]
+        cols += [(f"patch-NN {chosen['noise']}", pn[0][j], pn[1][j]) for j in range(k)]
+        lo, hi = float(img.min()), float(img.max())
+        for c, (title, im, lb) in enumerate(cols):
+            a, b = axes[2 * t][c], axes[2 * t + 1][c]
+            a.imshow(np.asarray(im)[0], cmap="gray", vmin=lo, vmax=hi)
+            b.imshow(np.asarray(lb), cmap="viridis", vmin=0, vmax=len(task["classes"]))
+            a.set_title(f"{tname}: {title}" if c == 0 else title, fontsize=8)
+            for ax in (a, b):
+                ax.set_xticks([])
+                ax.set_yticks([])
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -366,6 +404,7 @@ def main(argv=None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(res, indent=1))
     figure(res, fig_path)
+    samples_figure(res, args, fig_path.with_name("downstream_study_samples.png"))
     print(table(res))
     print(f"figure: {fig_path}")
     return 0
