@@ -54,7 +54,7 @@ FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "downstream_
 
 def pyramids(task: dict, seed: int, args) -> Path:
     """One image+label pyramid per pool image (generator seed ``seed``), cached."""
-    from singan_augment.engine.config import ModelConfig, TrainConfig
+    from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
     from singan_augment.engine.schedules import with_schedule
     from singan_augment.expansion.fit_dataset import fit_dataset
 
@@ -79,7 +79,7 @@ def pyramids(task: dict, seed: int, args) -> Path:
         seed=seed,
         model_config=mcfg,
         train_config=tcfg,
-        pyramid_config=seg_pyramid_config(task),
+        pyramid_config=PyramidConfig(max_size=task["max_size"]),
         progress=not args.quiet,
     )
     if not rep.ok:
@@ -90,15 +90,9 @@ def pyramids(task: dict, seed: int, args) -> Path:
     return out
 
 
-def seg_pyramid_config(task: dict):
-    from singan_augment.engine.config import PyramidConfig
-
-    return PyramidConfig(max_size=task["max_size"])
-
-
 def singan_pairs(task: dict, seed: int, start: int, args) -> dict[str, tuple[list, list]]:
     """``args.n_syn`` (image, label map) pairs per pool image from its seed-``seed`` pyramid."""
-    from singan_augment.expansion.expand import expand, read_output
+    from singan_augment.expansion.expand import expand
     from singan_augment.expansion.sources import safe_name
 
     pyr_dir = pyramids(task, seed, args)
@@ -108,13 +102,7 @@ def singan_pairs(task: dict, seed: int, start: int, args) -> dict[str, tuple[lis
     )
     if not rep.ok:
         raise SystemExit(rep.table(f"expand {task['name']}"))
-    data = json.loads((syn_dir / "datalist.json").read_text())
-    by_pyr: dict[str, tuple[list, list]] = {}
-    for e in data["training"]:
-        if e["synthetic"]:
-            imgs, labs = by_pyr.setdefault(e["source_pyramid"], ([], []))
-            imgs.append(np.asarray(read_output(syn_dir / e["image"]), np.float32))
-            labs.append(np.asarray(read_output(syn_dir / e["label"]), np.uint8))
+    by_pyr = seg.read_pairs(syn_dir)
     return {name: by_pyr[safe_name(name)] for name, _, _ in task["pool"]}
 
 
@@ -197,23 +185,21 @@ def validate(task: dict, cache: Cache, args) -> dict:
     train = task["pool"][:2]
     names = [t[0] for t in train]
     real = ([t[1] for t in train], [t[2] for t in train])
-    out = {"singan": {}, "patchnn": {}}
-    for start in START_SCALES:
-        scores = []
-        for g in GEN_SEEDS:
-            syn = pool_pairs(singan_pairs(task, g, start, args), names)
-            for u in UNET_SEEDS:
-                key = f"val/{task['name']}/singan/s{start}/g{g}/u{u}"
-                scores.append(unet_run(cache, key, val_task, real, syn, "singan", u, args))
-        out["singan"][start] = float(np.mean(scores))
-    for noise in PATCH_NOISES:
-        scores = []
-        for g in GEN_SEEDS:
-            syn = pool_pairs(patchnn_pairs(task, g, noise, args), names)
-            for u in UNET_SEEDS:
-                key = f"val/{task['name']}/patchnn/n{noise}/g{g}/u{u}"
-                scores.append(unet_run(cache, key, val_task, real, syn, "patchnn", u, args))
-        out["patchnn"][noise] = float(np.mean(scores))
+    makers = {
+        "singan": (START_SCALES, "s", lambda g, v: singan_pairs(task, g, v, args)),
+        "patchnn": (PATCH_NOISES, "n", lambda g, v: patchnn_pairs(task, g, v, args)),
+    }
+    out: dict = {}
+    for arm, (values, tag, make) in makers.items():
+        out[arm] = {}
+        for v in values:
+            scores = []
+            for g in GEN_SEEDS:
+                syn = pool_pairs(make(g, v), names)
+                for u in UNET_SEEDS:
+                    key = f"val/{task['name']}/{arm}/{tag}{v}/g{g}/u{u}"
+                    scores.append(unet_run(cache, key, val_task, real, syn, arm, u, args))
+            out[arm][v] = float(np.mean(scores))
     out["chosen"] = {"start_scale": choose(out["singan"]), "noise": choose(out["patchnn"])}
     return out
 
@@ -244,7 +230,6 @@ def test_phase(task: dict, chosen: dict, cache: Cache, args) -> list[dict]:
                         }
                     )
             dice = [r["dice"] for r in runs]
-            by_g = [np.mean([r["dice"] for r in runs if r["g"] == g]) for g in GEN_SEEDS]
             rows.append(
                 {
                     "n_train": n,
@@ -252,7 +237,13 @@ def test_phase(task: dict, chosen: dict, cache: Cache, args) -> list[dict]:
                     "runs": runs,
                     "mean": float(np.mean(dice)),
                     "std": float(np.std(dice)),
-                    "std_over_generator_seeds": float(np.std(by_g)) if kind else None,
+                    "std_over_generator_seeds": float(
+                        np.std(
+                            [np.mean([r["dice"] for r in runs if r["g"] == g]) for g in GEN_SEEDS]
+                        )
+                    )
+                    if kind
+                    else None,
                 }
             )
     return rows

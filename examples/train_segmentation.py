@@ -101,11 +101,25 @@ def brain_task() -> dict:
 # ----------------------------------------------------------------------------- pyramids
 
 
+def read_pairs(syn_dir: Path) -> dict[str, tuple[list, list]]:
+    """The synthetic (image, label map) pairs of an ``expand`` output, by source pyramid."""
+    from singan_augment.expansion.expand import read_output
+
+    data = json.loads((syn_dir / "datalist.json").read_text())
+    out: dict[str, tuple[list, list]] = {}
+    for e in data["training"]:
+        if e["synthetic"]:
+            imgs, labs = out.setdefault(e["source_pyramid"], ([], []))
+            imgs.append(np.asarray(read_output(syn_dir / e["image"]), np.float32))
+            labs.append(np.asarray(read_output(syn_dir / e["label"]), np.uint8))
+    return out
+
+
 def synthetic_pairs(task: dict, args, work: Path) -> tuple[dict, dict]:
     """Fit (or reuse) one pyramid per pool image and expand it; returns {name: (images, labels)}
     and timing info."""
     from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
-    from singan_augment.expansion.expand import expand, read_output
+    from singan_augment.expansion.expand import expand
     from singan_augment.expansion.fit_dataset import fit_dataset
 
     root = work / task["name"]
@@ -144,13 +158,7 @@ def synthetic_pairs(task: dict, args, work: Path) -> tuple[dict, dict]:
     )
     exp_s = time.perf_counter() - t0
     print(erep.table(f"expand {task['name']}"))
-    data = json.loads((syn_dir / "datalist.json").read_text())
-    out: dict[str, tuple[list, list]] = {}
-    for e in data["training"]:
-        if e["synthetic"]:
-            imgs, labs = out.setdefault(e["source_pyramid"], ([], []))
-            imgs.append(np.asarray(read_output(syn_dir / e["image"]), np.float32))
-            labs.append(np.asarray(read_output(syn_dir / e["label"]), np.uint8))
+    out = read_pairs(syn_dir)
     done = sum(r.status == "done" for r in rep.rows)
     return out, {
         "fit_s": fit_s,
