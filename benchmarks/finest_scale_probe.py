@@ -5,11 +5,13 @@ Takes brain ``decay2000p1``'s cached pyramid (``python benchmarks/time_to_qualit
 --image brain --schedule decay2000p1`` first), keeps its scales 0..5, and retrains the finest
 scale as ``WARM:ITERS[:POLISH]``: WARM reconstruction-only G steps (Adam, lr 5e-4, betas
 0.5/0.999, G in training mode, no D), then ITERS adversarial iterations of the engine (lr drop
-at 80 %), then POLISH more reconstruction-only steps. Prints one JSON line per variant:
+at 80 %), then POLISH more reconstruction-only steps; an optional fourth field sets the
+adversarial iterations' reconstruction weight (alpha; default the pyramid's, 10). Prints one JSON line per variant:
 seconds, finest-scale reconstruction RMSE, and SWD / diversity of 20 samples from start
 scales 0 and 1 against the same reference as the time-to-quality benchmark.
 
     python benchmarks/finest_scale_probe.py 0:116,400:116,1000:116,1000:0,0:116:1000
+    python benchmarks/finest_scale_probe.py 0:116:0:30,0:116:0:100
 """
 
 from __future__ import annotations
@@ -71,13 +73,15 @@ def rec_only_steps(g_params, g_stats, consts, steps: int, mcfg):
     return jax.block_until_ready((g_params, g_stats))
 
 
-def run(base, ref, warm: int, iters: int, polish: int = 0) -> dict:
+def run(base, ref, warm: int, iters: int, polish: int = 0, rec_weight: float = 0.0) -> dict:
     mcfg, tcfg = base.model_config, base.train_config
+    if rec_weight:
+        tcfg = replace(tcfg, rec_weight=rec_weight)
     n = base.num_trained
     key = jax.random.fold_in(jax.random.PRNGKey(ttq.SEED), n + 1)  # as engine.fit does
     (g_params, g_stats), d_params = scale_initial_weights(base, n, jax.random.fold_in(key, 0))
     consts = scale_consts(n, base.reals[n], base.stages, base.shapes, base.z_opt, tcfg, mcfg)
-    out = {"warm": warm, "iters": iters, "polish": polish}
+    out = {"warm": warm, "iters": iters, "polish": polish, "rec_weight": tcfg.rec_weight}
     t = time.perf_counter()
     g_params, g_stats = rec_only_steps(g_params, g_stats, consts, warm, mcfg)
     out["warm_s"] = time.perf_counter() - t
@@ -111,7 +115,10 @@ def main(argv=None) -> int:
     base = replace(full, stages=full.stages[:-1])
     ref = ttq.reference(ttq.IMAGES["brain"], full.shapes[-1])
     for spec in argv[0].split(","):
-        print(json.dumps(run(base, ref, *map(int, spec.split(":")))), flush=True)
+        warm, iters, *rest = spec.split(":")
+        polish = int(rest[0]) if rest else 0
+        rec_weight = float(rest[1]) if len(rest) > 1 else 0.0
+        print(json.dumps(run(base, ref, int(warm), int(iters), polish, rec_weight)), flush=True)
     return 0
 
 

@@ -148,6 +148,12 @@ def _schedules() -> dict[str, Schedule]:
             {"iters": 2000, "iters_decay": 1.5, "iters_min": 100},
             note="cost-balanced, steeper (added 2026-12-01)",
         ),
+        Schedule(
+            "decay2000p1rg12",
+            {"iters": 2000, "iters_decay": 1.0, "iters_min": 100, "rec_weight_growth": 1.2},
+            note="decay2000p1 with the reconstruction weight growing with area^1.2 (alpha 10 "
+            "at the coarsest scale, about 300 at the finest; added 2026-12-01, 10:00)",
+        ),
         Schedule("warm250", {"iters": 250}, warm=True),
         Schedule("warm100", {"iters": 100}, warm=True),
     ]

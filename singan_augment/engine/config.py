@@ -161,6 +161,11 @@ class TrainConfig:
     loss fell by less than ``plateau_tol`` (relative) from the previous window's, the lr drops
     at once and the scale runs ``(1 - lr_drop_at) / lr_drop_at`` times the iterations done so
     far (the published 80/20 split), then stops. 0 (published) runs every planned iteration.
+
+    ``rec_weight_growth`` q > 0 raises the reconstruction weight at the finer scales:
+    ``rec_weight * (A_n / A_0) ** q`` for a scale of A_n pixels (voxels). 0 (published) uses
+    ``rec_weight`` at every scale. A schedule that gives the fine scales few adversarial
+    iterations uses it to keep their generators close to the image (docs/time_to_quality.md).
     """
 
     iters: int = 2000
@@ -180,6 +185,7 @@ class TrainConfig:
     iters_min: int = 1
     plateau_window: int = 0
     plateau_tol: float = 0.01
+    rec_weight_growth: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -202,6 +208,7 @@ class TrainConfig:
             iters_min=(1, 10**9),
             plateau_window=(0, 10**6),
             plateau_tol=(0.0, 1.0),
+            rec_weight_growth=(0.0, 4.0),
         )
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(
@@ -221,6 +228,14 @@ class TrainConfig:
             ratio = math.prod(shapes[scale]) / float(math.prod(shapes[0]))
             n = max(min(self.iters_min, self.iters), int(round(n * ratio**-self.iters_decay)))
         return n, int(round(n * self.lr_drop_at))
+
+    def scale_rec_weight(self, scale: int, shapes: Sequence[Sequence[int]]) -> float:
+        """The reconstruction weight (alpha) of ``scale`` in a pyramid of ``shapes``: ``rec_weight``,
+        times the pixel-count ratio to the coarsest scale to the power ``rec_weight_growth``."""
+        if self.rec_weight_growth == 0.0:
+            return self.rec_weight
+        ratio = math.prod(shapes[scale]) / float(math.prod(shapes[0]))
+        return float(self.rec_weight * ratio**self.rec_weight_growth)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -28,6 +28,7 @@ SCHEDULE_FIELDS = (
     "lr_drop_at",
     "plateau_window",
     "plateau_tol",
+    "rec_weight_growth",
 )
 
 

@@ -138,9 +138,12 @@ def make_iteration(
     shared: a second pyramid of the same shapes and configs is neither traced nor compiled again.
     """
     # The iteration count and lr-drop point live in the optimiser state, so configs that
-    # differ only in them share one compiled step.
+    # differ only in them share one compiled step; the scale's own reconstruction weight is
+    # resolved here, so the step reads ``rec_weight`` only.
     step_cfg = dataclasses.replace(
         tcfg,
+        rec_weight=tcfg.scale_rec_weight(scale, shapes),
+        rec_weight_growth=0.0,
         iters=1,
         iters_decay=0.0,
         iters_min=1,

@@ -133,6 +133,39 @@ def test_scale_iters_follow_the_area(decay, floor, expect):
     assert [g[1] for g in got] == [round(0.5 * n) for n in expect]
 
 
+@pytest.mark.parametrize(
+    "growth, expect",
+    [
+        (0.0, [10.0, 10.0, 10.0]),  # published: alpha = 10 at every scale
+        (1.0, [10.0, 20.0, 40.0]),  # alpha grows with the area (areas 1x, 2x, 4x)
+        (0.5, [10.0, 10.0 * 2**0.5, 20.0]),
+    ],
+)
+def test_scale_rec_weight_grows_with_the_area_and_reaches_the_step(growth, expect):
+    from singan_augment.engine.train import make_iteration
+
+    cfg = TrainConfig(rec_weight_growth=growth)
+    shapes = [(10, 10), (10, 20), (20, 20)]
+    got = [cfg.scale_rec_weight(n, shapes) for n in range(3)]
+    np.testing.assert_allclose(got, expect)
+    # the step of scale n is the published step with alpha = scale_rec_weight(n)
+    for n, alpha in enumerate(got):
+        step = make_iteration(n, shapes, 3, TINY_MODEL, cfg)
+        assert step is make_iteration(n, shapes, 3, TINY_MODEL, TrainConfig(rec_weight=alpha))
+    assert (
+        make_iteration(2, shapes, 3, TINY_MODEL, cfg)
+        is make_iteration(2, shapes, 3, TINY_MODEL, TrainConfig())
+    ) == (growth == 0.0)
+
+
+def test_rec_weight_growth_is_part_of_the_schedule_and_checked():
+    from singan_augment.engine.schedules import schedule_name
+
+    assert schedule_name(TrainConfig(rec_weight_growth=1.0)) == "custom"
+    with pytest.raises(InputError, match="rec_weight_growth"):
+        TrainConfig(rec_weight_growth=-1.0)
+
+
 def test_a_decayed_schedule_trains_fewer_iterations_at_the_fine_scales():
     """The counts reach the training loop: per-scale summaries differ only through them, and
     the run is deterministic under its seed."""
