@@ -43,7 +43,9 @@ TINY_FLAGS += ["--conv-impl", "xla"]
 # Only runs/brain needs three scales (`sample --start-scale 1`, `harmonize --scale 2`); the
 # other 2-D trainings take two, one compiled training step fewer each.
 TWO_SCALES = ["--max-size", "32"]
-VOLUME_FLAGS = ["--iters", "2", "--min-size", "12", "--max-size", "16", "--nfc", "4"]
+# The volume lines (the 3-D training and the 2-D training on one slice) take two scales:
+# (12, 13, 13) and (14, 15, 15) of the (14, 16, 15) volume; (12, 12) and (15, 15) of a slice.
+VOLUME_FLAGS = ["--iters", "2", "--min-size", "12", "--max-size", "15", "--nfc", "4"]
 VOLUME_FLAGS += ["--nfc-max", "4", "--conv-impl", "xla"]
 
 
@@ -194,4 +196,6 @@ def test_cli_examples_run_in_order(tmp_path, monkeypatch):
     from singan_augment.files.pyramid_files import read_metadata
 
     assert read_metadata("runs/brain3d")["spatial_dims"] == 3
-    assert read_metadata("runs/slice7")["shapes"][-1] == [16, 15]
+    assert read_metadata("runs/brain3d")["shapes"] == [[12, 13, 13], [14, 15, 15]]
+    assert read_metadata("runs/slice7")["spatial_dims"] == 2
+    assert read_metadata("runs/slice7")["shapes"] == [[12, 12], [15, 15]]
