@@ -154,6 +154,17 @@ def _schedules() -> dict[str, Schedule]:
             note="decay2000p1 with the reconstruction weight growing with area^1.2 (alpha 10 "
             "at the coarsest scale, about 300 at the finest; added 2026-12-01, 10:00)",
         ),
+        Schedule(
+            "decay2000p09rg06",
+            {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 0.6},
+            note="more iterations than decay2000p1 (power 0.9, 1/6.2 of the baseline's cost on "
+            "brain) and a milder alpha growth (area^0.6: 55 at the finest; added 10:20)",
+        ),
+        Schedule(
+            "decay2000p09rg08",
+            {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 0.8},
+            note="as decay2000p09rg06 with alpha growing as area^0.8 (98 at the finest)",
+        ),
         Schedule("warm250", {"iters": 250}, warm=True),
         Schedule("warm100", {"iters": 100}, warm=True),
     ]
