@@ -165,6 +165,17 @@ def _schedules() -> dict[str, Schedule]:
             {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 0.8},
             note="as decay2000p09rg06 with alpha growing as area^0.8 (98 at the finest)",
         ),
+        Schedule(
+            "decay2000p09rg09",
+            {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 0.9},
+            note="as decay2000p09rg08 with alpha growing as area^0.9 (129 at the finest; "
+            "added 10:47)",
+        ),
+        Schedule(
+            "decay2000p09rg10",
+            {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 1.0},
+            note="as decay2000p09rg08 with alpha growing as area^1.0 (172 at the finest)",
+        ),
         Schedule("warm250", {"iters": 250}, warm=True),
         Schedule("warm100", {"iters": 100}, warm=True),
     ]
