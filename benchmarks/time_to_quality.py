@@ -169,7 +169,7 @@ def _schedules() -> dict[str, Schedule]:
             "decay2000p09rg09",
             {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 0.9},
             note="as decay2000p09rg08 with alpha growing as area^0.9 (129 at the finest; "
-            "added 10:47)",
+            "added 10:45)",
         ),
         Schedule(
             "decay2000p09rg10",
