@@ -143,6 +143,12 @@ class ModelConfig:
         return _from_dict(cls, data)
 
 
+def area_ratio(scale: int, shapes: Sequence[Sequence[int]]) -> float:
+    """Pixel (voxel) count of ``shapes[scale]`` over the coarsest scale's: what the per-scale
+    iteration counts and reconstruction weights of ``TrainConfig`` scale with."""
+    return math.prod(shapes[scale]) / float(math.prod(shapes[0]))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Per-scale training schedule and losses (WGAN-GP + reconstruction).
@@ -225,7 +231,7 @@ class TrainConfig:
         ``iters_decay`` the count falls with the ratio of pixel (voxel) counts."""
         n = self.iters
         if self.iters_decay > 0.0:
-            ratio = math.prod(shapes[scale]) / float(math.prod(shapes[0]))
+            ratio = area_ratio(scale, shapes)
             n = max(min(self.iters_min, self.iters), int(round(n * ratio**-self.iters_decay)))
         return n, int(round(n * self.lr_drop_at))
 
@@ -234,8 +240,7 @@ class TrainConfig:
         times the pixel-count ratio to the coarsest scale to the power ``rec_weight_growth``."""
         if self.rec_weight_growth == 0.0:
             return self.rec_weight
-        ratio = math.prod(shapes[scale]) / float(math.prod(shapes[0]))
-        return float(self.rec_weight * ratio**self.rec_weight_growth)
+        return float(self.rec_weight * area_ratio(scale, shapes) ** self.rec_weight_growth)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
