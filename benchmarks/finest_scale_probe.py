@@ -32,14 +32,13 @@ import time_to_quality as ttq  # noqa: E402
 
 from singan_augment import metrics  # noqa: E402
 from singan_augment.engine.fit import scale_initial_weights  # noqa: E402
-from singan_augment.engine.generate import Stage  # noqa: E402
+from singan_augment.engine.generate import Stage, reconstruction  # noqa: E402
 from singan_augment.engine.networks import generator_apply  # noqa: E402
 from singan_augment.engine.sample import sample  # noqa: E402
 from singan_augment.engine.scales import pad  # noqa: E402
 from singan_augment.engine.train import (  # noqa: E402
     init_state,
     make_iteration,
-    reconstruction,
     run_iterations,
     scale_consts,
 )

@@ -21,13 +21,13 @@ from singan_augment.errors import InputError, PyramidMismatchError
 from .channels import ChannelSpec, check_image
 from .config import ModelConfig, PyramidConfig, TrainConfig
 from .conv import IMPLS_3D
-from .generate import Stage, draw_noise, random_key
+from .generate import Stage, draw_noise, random_key, reconstruction
 from .networks import init_discriminator, init_generator
 from .pyramid import Pyramid
 from .resolution import finest_spacing
 from .scales import build_pyramid, format_shape, pyramid_shapes, resize
 from .schedules import with_schedule
-from .train import init_state, make_iteration, reconstruction, run_iterations, scale_consts
+from .train import init_state, make_iteration, run_iterations, scale_consts
 
 ScaleCallback = Callable[[list[Pyramid], int, list[dict[str, float]]], None]
 

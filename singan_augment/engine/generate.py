@@ -3,11 +3,17 @@
 Shared by training (random and reconstruction inputs from the coarser scales), sampling and
 harmonization. Frozen generators run with BatchNorm in eval mode (running averages), as the
 reference implementation does after each scale is trained.
+
+Two forms of the same computation: ``run_scales`` is the chain for use inside a traced
+function (the training step); ``synthesize`` and ``reconstruction`` run it one jitted scale at a
+time (``frozen_scale``), as does ``reconstruction``, so sampling from any start scale, injecting at any scale and
+reconstructing all reuse one compiled function per scale instead of compiling a chain each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -110,4 +116,96 @@ def run_scales(
             train=False,
             config=config,
         )
+    return prev
+
+
+@partial(jax.jit, static_argnames=("shape", "config"))
+def frozen_scale(
+    stage: Stage,
+    prev: jax.Array | None,
+    z: jax.Array,
+    *,
+    shape: tuple[int, ...],
+    config: ModelConfig,
+) -> jax.Array:
+    """One frozen scale on a batch: ``run_scales`` of a single stage, compiled once per scale
+    (stage shapes, batch size, ``shape``, ``config``).
+
+    Args:
+        prev: (N or 1, *coarser, C) image from the scale below, resized (and clamped) here;
+            None for the coarsest scale (zeros). A batch of one is shared by all N samples.
+        z: (N, *shape, C) unit noise; it is scaled by ``stage.amp`` here.
+    Returns:
+        (N, *shape, C).
+    """
+    if prev is not None and prev.shape[0] != z.shape[0]:
+        prev = jnp.broadcast_to(prev, (z.shape[0], *prev.shape[1:]))
+    return run_scales([stage], [shape], [z], prev, config)
+
+
+@partial(jax.jit, static_argnames=("count",))
+def split_each(keys: jax.Array, count: int) -> jax.Array:
+    """Split each of N keys into ``count``: (N, count) keys, as ``draw_noises`` splits one."""
+    return jax.vmap(lambda k: jax.random.split(k, count))(keys)
+
+
+@partial(jax.jit, static_argnames=("shape", "channels", "shared"))
+def noise_per_key(
+    keys: jax.Array, *, shape: tuple[int, ...], channels: int, shared: bool
+) -> jax.Array:
+    """(N, *shape, C) unit noise: map i is ``draw_noise(keys[i], 1, shape, C, shared)``."""
+    return jax.vmap(lambda k: draw_noise(k, 1, shape, channels, shared)[0])(keys)
+
+
+def synthesize(
+    stages: Sequence[Stage],
+    shapes: Sequence[tuple[int, ...]],
+    keys: jax.Array,
+    prev: jax.Array | None,
+    config: ModelConfig,
+    *,
+    channels: int,
+    first_scale: int = 0,
+    shared_coarsest: bool = False,
+) -> jax.Array:
+    """Fresh-noise samples through frozen ``stages`` (scales ``first_scale``,
+    ``first_scale + 1``, ...), one compiled scale at a time.
+
+    Sample i's noise is what ``draw_noises(keys[i], 1, shapes, ...)`` draws, so its stream does
+    not depend on how many samples share the call.
+
+    Args:
+        shapes: the output shape of each stage.
+        keys: (N,) PRNG keys, one per sample.
+        prev: (1 or N, *shape, C) image entering the first stage; None at the coarsest scale.
+        shared_coarsest: scale 0 draws one noise channel repeated C times.
+    Returns:
+        (N, *shapes[-1], C).
+    """
+    per_scale = split_each(keys, max(len(stages), 1))
+    for i, (stage, shape) in enumerate(zip(stages, shapes)):
+        shape = tuple(int(v) for v in shape)
+        shared = shared_coarsest and first_scale + i == 0
+        z = noise_per_key(per_scale[:, i], shape=shape, channels=channels, shared=shared)
+        prev = frozen_scale(stage, prev, z, shape=shape, config=config)
+    return prev
+
+
+def reconstruction(
+    stages: Sequence[Stage],
+    shapes: Sequence[tuple[int, ...]],
+    z_opt: jax.Array,
+    config: ModelConfig,
+) -> jax.Array:
+    """The reconstruction path through ``stages`` (``z_opt`` (1, *shapes[0], C) at scale 0,
+    zero noise above), one compiled scale at a time.
+
+    Returns:
+        (1, *shapes[len(stages) - 1], C).
+    """
+    prev = None
+    for i, (stage, shape) in enumerate(zip(stages, shapes)):
+        shape = tuple(int(v) for v in shape)
+        z = z_opt if i == 0 else jnp.zeros((z_opt.shape[0], *shape, z_opt.shape[-1]), jnp.float32)
+        prev = frozen_scale(stage, prev, z, shape=shape, config=config)
     return prev

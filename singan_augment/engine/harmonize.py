@@ -8,7 +8,6 @@ so pixels far from the paste are returned unchanged.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import jax
@@ -19,25 +18,13 @@ from singan_augment.errors import InputError, ScaleError
 
 from .channels import check_image
 from .config import BlendConfig
-from .generate import draw_noises, run_scales
+from .generate import synthesize
 from .pyramid import Pyramid
 from .resolution import working_shape
 from .sample import output_shapes, per_sample_keys
 from .scales import resize
 
 _AXES = {2: "H, W", 3: "D, H, W"}
-
-
-@partial(jax.jit, static_argnames=("shapes", "start", "channels", "mcfg"))
-def _inject(stages, image, keys, *, shapes, start, channels, mcfg):
-    down = resize(image, shapes[start - 1])
-    prev = resize(down, shapes[start])
-
-    def one(key):
-        noises = draw_noises(key, 1, shapes[start:], channels, False, first_scale=start)
-        return run_scales(stages[start:], shapes[start:], noises, prev, mcfg)[0]
-
-    return jax.vmap(one)(keys)
 
 
 def _check_injection_scale(pyramid: Pyramid, scale: int) -> int:
@@ -118,14 +105,15 @@ def inject_normalised(
         )
         return resize(out, size)
     shapes = output_shapes(pyramid, size=size)
-    return _inject(
-        pyramid.stages,
-        nhwc,
+    prev = resize(resize(nhwc, shapes[s - 1]), shapes[s])  # down to scale s-1, back up to s
+    return synthesize(
+        pyramid.stages[s:],
+        shapes[s:],
         per_sample_keys(seed_or_key, n),
-        shapes=shapes,
-        start=s,
+        prev,
+        pyramid.model_config,
         channels=pyramid.num_channels,
-        mcfg=pyramid.model_config,
+        first_scale=s,
     )
 
 

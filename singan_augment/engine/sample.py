@@ -7,7 +7,6 @@ channels are also decoded to a discrete label map (see ``channels.decode_labels`
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -17,11 +16,10 @@ from singan_augment.errors import InputError
 
 from .channels import decode_labels
 from .config import LabelDecodeConfig
-from .generate import draw_noises, random_key, run_scales
+from .generate import random_key, reconstruction, synthesize
 from .pyramid import Pyramid
 from .resolution import working_shape
 from .scales import resize
-from .train import reconstruction
 
 MAX_SAMPLES_PER_CALL = 1024
 MAX_OUTPUT_PIXELS = 4096 * 4096
@@ -95,21 +93,6 @@ def output_shapes(
     return shapes
 
 
-@partial(jax.jit, static_argnames=("shapes", "start", "channels", "shared", "mcfg"))
-def _synthesize(stages, prev, keys, *, shapes, start, channels, shared, mcfg):
-    def one(key):
-        noises = draw_noises(key, 1, shapes[start:], channels, shared, first_scale=start)
-        p = None if prev is None else prev
-        return run_scales(stages[start:], shapes[start:], noises, p, mcfg)[0]
-
-    return jax.vmap(one)(keys)
-
-
-@partial(jax.jit, static_argnames=("shapes", "upto", "mcfg"))
-def _reconstruct(stages, z_opt, *, shapes, upto, mcfg):
-    return reconstruction(stages[:upto], shapes, z_opt, mcfg)
-
-
 def per_sample_keys(seed_or_key, n: int) -> jax.Array:
     """``n`` independent PRNG keys, shape (n, 2), from a seed or a key; ``n`` is checked."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
@@ -162,20 +145,17 @@ def sample_normalised(
     mcfg = pyramid.model_config
     prev = None
     if start > 0:
-        rec = _reconstruct(
-            pyramid.stages, pyramid.z_opt, shapes=pyramid.shapes, upto=start, mcfg=mcfg
-        )
+        rec = reconstruction(pyramid.stages[:start], pyramid.shapes, pyramid.z_opt, mcfg)
         prev = resize(rec, shapes[start])
-    shared = pyramid.train_config.coarsest_noise == "shared"
-    return _synthesize(
-        pyramid.stages,
-        prev,
+    return synthesize(
+        pyramid.stages[start:],
+        shapes[start:],
         per_sample_keys(seed_or_key, n),
-        shapes=shapes,
-        start=start,
+        prev,
+        mcfg,
         channels=pyramid.num_channels,
-        shared=shared,
-        mcfg=mcfg,
+        first_scale=start,
+        shared_coarsest=pyramid.train_config.coarsest_noise == "shared",
     )
 
 

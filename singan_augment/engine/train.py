@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from .config import ModelConfig, TrainConfig
-from .generate import Stage, draw_noise, draw_noises, run_scales
+from .generate import Stage, draw_noise, draw_noises, reconstruction, run_scales
 from .losses import discriminator_loss, generator_loss
 from .networks import BatchStats, Params, generator_apply
 from .scales import pad, resize_prev
@@ -109,17 +109,6 @@ def random_prev(
         return jnp.zeros((1, *shapes[0], channels), jnp.float32)
     noises = draw_noises(key, 1, shapes[:n], channels, shared)
     return resize_prev(run_scales(frozen, shapes[:n], noises, None, mcfg), shapes[n], mcfg.clamp)
-
-
-def reconstruction(
-    stages: Sequence[Stage], shapes: Sequence[tuple[int, int]], z_opt: jax.Array, mcfg: ModelConfig
-) -> jax.Array:
-    """The reconstruction path through ``stages``: z_opt at scale 0, zero noise above."""
-    noises = [z_opt] + [
-        jnp.zeros((z_opt.shape[0], *s, z_opt.shape[-1]), jnp.float32)
-        for s in shapes[1 : len(stages)]
-    ]
-    return run_scales(stages, shapes[: len(stages)], noises, None, mcfg)
 
 
 def make_iteration(
