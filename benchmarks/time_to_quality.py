@@ -6,9 +6,9 @@ Protocol (written before the runs; see docs/time_to_quality.md):
   of the shipped H&E tile with its derived nuclei mask as a 4th (label) channel, and
   scikit-image's ``coffee`` (centre crop 3:4). Warm-start siblings: brain slice 2 and the
   H&E tile's right half.
-* One pyramid per (image, schedule), seed 0. Each is checkpointed after every scale and
-  resumed after a crash, so the queue survives interruptions; the per-scale wall and CPU
-  seconds are kept with the checkpoint (a scale cut short is redone and counted once).
+* One pyramid per (image, schedule), seed 0 (a repeat with another seed is a schedule of its
+  own name). Each is checkpointed after every scale and resumed after a crash, so the queue
+  survives interruptions; the per-scale wall and CPU seconds are kept with the checkpoint (a scale cut short is redone and counted once).
 * Quality of a finished pyramid (``singan_augment.metrics``): 50 samples from start scale 0
   and 50 from start scale 1; pooled multi-scale patch SWD against the training image at the
   finest scale (the unclamped resize, so every schedule is scored against the same
@@ -119,6 +119,7 @@ class Schedule:
     model: dict = field(default_factory=dict)
     warm: bool = False  # fine-tune from the sibling image's pyramid (trained with ``singan``)
     note: str = ""
+    seed: int = SEED  # a repeat of a schedule with another training seed has its own name
 
 
 def _schedules() -> dict[str, Schedule]:
@@ -175,6 +176,19 @@ def _schedules() -> dict[str, Schedule]:
             "decay2000p09rg10",
             {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 1.0},
             note="as decay2000p09rg08 with alpha growing as area^1.0 (172 at the finest)",
+        ),
+        Schedule(
+            "decay2000p09rg08s1",
+            {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 0.8},
+            note="decay2000p09rg08 with training seed 1: is its start-scale-0 score the seed's? "
+            "(added 2026-12-01, 13:20)",
+            seed=1,
+        ),
+        Schedule(
+            "decay2000p09rg09s1",
+            {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 0.9},
+            note="decay2000p09rg09 with training seed 1 (added 2026-12-01, 13:20)",
+            seed=1,
         ),
         Schedule("warm250", {"iters": 250}, warm=True),
         Schedule("warm100", {"iters": 100}, warm=True),
@@ -247,7 +261,7 @@ def train(image: BenchImage, schedule: Schedule, out: Path, *, sibling: bool = F
 
     fit(
         img,
-        SEED,
+        schedule.seed,
         channel_names=image.channels,
         label_channels=image.labels,
         model_config=mcfg,
