@@ -8,7 +8,8 @@ Protocol (written before the runs; see docs/time_to_quality.md):
   H&E tile's right half.
 * One pyramid per (image, schedule), seed 0 (a repeat with another seed is a schedule of its
   own name). Each is checkpointed after every scale and resumed after a crash, so the queue
-  survives interruptions; the per-scale wall and CPU seconds are kept with the checkpoint (a scale cut short is redone and counted once).
+  survives interruptions; the per-scale wall and CPU seconds are kept with the checkpoint
+  (a scale cut short is redone and counted once).
 * Quality of a finished pyramid (``singan_augment.metrics``): 50 samples from start scale 0
   and 50 from start scale 1; pooled multi-scale patch SWD against the training image at the
   finest scale (the unclamped resize, so every schedule is scored against the same

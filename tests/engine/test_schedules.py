@@ -62,27 +62,24 @@ class _Stop(Exception):
     pass
 
 
-def test_fit_takes_a_schedule_by_name():
-    """``fit(schedule="fast")`` trains with the fast counts and keeps the other settings;
-    stopped after the coarsest scale (500 iterations on a tiny image)."""
+def test_fit_takes_a_schedule_by_name(monkeypatch):
+    """``fit(schedule="fast")`` hands training a pyramid whose config has the fast counts and
+    keeps the other settings (how the counts are then trained:
+    test_fit.py::test_a_decayed_schedule_trains_fewer_iterations_at_the_fine_scales)."""
+    from singan_augment.engine import fit as fit_module
+
     seen = {}
 
-    def stop(pyrs, scale, summaries):
+    def train(pyrs, **kwargs):
         seen["cfg"] = pyrs[0].train_config
-        raise _Stop
+        return pyrs
 
-    with pytest.raises(_Stop):
-        fit(
-            tiny_image(),
-            0,
-            schedule="fast",
-            train_config=TrainConfig(gp_weight=0.2),
-            model_config=TINY_MODEL,
-            pyramid_config=TINY_PYRAMID,
-            progress=False,
-            on_scale_done=stop,
-        )
+    monkeypatch.setattr(fit_module, "fit_many", train)
+    kw = dict(model_config=TINY_MODEL, pyramid_config=TINY_PYRAMID, progress=False)
+    fit(tiny_image(), 0, schedule="fast", train_config=TrainConfig(gp_weight=0.2), **kw)
     assert schedule_name(seen["cfg"]) == "fast" and seen["cfg"].gp_weight == 0.2
+    shapes = [(10, 10), (20, 20)]
+    assert [seen["cfg"].scale_iters(n, shapes)[0] for n in (0, 1)] == [500, 250]
 
 
 def test_resume_of_a_decayed_schedule_equals_an_uninterrupted_run(tmp_path):
