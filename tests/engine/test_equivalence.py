@@ -43,6 +43,12 @@ GRAD_RTOL, GRAD_ATOL = 2e-4, 2e-5
 IMPLS = ["xla", "auto"]
 WHOLE_ITERATION_IMPLS = IMPLS
 
+# The losses and their gradients compiled as one function each, as the training step compiles
+# them, rather than run op by op (which compiles every operation of the double backward
+# separately, several times the compile time).
+D_LOSS_AND_GRADS = jax.jit(jax.value_and_grad(discriminator_loss, has_aux=True), static_argnums=5)
+G_LOSS_AND_GRADS = jax.jit(jax.value_and_grad(generator_loss, has_aux=True), static_argnums=9)
+
 
 def t(x) -> torch.Tensor:
     """NHWC jax/numpy -> NCHW torch (a copy)."""
@@ -107,7 +113,7 @@ def torch_nets(data):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_discriminator_loss_and_grads(data, impl):
     mcfg = ModelConfig(conv_impl=impl)
-    (loss, terms), grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
+    (loss, terms), grads = D_LOSS_AND_GRADS(
         data["d"], data["real"], data["fake"], data["alpha"], 0.1, mcfg
     )
     _, D = torch_nets(data)
@@ -121,7 +127,7 @@ def test_discriminator_loss_and_grads(data, impl):
 def test_generator_loss_grads_and_running_stats(data, impl):
     mcfg = ModelConfig(conv_impl=impl)
     g_params, g_stats = data["g"]
-    (loss, (terms, new_stats)), grads = jax.value_and_grad(generator_loss, has_aux=True)(
+    (loss, (terms, new_stats)), grads = G_LOSS_AND_GRADS(
         g_params,
         g_stats,
         data["d"],
@@ -336,9 +342,7 @@ def test_volume_losses_grads_and_one_iteration_match_conv3d(impl):
         return G, D
 
     # D: WGAN-GP loss and gradients (double backward through the 3-D convolutions)
-    (_, terms), grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
-        d, real, fake, jnp.float32(0.37), 0.1, mcfg
-    )
+    (_, terms), grads = D_LOSS_AND_GRADS(d, real, fake, jnp.float32(0.37), 0.1, mcfg)
     G, D = nets()
     t_loss, t_terms = tr.discriminator_loss(D, t3(real), t3(fake), 0.37, 0.1)
     t_loss.backward()
@@ -351,7 +355,7 @@ def test_volume_losses_grads_and_one_iteration_match_conv3d(impl):
     rec_in = pad(z_opt, P) + prev_p
     noise = draw_noise(ks[5], 1, (D3, H3, W3), C3, True)
     fake_in = pad(noise, P) + prev_p
-    (_, (g_terms, new_stats)), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+    (_, (g_terms, new_stats)), g_grads = G_LOSS_AND_GRADS(
         g[0], g[1], d, fake_in, prev_p, rec_in, prev_p, real, 10.0, mcfg
     )
     G, D = nets()
