@@ -34,7 +34,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -178,23 +178,15 @@ def _schedules() -> dict[str, Schedule]:
             {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 1.0},
             note="as decay2000p09rg08 with alpha growing as area^1.0 (172 at the finest)",
         ),
-        Schedule(
-            "decay2000p09rg08s1",
-            {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 0.8},
-            note="decay2000p09rg08 with training seed 1: is its start-scale-0 score the seed's? "
-            "(added 2026-12-01, 13:20)",
-            seed=1,
-        ),
-        Schedule(
-            "decay2000p09rg09s1",
-            {"iters": 2000, "iters_decay": 0.9, "iters_min": 100, "rec_weight_growth": 0.9},
-            note="decay2000p09rg09 with training seed 1 (added 2026-12-01, 13:20)",
-            seed=1,
-        ),
         Schedule("warm250", {"iters": 250}, warm=True),
         Schedule("warm100", {"iters": 100}, warm=True),
     ]
-    return {s.name: s for s in out}
+    by_name = {s.name: s for s in out}
+    # repeats with training seed 1 (amendment of 2026-12-01, 13:20): is a score the seed's?
+    for name in ("decay2000p09rg08", "decay2000p09rg09"):
+        note = f"{name} with training seed 1 (added 2026-12-01, 13:20)"
+        by_name[f"{name}s1"] = replace(by_name[name], name=f"{name}s1", seed=1, note=note)
+    return by_name
 
 
 SCHEDULES = _schedules()

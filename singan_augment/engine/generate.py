@@ -5,8 +5,8 @@ harmonization. Frozen generators run with BatchNorm in eval mode (running averag
 reference implementation does after each scale is trained.
 
 Two forms of the same computation: ``run_scales`` is the chain for use inside a traced
-function (the training step); ``synthesize`` and ``reconstruction`` run it one jitted scale at a
-time (``frozen_scale``), as does ``reconstruction``, so sampling from any start scale, injecting at any scale and
+function (the training step); ``synthesize`` and ``reconstruction`` run it one jitted scale at
+a time (``frozen_scale``), so sampling from any start scale, injecting at any scale and
 reconstructing all reuse one compiled function per scale instead of compiling a chain each.
 """
 

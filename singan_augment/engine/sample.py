@@ -1,4 +1,4 @@
-"""Sampling from a trained pyramid: any start scale, any output size, batched with vmap.
+"""Sampling from a trained pyramid: any start scale, any output size, N samples per call.
 
 Outputs are channel-first numpy arrays in the training image's intensity range. Label
 channels are also decoded to a discrete label map (see ``channels.decode_labels``).
