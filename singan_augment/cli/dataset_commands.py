@@ -24,7 +24,11 @@ def cmd_fit_dataset(args: argparse.Namespace) -> int:
     tcfg = with_overrides(schedule(args.schedule), iters=args.iters)
     pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
     mcfg = with_overrides(
-        ModelConfig(), nfc_init=args.nfc, nfc_max=args.nfc_max, conv_impl=args.conv_impl
+        ModelConfig(),
+        nfc_init=args.nfc,
+        nfc_max=args.nfc_max,
+        conv_impl=args.conv_impl,
+        num_layers=args.num_layers,
     )
     report = fit_dataset(
         args.input,
@@ -105,6 +109,9 @@ def register(sub) -> None:
     f.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")
     f.add_argument("--nfc", type=_positive, help="width at scale 0 (default 32)")
     f.add_argument("--nfc-max", type=_positive, help="maximum width (default 128)")
+    f.add_argument(
+        "--num-layers", type=_positive, help="3x3 convolutions per generator/critic (default 5)"
+    )
     f.add_argument("--conv-impl", help="convolution implementation")
     f.add_argument(
         "--seed",

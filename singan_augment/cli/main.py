@@ -132,7 +132,13 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
     pcfg = with_overrides(
         pcfg, max_size=args.max_size, min_size=args.min_size, scale_factor=args.scale_factor
     )
-    mcfg = with_overrides(mcfg, conv_impl=args.conv_impl, nfc_init=args.nfc, nfc_max=args.nfc_max)
+    mcfg = with_overrides(
+        mcfg,
+        conv_impl=args.conv_impl,
+        nfc_init=args.nfc,
+        nfc_max=args.nfc_max,
+        num_layers=args.num_layers,
+    )
     names = _names(args.channels) if args.channels else None
     labels = _names(args.label_channels) if args.label_channels else []
     if resume is not None:
@@ -321,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--coarsest-noise", choices=["shared", "independent"])
     t.add_argument("--nfc", type=_positive, help="width at scale 0 (default 32)")
     t.add_argument("--nfc-max", type=_positive, help="maximum width (default 128)")
+    t.add_argument(
+        "--num-layers", type=_positive, help="3x3 convolutions per generator/critic (default 5)"
+    )
     t.add_argument("--conv-impl", help="convolution implementation (default auto)")
     t.add_argument(
         "--spacing",

@@ -38,8 +38,14 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
             "36",
             "--channels",
             "t1,t2",
+            "--nfc",
+            "8",
+            "--nfc-max",
+            "8",
             "--conv-impl",
             "xla",
+            "--num-layers",
+            "2",
             "--seed",
             "1",
             "--spacing",
@@ -174,7 +180,7 @@ def test_train_a_volume_pyramid_from_nifti_and_a_slice_of_it(tmp_path, capsys):
         nib.save(nib.Nifti1Image(vol[c], affine), str(p))
         paths.append(str(p))
     common = ["--iters", "2", "--min-size", "12", "--max-size", "16", "--nfc", "4",
-              "--nfc-max", "4", "--conv-impl", "xla", "--quiet"]  # fmt: skip
+              "--nfc-max", "4", "--conv-impl", "xla", "--num-layers", "2", "--quiet"]  # fmt: skip
     v = tmp_path / "v"
     assert main(["train", *paths, "--out", str(v), "--channels", "t1,mask", "--label-channels",
                  "mask", *common]) == 0  # fmt: skip

@@ -93,6 +93,7 @@ def cases(d, pyr):
         (["train", img, "--out", out, "--scale-factor", "1.5"], "scale_factor"),
         (["train", img, "--out", out, "--scale-factor", "nan"], "scale_factor"),
         (["train", img, "--out", out, "--conv-impl", "fastest"], "conv_impl"),
+        (["train", img, "--out", out, "--num-layers", "1"], "num_layers"),
         (["train", img, "--out", out, "--coarsest-noise", "pink"], "invalid choice"),
         (["train", img, "--out", str(pyr), "--iters", "1"], "--resume"),
         (["train", img, "--out", "/proc/version/x", "--iters", "1", "--quiet"], "."),

@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -28,11 +30,14 @@ def _leaves(pyr):
 def test_reconstruction_error_falls_with_training():
     img = tiny_image()
     rmse = {}
+    # Three layers: the two-layer TINY_MODEL (5 px receptive field) barely learns to
+    # reconstruct (RMSE 0.42 -> 0.37 in 60 iterations; three layers: 0.42 -> 0.23).
+    model = dataclasses.replace(TINY_MODEL, num_layers=3)
     for iters in (2, 60):
         p = init_pyramid(
             img,
             0,
-            model_config=TINY_MODEL,
+            model_config=model,
             train_config=TrainConfig(iters=iters),
             pyramid_config=TINY_PYRAMID,
         )

@@ -18,13 +18,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.engine.config import PyramidConfig, TrainConfig
 from singan_augment.files.lock import LOCK_NAME
-from singan_augment.testing import tiny_image, tiny_image_with_mask
+from singan_augment.testing import TINY_MODEL, tiny_image, tiny_image_with_mask
 from singan_augment.testing.subprocesses import subprocess_env
 
 KW = dict(
-    model_config=ModelConfig(nfc_init=8, nfc_max=8, conv_impl="xla"),
+    model_config=TINY_MODEL,
     train_config=TrainConfig(iters=4),
     pyramid_config=PyramidConfig(max_size=27),
     progress=False,
@@ -40,6 +40,8 @@ CLI_FLAGS = [
     "8",
     "--conv-impl",
     "xla",
+    "--num-layers",
+    "2",
 ]
 CLI_FLAGS += ["--quiet"]
 
@@ -502,7 +504,7 @@ def test_fit_dataset_of_nifti_volumes_and_expand_in_each_source_space(tmp_path, 
         entries.append({"image": f"{case}_t1.nii.gz", "label": f"{case}_seg.nii.gz"})
     dl = _write_datalist(root, entries)
     flags = ["--iters", "2", "--min-size", "12", "--max-size", "16", "--nfc", "4",
-             "--nfc-max", "4", "--conv-impl", "xla", "--quiet"]  # fmt: skip
+             "--nfc-max", "4", "--conv-impl", "xla", "--num-layers", "2", "--quiet"]  # fmt: skip
     assert main(["fit-dataset", str(dl), "--out", str(tmp_path / "p"), "--volumes", *flags]) == 0
     assert main(["expand", str(tmp_path / "p"), "--n", "1", "--out", str(tmp_path / "x"),
                  "--quiet"]) == 0  # fmt: skip

@@ -13,12 +13,12 @@ try:
 except ImportError:  # pragma: no cover - depends on the install
     pytest.skip("ray is not installed (pip install 'singan-augment[ray]')", allow_module_level=True)
 
-from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
-from singan_augment.testing import tiny_image
+from singan_augment.engine.config import PyramidConfig, TrainConfig
+from singan_augment.testing import TINY_MODEL, tiny_image
 from singan_augment.testing.subprocesses import cache_env_vars
 
 KW = dict(
-    model_config=ModelConfig(nfc_init=8, nfc_max=8, conv_impl="xla"),
+    model_config=TINY_MODEL,
     train_config=TrainConfig(iters=4),
     pyramid_config=PyramidConfig(max_size=27),
     progress=False,

@@ -91,6 +91,8 @@ def test_two_concurrent_train_runs_into_one_folder(tmp_path):
         "8",
         "--conv-impl",
         "xla",
+        "--num-layers",
+        "2",
     ]
     args.append("--quiet")
     cli = [sys.executable, "-m", "singan_augment.cli", "train", str(img), *args]

@@ -16,9 +16,9 @@ from singan_augment.transforms.planes import plan_planes
 from singan_augment.transforms.spacing import affine_spacing, plane_spacing, tensor_spacing
 
 from singan_augment.engine import resolution
-from singan_augment.engine.config import ModelConfig, PyramidConfig
+from singan_augment.engine.config import PyramidConfig
 from singan_augment.errors import ResolutionWarning
-from singan_augment.testing import untrained_pyramid
+from singan_augment.testing import TINY_MODEL, untrained_pyramid
 
 H, W = 32, 36
 
@@ -31,7 +31,7 @@ def pyr():
         img,
         0,
         channel_names=["t1", "t2", "flair"],
-        model_config=ModelConfig(nfc_init=8, nfc_max=8, conv_impl="xla"),
+        model_config=TINY_MODEL,
         pyramid_config=PyramidConfig(min_size=25, max_size=36),
     )
     return replace(p, spacing=(1.0, 1.0))

@@ -17,13 +17,13 @@ from singan_augment.transforms import (
 )
 from torch.utils.data import DataLoader
 
-from singan_augment.engine.config import ModelConfig, PyramidConfig
+from singan_augment.engine.config import PyramidConfig
 from singan_augment.errors import InputError, PyramidMismatchError
 from singan_augment.files.pyramid_files import save_pyramid
-from singan_augment.testing import untrained_pyramid
+from singan_augment.testing import TINY_MODEL, untrained_pyramid
 
 H, W = 32, 36
-MODEL = ModelConfig(nfc_init=8, nfc_max=8, conv_impl="xla")
+MODEL = TINY_MODEL
 PYRCFG = PyramidConfig(min_size=25, max_size=36)
 IMAGES = ["t1", "t2", "flair"]
 
