@@ -186,6 +186,16 @@ def _schedules() -> dict[str, Schedule]:
     for name in ("decay2000p09rg08", "decay2000p09rg09"):
         note = f"{name} with training seed 1 (added 2026-12-01, 13:20)"
         by_name[f"{name}s1"] = replace(by_name[name], name=f"{name}s1", seed=1, note=note)
+    rg10 = by_name["decay2000p09rg10"]
+    f2 = replace(
+        rg10,
+        name="decay2000p09rg10f2",
+        train={**rg10.train, "rec_weight_growth_scales": 2},
+        note="as decay2000p09rg10 with the growth confined to the two finest scales "
+        "(added 2026-12-01, 15:25)",
+    )
+    by_name[f2.name] = f2
+    by_name[f"{f2.name}s1"] = replace(f2, name=f"{f2.name}s1", seed=1, note=f"{f2.note}, seed 1")
     return by_name
 
 

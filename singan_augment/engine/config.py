@@ -172,6 +172,8 @@ class TrainConfig:
     ``rec_weight * (A_n / A_0) ** q`` for a scale of A_n pixels (voxels). 0 (published) uses
     ``rec_weight`` at every scale. A schedule that gives the fine scales few adversarial
     iterations uses it to keep their generators close to the image (docs/time_to_quality.md).
+    ``rec_weight_growth_scales`` k > 0 confines the growth to the finest k scales (the coarser
+    ones keep ``rec_weight``); 0 grows it at every scale.
     """
 
     iters: int = 2000
@@ -192,6 +194,7 @@ class TrainConfig:
     plateau_window: int = 0
     plateau_tol: float = 0.01
     rec_weight_growth: float = 0.0
+    rec_weight_growth_scales: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -215,6 +218,7 @@ class TrainConfig:
             plateau_window=(0, 10**6),
             plateau_tol=(0.0, 1.0),
             rec_weight_growth=(0.0, 4.0),
+            rec_weight_growth_scales=(0, 1000),
         )
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(
@@ -239,6 +243,9 @@ class TrainConfig:
         """The reconstruction weight (alpha) of ``scale`` in a pyramid of ``shapes``: ``rec_weight``,
         times the pixel-count ratio to the coarsest scale to the power ``rec_weight_growth``."""
         if self.rec_weight_growth == 0.0:
+            return self.rec_weight
+        k = self.rec_weight_growth_scales
+        if k > 0 and scale < len(shapes) - k:
             return self.rec_weight
         return float(self.rec_weight * area_ratio(scale, shapes) ** self.rec_weight_growth)
 

@@ -29,6 +29,7 @@ SCHEDULE_FIELDS = (
     "plateau_window",
     "plateau_tol",
     "rec_weight_growth",
+    "rec_weight_growth_scales",
 )
 
 

@@ -133,6 +133,7 @@ def make_iteration(
         tcfg,
         rec_weight=tcfg.scale_rec_weight(scale, shapes),
         rec_weight_growth=0.0,
+        rec_weight_growth_scales=0,
         iters=1,
         iters_decay=0.0,
         iters_min=1,

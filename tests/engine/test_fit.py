@@ -139,17 +139,20 @@ def test_scale_iters_follow_the_area(decay, floor, expect):
 
 
 @pytest.mark.parametrize(
-    "growth, expect",
+    "growth, scales, expect",
     [
-        (0.0, [10.0, 10.0, 10.0]),  # published: alpha = 10 at every scale
-        (1.0, [10.0, 20.0, 40.0]),  # alpha grows with the area (areas 1x, 2x, 4x)
-        (0.5, [10.0, 10.0 * 2**0.5, 20.0]),
+        (0.0, 0, [10.0, 10.0, 10.0]),  # published: alpha = 10 at every scale
+        (1.0, 0, [10.0, 20.0, 40.0]),  # alpha grows with the area (areas 1x, 2x, 4x)
+        (0.5, 0, [10.0, 10.0 * 2**0.5, 20.0]),
+        (1.0, 1, [10.0, 10.0, 40.0]),  # only the finest scale grows
+        (1.0, 2, [10.0, 20.0, 40.0]),
+        (1.0, 5, [10.0, 20.0, 40.0]),  # more than the pyramid has: every scale
     ],
 )
-def test_scale_rec_weight_grows_with_the_area_and_reaches_the_step(growth, expect):
+def test_scale_rec_weight_grows_with_the_area_and_reaches_the_step(growth, scales, expect):
     from singan_augment.engine.train import make_iteration
 
-    cfg = TrainConfig(rec_weight_growth=growth)
+    cfg = TrainConfig(rec_weight_growth=growth, rec_weight_growth_scales=scales)
     shapes = [(10, 10), (10, 20), (20, 20)]
     got = [cfg.scale_rec_weight(n, shapes) for n in range(3)]
     np.testing.assert_allclose(got, expect)
@@ -167,8 +170,11 @@ def test_rec_weight_growth_is_part_of_the_schedule_and_checked():
     from singan_augment.engine.schedules import schedule_name
 
     assert schedule_name(TrainConfig(rec_weight_growth=1.0)) == "custom"
+    assert schedule_name(TrainConfig(rec_weight_growth=1.0, rec_weight_growth_scales=2)) == "custom"
     with pytest.raises(InputError, match="rec_weight_growth"):
         TrainConfig(rec_weight_growth=-1.0)
+    with pytest.raises(InputError, match="rec_weight_growth_scales"):
+        TrainConfig(rec_weight_growth_scales=-1)
 
 
 def test_a_decayed_schedule_trains_fewer_iterations_at_the_fine_scales():
