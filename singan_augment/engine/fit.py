@@ -21,7 +21,7 @@ from singan_augment.errors import InputError, PyramidMismatchError
 from .channels import ChannelSpec, check_image
 from .config import ModelConfig, PyramidConfig, TrainConfig
 from .conv import IMPLS_3D
-from .generate import Stage, draw_noise, random_key, reconstruction
+from .generate import Stage, noise_per_key, random_key, reconstruction
 from .networks import init_discriminator, init_generator
 from .pyramid import Pyramid
 from .resolution import finest_spacing
@@ -85,7 +85,9 @@ def init_pyramid(
         raise InputError(f"seed must be an int (it is recorded in the provenance), got {seed!r}")
     key = random_key(seed)
     shared = train_config.coarsest_noise == "shared"
-    z_opt = draw_noise(jax.random.fold_in(key, 0), 1, shapes[0], image.shape[0], shared)
+    z_opt = noise_per_key(  # = draw_noise(k, 1, ...), without a compile per shape
+        jax.random.fold_in(key, 0)[None], shape=shapes[0], channels=image.shape[0], shared=shared
+    )
     prov = {"sha256": image_sha256(image), "shape": list(image.shape), "seed": int(seed)}
     prov.update(provenance or {})
     return Pyramid(

@@ -23,6 +23,7 @@ import numpy as np
 from singan_augment.errors import InputError
 
 from .config import ModelConfig
+from .draws import normal_rows
 from .networks import generator_apply
 from .scales import pad, resize_prev
 
@@ -149,12 +150,14 @@ def split_each(keys: jax.Array, count: int) -> jax.Array:
     return jax.vmap(lambda k: jax.random.split(k, count))(keys)
 
 
-@partial(jax.jit, static_argnames=("shape", "channels", "shared"))
 def noise_per_key(
     keys: jax.Array, *, shape: tuple[int, ...], channels: int, shared: bool
 ) -> jax.Array:
-    """(N, *shape, C) unit noise: map i is ``draw_noise(keys[i], 1, shape, C, shared)``."""
-    return jax.vmap(lambda k: draw_noise(k, 1, shape, channels, shared)[0])(keys)
+    """(N, *shape, C) unit noise: map i is ``draw_noise(keys[i], 1, shape, C, shared)``
+    (drawn by ``normal_rows``)."""
+    shape = tuple(int(v) for v in shape)
+    z = normal_rows(keys, (*shape, 1 if shared else channels))
+    return jnp.broadcast_to(z, (z.shape[0], *shape, channels)) if shared else z
 
 
 def synthesize(

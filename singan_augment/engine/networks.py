@@ -23,6 +23,7 @@ from jax import lax
 
 from singan_augment.errors import InputError
 
+from . import draws
 from .config import ModelConfig
 
 Params = dict[str, Any]
@@ -69,11 +70,11 @@ def _init_net(
         # PyTorch's default conv bias init (kept by the reference): U(+-1/sqrt(fan_in))
         bound = 1.0 / (cin * 3**nd) ** 0.5
         layer = {
-            "w": config.init_std * jax.random.normal(kw, (3,) * nd + (cin, cout), jnp.float32),
-            "b": jax.random.uniform(kb, (cout,), jnp.float32, -bound, bound),
+            "w": config.init_std * draws.normal(kw, (3,) * nd + (cin, cout)),
+            "b": draws.uniform(kb, (cout,), -bound, bound),
         }
         if i < config.num_layers - 1:
-            layer["gamma"] = 1.0 + config.init_std * jax.random.normal(kg, (cout,), jnp.float32)
+            layer["gamma"] = 1.0 + config.init_std * draws.normal(kg, (cout,))
             layer["beta"] = jnp.zeros((cout,), jnp.float32)
             stats.append(
                 {"mean": jnp.zeros((cout,), jnp.float32), "var": jnp.ones((cout,), jnp.float32)}

@@ -1,5 +1,6 @@
 """The frozen forward pass: the per-scale compiled form (``synthesize``, ``reconstruction``)
-computes what the traced chain (``run_scales`` with ``draw_noises``) computes."""
+computes what the traced chain (``run_scales`` with ``draw_noises``) computes, and the
+sampling noise drawn in size buckets is bit for bit ``draw_noise``'s."""
 
 from __future__ import annotations
 
@@ -8,13 +9,24 @@ import numpy as np
 import pytest
 
 from singan_augment.engine.generate import (
+    draw_noise,
     draw_noises,
+    noise_per_key,
     reconstruction,
     run_scales,
     synthesize,
 )
 from singan_augment.engine.scales import resize
 from singan_augment.testing import TINY_MODEL, TINY_PYRAMID, tiny_image, untrained_pyramid
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_noise_per_key_is_draw_noise_per_key(shared):
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    got = noise_per_key(keys, shape=(25, 28), channels=3, shared=shared)
+    want = np.concatenate([np.asarray(draw_noise(k, 1, (25, 28), 3, shared)) for k in keys])
+    assert got.shape == (3, 25, 28, 3)
+    np.testing.assert_array_equal(np.asarray(got), want)
 
 
 @pytest.fixture(scope="module")
