@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 
 from singan_augment.testing import (
+    TINY_MODEL_FLAGS,
+    TINY_VOLUME_MODEL_FLAGS,
     tiny_image,
     tiny_image_with_mask,
     tiny_volume,
@@ -34,19 +36,14 @@ TINY_FLAGS = [
     "36",
     "--min-size",
     "25",
-    "--nfc",
-    "8",
-    "--nfc-max",
-    "8",
+    *TINY_MODEL_FLAGS,
 ]
-TINY_FLAGS += ["--conv-impl", "xla", "--num-layers", "2"]
 # Only runs/brain needs three scales (`sample --start-scale 1`, `harmonize --scale 2`); the
 # other 2-D trainings take two, one compiled training step fewer each.
 TWO_SCALES = ["--max-size", "32"]
 # The volume lines (the 3-D training and the 2-D training on one slice) take two scales:
 # (12, 13, 13) and (14, 15, 15) of the (14, 16, 15) volume; (12, 12) and (15, 15) of a slice.
-VOLUME_FLAGS = ["--iters", "2", "--min-size", "12", "--max-size", "15", "--nfc", "4"]
-VOLUME_FLAGS += ["--nfc-max", "4", "--conv-impl", "xla", "--num-layers", "2"]
+VOLUME_FLAGS = ["--iters", "2", "--min-size", "12", "--max-size", "15", *TINY_VOLUME_MODEL_FLAGS]
 
 
 def blocks(lang: str) -> list[str]:

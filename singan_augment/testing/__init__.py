@@ -10,10 +10,13 @@ explicitly).
 
 from .tiny import (
     TINY_MODEL,
+    TINY_MODEL_FLAGS,
     TINY_PYRAMID,
     TINY_TRAIN,
     TINY_VOLUME_MODEL,
+    TINY_VOLUME_MODEL_FLAGS,
     TINY_VOLUME_PYRAMID,
+    model_flags,
     tiny_image,
     tiny_image_with_mask,
     tiny_volume,
@@ -22,10 +25,13 @@ from .tiny import (
 
 __all__ = [
     "TINY_MODEL",
+    "TINY_MODEL_FLAGS",
     "TINY_PYRAMID",
     "TINY_TRAIN",
     "TINY_VOLUME_MODEL",
+    "TINY_VOLUME_MODEL_FLAGS",
     "TINY_VOLUME_PYRAMID",
+    "model_flags",
     "tiny_image",
     "tiny_image_with_mask",
     "tiny_volume",

@@ -27,6 +27,20 @@ TINY_VOLUME_MODEL = ModelConfig(num_layers=2, nfc_init=4, nfc_max=4, conv_impl="
 TINY_VOLUME_PYRAMID = PyramidConfig(min_size=12, max_size=16)
 
 
+def model_flags(config: ModelConfig) -> list[str]:
+    """The ``singan-augment train`` / ``fit-dataset`` flags that give ``config``'s networks."""
+    return [
+        "--nfc", str(config.nfc_init), "--nfc-max", str(config.nfc_max),
+        "--num-layers", str(config.num_layers), "--conv-impl", config.conv_impl,
+    ]  # fmt: skip
+
+
+# The command-line twins of TINY_MODEL and TINY_VOLUME_MODEL, for tests that run the CLI: the
+# same configs, so a worker reuses the training steps it has already compiled.
+TINY_MODEL_FLAGS = tuple(model_flags(TINY_MODEL))
+TINY_VOLUME_MODEL_FLAGS = tuple(model_flags(TINY_VOLUME_MODEL))
+
+
 def tiny_image(channels: int = 3, h: int = 32, w: int = 36, seed: int = 0) -> np.ndarray:
     """A smooth, textured (C, H, W) test image with values in [0, 100]."""
     rng = np.random.default_rng(seed)

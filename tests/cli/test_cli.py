@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from singan_augment.cli import main
-from singan_augment.testing import tiny_image
+from singan_augment.testing import TINY_MODEL_FLAGS, TINY_VOLUME_MODEL_FLAGS, tiny_image
 
 
 def test_help_is_fast_and_lists_commands():
@@ -38,14 +38,7 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
             "36",
             "--channels",
             "t1,t2",
-            "--nfc",
-            "8",
-            "--nfc-max",
-            "8",
-            "--conv-impl",
-            "xla",
-            "--num-layers",
-            "2",
+            *TINY_MODEL_FLAGS,
             "--seed",
             "1",
             "--spacing",
@@ -179,8 +172,8 @@ def test_train_a_volume_pyramid_from_nifti_and_a_slice_of_it(tmp_path, capsys):
         p = tmp_path / f"{name}.nii.gz"
         nib.save(nib.Nifti1Image(vol[c], affine), str(p))
         paths.append(str(p))
-    common = ["--iters", "2", "--min-size", "12", "--max-size", "16", "--nfc", "4",
-              "--nfc-max", "4", "--conv-impl", "xla", "--num-layers", "2", "--quiet"]  # fmt: skip
+    common = ["--iters", "2", "--min-size", "12", "--max-size", "16", *TINY_VOLUME_MODEL_FLAGS,
+              "--quiet"]  # fmt: skip
     v = tmp_path / "v"
     assert main(["train", *paths, "--out", str(v), "--channels", "t1,mask", "--label-channels",
                  "mask", *common]) == 0  # fmt: skip

@@ -31,25 +31,12 @@ from singan_augment.files.pyramid_files import (
     load_pyramid,
     pyramid_tensors,
 )
-from singan_augment.testing import tiny_image
+from singan_augment.testing import TINY_MODEL_FLAGS, tiny_image
 from singan_augment.testing.subprocesses import subprocess_env
 
 # Tiny runs: XLA's convolution (the smallest graph to trace), 2 scales for the kills (each
 # cycle is a fresh process that must trace and load its compiled steps), 3 for the stops.
-TINY = [
-    "--iters",
-    "12",
-    "--min-size",
-    "25",
-    "--nfc",
-    "8",
-    "--conv-impl",
-    "xla",
-    "--num-layers",
-    "2",
-    "--seed",
-    "3",
-]
+TINY = ["--iters", "12", "--min-size", "25", *TINY_MODEL_FLAGS, "--seed", "3"]
 ARGS = [*TINY, "--max-size", "30"]
 ARGS3 = [*TINY, "--max-size", "36"]
 FINAL_NAMES = {JSON_NAME, WEIGHTS_NAME}
@@ -197,7 +184,7 @@ def test_sigterm_during_fit_dataset_exits_143_and_a_rerun_finishes(tmp_path):
         np.save(src / f"case{i}.npy", tiny_image(1, seed=i))
     out = tmp_path / "pyramids"
     cmd = [*CLI, "fit-dataset", str(src), "--out", str(out), "--iters", "12", "--max-size", "36"]
-    cmd += ["--nfc", "8", "--conv-impl", "xla", "--num-layers", "2", "--quiet"]
+    cmd += [*TINY_MODEL_FLAGS, "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     _wait_until(proc, lambda: any(out.glob(f"*/{JSON_NAME}")), timeout=600)
     assert proc.poll() is None, "the run ended before it could be stopped"

@@ -20,7 +20,13 @@ import pytest
 
 from singan_augment.engine.config import PyramidConfig, TrainConfig
 from singan_augment.files.lock import LOCK_NAME
-from singan_augment.testing import TINY_MODEL, tiny_image, tiny_image_with_mask
+from singan_augment.testing import (
+    TINY_MODEL,
+    TINY_MODEL_FLAGS,
+    TINY_VOLUME_MODEL_FLAGS,
+    tiny_image,
+    tiny_image_with_mask,
+)
 from singan_augment.testing.subprocesses import subprocess_env
 
 KW = dict(
@@ -34,14 +40,7 @@ CLI_FLAGS = [
     "4",
     "--max-size",
     "27",
-    "--nfc",
-    "8",
-    "--nfc-max",
-    "8",
-    "--conv-impl",
-    "xla",
-    "--num-layers",
-    "2",
+    *TINY_MODEL_FLAGS,
 ]
 CLI_FLAGS += ["--quiet"]
 
@@ -503,8 +502,8 @@ def test_fit_dataset_of_nifti_volumes_and_expand_in_each_source_space(tmp_path, 
         nib.save(nib.Nifti1Image(vol[1].astype(np.uint8), affine), str(root / f"{case}_seg.nii.gz"))
         entries.append({"image": f"{case}_t1.nii.gz", "label": f"{case}_seg.nii.gz"})
     dl = _write_datalist(root, entries)
-    flags = ["--iters", "2", "--min-size", "12", "--max-size", "16", "--nfc", "4",
-             "--nfc-max", "4", "--conv-impl", "xla", "--num-layers", "2", "--quiet"]  # fmt: skip
+    flags = ["--iters", "2", "--min-size", "12", "--max-size", "16", *TINY_VOLUME_MODEL_FLAGS,
+             "--quiet"]  # fmt: skip
     assert main(["fit-dataset", str(dl), "--out", str(tmp_path / "p"), "--volumes", *flags]) == 0
     assert main(["expand", str(tmp_path / "p"), "--n", "1", "--out", str(tmp_path / "x"),
                  "--quiet"]) == 0  # fmt: skip

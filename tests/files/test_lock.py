@@ -15,7 +15,7 @@ import pytest
 
 from singan_augment.errors import FolderLockedError, PyramidFileError
 from singan_augment.files.lock import LOCK_NAME, FolderLock
-from singan_augment.testing import tiny_image
+from singan_augment.testing import TINY_MODEL_FLAGS, tiny_image
 from singan_augment.testing.subprocesses import subprocess_env
 
 HOLD = """
@@ -87,12 +87,7 @@ def test_two_concurrent_train_runs_into_one_folder(tmp_path):
         "4",
         "--max-size",
         "36",
-        "--nfc",
-        "8",
-        "--conv-impl",
-        "xla",
-        "--num-layers",
-        "2",
+        *TINY_MODEL_FLAGS,
     ]
     args.append("--quiet")
     cli = [sys.executable, "-m", "singan_augment.cli", "train", str(img), *args]
