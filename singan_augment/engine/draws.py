@@ -6,8 +6,9 @@ many shapes. With JAX's partitionable threefry (``jax_threefry_partitionable``, 
 a key's draw at each element depends only on the element's flat index, so the draw of a shape
 is the first ``prod(shape)`` values of a longer flat draw from the same key. The functions
 here draw a power-of-two length (at least ``MIN_SIZE``) for a power-of-two number of keys and
-slice: the same values bit for bit, one compile per bucket. Without the partitionable
-threefry they draw per shape.
+slice: the same values bit for bit, one compile per bucket, for at most twice the draw's
+time and transient memory (4x when the key count is also rounded up). Without the
+partitionable threefry they draw per shape.
 """
 
 from __future__ import annotations
