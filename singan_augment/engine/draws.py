@@ -27,22 +27,22 @@ def _power_of_two(n: int, least: int = 1) -> int:
     return max(least, 1 << max(n - 1, 0).bit_length())
 
 
-@partial(jax.jit, static_argnames=("size",))
-def _normal_flat(keys: jax.Array, size: int) -> jax.Array:
-    return jax.vmap(lambda k: jax.random.normal(k, (size,), jnp.float32))(keys)
+@partial(jax.jit, static_argnames=("draw", "size"))
+def _flat(keys: jax.Array, *args: jax.Array, draw, size: int) -> jax.Array:
+    return jax.vmap(lambda k: draw(k, (size,), jnp.float32, *args))(keys)
 
 
-@partial(jax.jit, static_argnames=("size",))
-def _uniform_flat(keys: jax.Array, minval: jax.Array, maxval: jax.Array, size: int) -> jax.Array:
-    return jax.vmap(lambda k: jax.random.uniform(k, (size,), jnp.float32, minval, maxval))(keys)
-
-
-def _rows(flat, keys: jax.Array, shape: tuple[int, ...], *args) -> jax.Array:
+def _rows(draw, keys: jax.Array, shape: tuple[int, ...], *args: jax.Array) -> jax.Array:
+    """(N, *shape): row i is ``draw(keys[i], shape, float32, *args)`` for a ``jax.random``
+    sampler ``draw`` that maps bits to values element by element."""
+    shape = tuple(int(v) for v in shape)
+    if not jax.config.jax_threefry_partitionable:
+        return jax.vmap(lambda k: draw(k, shape, jnp.float32, *args))(keys)
     count, size = int(keys.shape[0]), int(np.prod(shape))
     rows = _power_of_two(count)
     if rows > count:  # pad with copies of the first key; their rows are dropped below
         keys = jnp.concatenate([keys, jnp.repeat(keys[:1], rows - count, axis=0)])
-    drawn = flat(keys, *args, size=_power_of_two(size, MIN_SIZE))
+    drawn = _flat(keys, *args, draw=draw, size=_power_of_two(size, MIN_SIZE))
     return drawn[:count, :size].reshape(count, *shape)
 
 
@@ -53,10 +53,7 @@ def normal_rows(keys: jax.Array, shape: tuple[int, ...]) -> jax.Array:
         keys: (N,) PRNG keys (raw ``uint32[N, 2]`` or typed).
         shape: the shape of one row.
     """
-    shape = tuple(int(v) for v in shape)
-    if not jax.config.jax_threefry_partitionable:
-        return jax.vmap(lambda k: jax.random.normal(k, shape, jnp.float32))(keys)
-    return _rows(_normal_flat, keys, shape)
+    return _rows(jax.random.normal, keys, shape)
 
 
 def uniform_rows(
@@ -64,11 +61,7 @@ def uniform_rows(
 ) -> jax.Array:
     """(N, *shape) float32 in [minval, maxval); row i is
     ``jax.random.uniform(keys[i], shape, float32, minval, maxval)``."""
-    shape = tuple(int(v) for v in shape)
-    lo, hi = jnp.float32(minval), jnp.float32(maxval)
-    if not jax.config.jax_threefry_partitionable:
-        return jax.vmap(lambda k: jax.random.uniform(k, shape, jnp.float32, lo, hi))(keys)
-    return _rows(_uniform_flat, keys, shape, lo, hi)
+    return _rows(jax.random.uniform, keys, shape, jnp.float32(minval), jnp.float32(maxval))
 
 
 def normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
