@@ -174,6 +174,12 @@ class TrainConfig:
     iterations uses it to keep their generators close to the image (docs/time_to_quality.md).
     ``rec_weight_growth_scales`` k > 0 confines the growth to the finest k scales (the coarser
     ones keep ``rec_weight``); 0 grows it at every scale.
+
+    ``concurrent_stages`` k > 1 trains the generators of the k finest scales so far together
+    (ConSinGAN, Hinz et al. 2021): while scale n trains, the generators of scales n-k+1..n-1
+    are trained with it through the chain, at learning rates scaled by
+    ``concurrent_lr_scale`` per scale back (``lr_g``, ``lr_g * s``, ``lr_g * s**2``, ...);
+    the discriminator stays per scale. 1 (published) trains one scale at a time.
     """
 
     iters: int = 2000
@@ -195,6 +201,8 @@ class TrainConfig:
     plateau_tol: float = 0.01
     rec_weight_growth: float = 0.0
     rec_weight_growth_scales: int = 0
+    concurrent_stages: int = 1
+    concurrent_lr_scale: float = 0.1
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -219,6 +227,8 @@ class TrainConfig:
             plateau_tol=(0.0, 1.0),
             rec_weight_growth=(0.0, 4.0),
             rec_weight_growth_scales=(0, 1000),
+            concurrent_stages=(1, 64),
+            concurrent_lr_scale=(0.0, 1.0),
         )
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(
@@ -238,6 +248,16 @@ class TrainConfig:
             ratio = area_ratio(scale, shapes)
             n = max(min(self.iters_min, self.iters), int(round(n * ratio**-self.iters_decay)))
         return n, int(round(n * self.lr_drop_at))
+
+    def trainable_stages(self, scale: int) -> int:
+        """How many generators train while ``scale`` trains: ``min(concurrent_stages, scale + 1)``
+        (scales ``scale - k + 1 .. scale``)."""
+        return min(self.concurrent_stages, scale + 1)
+
+    def concurrent_lr_factors(self, scale: int) -> tuple[float, ...]:
+        """Learning-rate factors of the trainable generators, coarsest first (the last is 1)."""
+        k = self.trainable_stages(scale)
+        return tuple(float(self.concurrent_lr_scale ** (k - 1 - j)) for j in range(k))
 
     def scale_rec_weight(self, scale: int, shapes: Sequence[Sequence[int]]) -> float:
         """The reconstruction weight (alpha) of ``scale`` in a pyramid of ``shapes``: ``rec_weight``,

@@ -212,7 +212,18 @@ def fit_many(
             for p, k in zip(pyrs, scale_keys)
         ]
         iters, drop = tcfg.scale_iters(n, first.shapes)
-        states = [init_state(g, d, tcfg, drop) for g, d in inits]
+        low = n - tcfg.trainable_stages(n) + 1  # the coarsest scale that trains with n
+        states = [
+            init_state(
+                g,
+                d,
+                tcfg,
+                drop,
+                lower=[(st.params, st.stats) for st in p.stages[low:n]],
+                scale=n,
+            )
+            for p, (g, d) in zip(pyrs, inits)
+        ]
         consts = [
             scale_consts(n, p.reals[n], p.stages, p.shapes, p.z_opt, tcfg, mcfg) for p in pyrs
         ]
@@ -237,7 +248,17 @@ def fit_many(
         summaries = []
         for k, p in enumerate(pyrs):
             s = _unstack(state, k)
-            stage = Stage(s.g_params, s.g_stats, consts[k].amp)
+            if low < n:  # the lower generators trained too: replace them (amplitudes kept)
+                trained = [
+                    Stage(prm, st, amp)
+                    for prm, st, amp in zip(
+                        s.g_params, s.g_stats, (*consts[k].lower_amps, consts[k].amp)
+                    )
+                ]
+                p = replace(p, stages=(*p.stages[:low], *trained[:-1]))
+                stage = trained[-1]
+            else:
+                stage = Stage(s.g_params, s.g_stats, consts[k].amp)
             pyrs[k] = p.with_stage(stage, s.d_params)
             rec = reconstruction(pyrs[k].stages, p.shapes, p.z_opt, mcfg)
             summ = dict(summary)

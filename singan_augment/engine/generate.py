@@ -120,6 +120,40 @@ def run_scales(
     return prev
 
 
+def run_chain(
+    params: Sequence[Any],
+    stats: Sequence[Any],
+    prev: jax.Array,
+    noise_p: Sequence[jax.Array],
+    shapes: Sequence[tuple[int, ...]],
+    config: ModelConfig,
+    *,
+    train: bool,
+) -> tuple[jax.Array, tuple[Any, ...]]:
+    """Generators run coarse to fine with their BN state threaded: the trainable part of a
+    pyramid (one generator in the published schedule; several with
+    ``TrainConfig.concurrent_stages``).
+
+    Args:
+        params, stats: per generator, coarsest first.
+        prev: (N, *shapes[0], C) image entering the first generator, already at its size
+            (zeros at the coarsest scale); it is resized (and clamped) between generators.
+        noise_p: per generator, its scaled noise, zero-padded: (N, *(shape + 2 * pad), C).
+        shapes: the output shape of each generator.
+    Returns:
+        ((N, *shapes[-1], C) output of the last generator, the new BN state of each).
+    """
+    p = config.pad
+    new_stats = []
+    for j, (prm, st, z_p, shape) in enumerate(zip(params, stats, noise_p, shapes)):
+        if j > 0:
+            prev = resize_prev(prev, shape, config.clamp)
+        prev_p = pad(prev, p)
+        prev, st = generator_apply(prm, st, z_p + prev_p, prev_p, train=train, config=config)
+        new_stats.append(st)
+    return prev, tuple(new_stats)
+
+
 @partial(jax.jit, static_argnames=("shape", "config"))
 def frozen_scale(
     stage: Stage,

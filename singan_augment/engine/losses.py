@@ -1,14 +1,19 @@
 """SinGAN's losses: WGAN-GP for D, adversarial + reconstruction for G.
 
 All inputs are NHWC. Inputs to G are already zero-padded (see ``generate``).
+``chain_generator_loss`` is ``generator_loss`` for several generators trained together
+(``TrainConfig.concurrent_stages``); with one generator it computes the same.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
 from .config import ModelConfig
+from .generate import run_chain
 from .networks import BatchStats, Params, discriminator_apply, generator_apply
 
 
@@ -64,3 +69,33 @@ def generator_loss(
     rec_mse = jnp.mean(jnp.square(rec - real))
     total = err_adv + rec_weight * rec_mse
     return total, ({"g_adv": err_adv, "rec": rec_mse, "g_total": total}, g_stats)
+
+
+def chain_generator_loss(
+    params: tuple[Params, ...],
+    stats: tuple[BatchStats, ...],
+    d_params: Params,
+    fake_prev: jax.Array,
+    fake_noise_p: Sequence[jax.Array],
+    rec_prev: jax.Array,
+    rec_noise_p: Sequence[jax.Array],
+    real: jax.Array,
+    rec_weight: float,
+    shapes: Sequence[tuple[int, ...]],
+    config: ModelConfig,
+) -> tuple[jax.Array, tuple[dict[str, jax.Array], tuple[BatchStats, ...]]]:
+    """``-mean D(chain(fake)) + rec_weight * MSE(chain(rec), real)`` through the generators
+    ``params`` (coarsest first; ``generate.run_chain``), all in training mode.
+
+    Args:
+        fake_prev, rec_prev: (1, *shapes[0], C) images entering the first generator on the
+            random and the reconstruction path (unpadded).
+        fake_noise_p, rec_noise_p: per generator, its padded scaled noise on each path.
+        real: (1, *shapes[-1], C).
+    """
+    fake, stats = run_chain(params, stats, fake_prev, fake_noise_p, shapes, config, train=True)
+    err_adv = -jnp.mean(discriminator_apply(d_params, fake, config=config))
+    rec, stats = run_chain(params, stats, rec_prev, rec_noise_p, shapes, config, train=True)
+    rec_mse = jnp.mean(jnp.square(rec - real))
+    total = err_adv + rec_weight * rec_mse
+    return total, ({"g_adv": err_adv, "rec": rec_mse, "g_total": total}, stats)

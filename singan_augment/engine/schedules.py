@@ -30,6 +30,8 @@ SCHEDULE_FIELDS = (
     "plateau_tol",
     "rec_weight_growth",
     "rec_weight_growth_scales",
+    "concurrent_stages",
+    "concurrent_lr_scale",
 )
 
 

@@ -1,7 +1,8 @@
 """Per-scale SinGAN training: one jitted iteration (3 D steps + 3 G steps), keys threaded.
 
 ``make_iteration`` builds the pure step ``(state, consts, key) -> (state, metrics)`` for one
-scale; ``run_iterations`` runs it for the scale's ``TrainConfig.scale_iters``. ``make_iteration(...,
+scale (with ``TrainConfig.concurrent_stages`` > 1, for the generators of the finest scales so
+far, trained together); ``run_iterations`` runs it for the scale's ``TrainConfig.scale_iters``. ``make_iteration(...,
 batched=True)`` vmaps the same step over K images of the same size (one pyramid each).
 """
 
@@ -19,23 +20,33 @@ import numpy as np
 import optax
 
 from .config import ModelConfig, TrainConfig
-from .generate import Stage, draw_noise, draw_noises, reconstruction, run_scales
-from .losses import discriminator_loss, generator_loss
-from .networks import BatchStats, Params, generator_apply
+from .generate import Stage, draw_noise, draw_noises, reconstruction, run_chain, run_scales
+from .losses import chain_generator_loss, discriminator_loss
+from .networks import BatchStats, Params
 from .scales import pad, resize_prev
 
 
 class ScaleConsts(NamedTuple):
-    """Per-image constants while training scale n. Arrays are (1, H, W, C) ((1, D, H, W, C))."""
+    """Per-image constants while training scale n. Arrays are (1, H, W, C) ((1, D, H, W, C)).
 
-    real: jax.Array
-    z_opt: jax.Array  # reconstruction noise: fixed noise at scale 0, zeros above
-    rec_prev: jax.Array  # reconstruction from the coarser scales, upsampled (zeros at scale 0)
-    amp: jax.Array  # noise amplitude of this scale
-    frozen: tuple[Stage, ...]  # trained coarser scales
+    With ``TrainConfig.concurrent_stages`` k > 1 the generators of scales ``n-k+1 .. n``
+    train together; ``z_opt`` and ``rec_prev`` then belong to the first of them, scale
+    ``n-k+1`` (for k = 1, scale n itself).
+    """
+
+    real: jax.Array  # the training image at scale n
+    z_opt: jax.Array  # reconstruction noise of the first trainable scale (zeros above scale 0)
+    rec_prev: jax.Array  # reconstruction entering the first trainable scale (zeros at scale 0)
+    amp: jax.Array  # noise amplitude of scale n
+    frozen: tuple[Stage, ...]  # the scales below the first trainable one
+    lower_amps: tuple[jax.Array, ...] = ()  # noise amplitudes of scales n-k+1 .. n-1
 
 
 class ScaleState(NamedTuple):
+    """The trainable state of one scale. ``g_params`` / ``g_stats`` are one generator's, or,
+    with ``TrainConfig.concurrent_stages`` > 1 past the coarsest scale, a tuple of the
+    trainable generators' (coarsest first, scale n last)."""
+
     g_params: Params
     g_stats: BatchStats
     d_params: Params
@@ -70,16 +81,54 @@ def scale_by_dropping_lr(lr: float, factor: float, boundary: int) -> optax.Gradi
     return optax.GradientTransformation(init, update)
 
 
+def scale_groups(factors: Sequence[float]) -> optax.GradientTransformation:
+    """Multiply the updates of group j of a tuple of parameter trees by ``factors[j]``
+    (stateless): per-generator learning rates for concurrent training. After Adam, this is
+    the same as giving group j the learning rate ``lr * factors[j]``."""
+    factors = tuple(float(f) for f in factors)
+
+    def update(updates, state, params=None):
+        del params
+        if len(updates) != len(factors):
+            raise ValueError(f"scale_groups: {len(updates)} groups, {len(factors)} factors")
+        scaled = tuple(
+            jax.tree.map(lambda g, f=f: jnp.asarray(f, g.dtype) * g, u)
+            for f, u in zip(factors, updates)
+        )
+        return scaled, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(
-    config: TrainConfig, lr: float, steps_per_iter: int, drop_iter: int | None = None
+    config: TrainConfig,
+    lr: float,
+    steps_per_iter: int,
+    drop_iter: int | None = None,
+    group_factors: Sequence[float] | None = None,
 ) -> optax.GradientTransformation:
     """Adam(beta1, beta2) whose lr drops by ``lr_drop_factor`` at iteration ``drop_iter``
-    (default: ``config.lr_drop_iter``; per scale: ``config.scale_iters(...)[1]``)."""
+    (default: ``config.lr_drop_iter``; per scale: ``config.scale_iters(...)[1]``).
+    ``group_factors``: the parameters are a tuple of trees and tree j's lr is ``lr *
+    group_factors[j]`` (``scale_groups``)."""
     drop = config.lr_drop_iter if drop_iter is None else drop_iter
-    return optax.chain(
+    parts = [
         optax.scale_by_adam(b1=config.beta1, b2=config.beta2, eps=1e-8),
         scale_by_dropping_lr(lr, config.lr_drop_factor, steps_per_iter * drop),
-    )
+    ]
+    if group_factors is not None:
+        parts.append(scale_groups(group_factors))
+    return optax.chain(*parts)
+
+
+def g_optimizer(
+    tcfg: TrainConfig, scale: int, drop_iter: int | None = None
+) -> optax.GradientTransformation:
+    """The generator optimiser of ``scale``: one group per trainable generator when
+    ``tcfg.trainable_stages(scale)`` > 1."""
+    concurrent = tcfg.trainable_stages(scale) > 1
+    factors = tcfg.concurrent_lr_factors(scale) if concurrent else None
+    return make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps, drop_iter, factors)
 
 
 def init_state(
@@ -87,12 +136,29 @@ def init_state(
     d_params: Params,
     tcfg: TrainConfig,
     drop_iter: int | None = None,
+    lower: Sequence[tuple[Params, BatchStats]] = (),
+    scale: int | None = None,
 ) -> ScaleState:
     """Fresh optimiser states; the lr drops at iteration ``drop_iter`` (default
-    ``tcfg.lr_drop_iter``; ``fit`` passes each scale's ``tcfg.scale_iters(...)[1]``)."""
-    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps, drop_iter)
+    ``tcfg.lr_drop_iter``; ``fit`` passes each scale's ``tcfg.scale_iters(...)[1]``).
+
+    ``lower``: the (params, BN state) of the generators that train concurrently with ``g``,
+    coarsest first (``tcfg.trainable_stages(scale) - 1`` of them); ``scale`` is then needed
+    for their learning-rate factors.
+    """
     d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps, drop_iter)
-    return ScaleState(g[0], g[1], d_params, g_tx.init(g[0]), d_tx.init(d_params))
+    if not lower:
+        g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps, drop_iter)
+        return ScaleState(g[0], g[1], d_params, g_tx.init(g[0]), d_tx.init(d_params))
+    if scale is None or tcfg.trainable_stages(scale) != len(lower) + 1:
+        raise ValueError(
+            f"init_state: {len(lower)} lower generators, but scale {scale} trains "
+            f"{None if scale is None else tcfg.trainable_stages(scale)} in all"
+        )
+    params = (*(p for p, _ in lower), g[0])
+    stats = (*(s for _, s in lower), g[1])
+    g_tx = g_optimizer(tcfg, scale, drop_iter)
+    return ScaleState(params, stats, d_params, g_tx.init(params), d_tx.init(d_params))
 
 
 def random_prev(
@@ -162,30 +228,40 @@ def _iteration(
 ) -> Callable:
     shapes = list(shapes)
     shared = tcfg.coarsest_noise == "shared"
-    g_tx = make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps)  # the lr drop comes from the state
+    k = tcfg.trainable_stages(scale)
+    first = scale - k + 1  # the coarsest trainable scale
+    chain_shapes = tuple(shapes[first : scale + 1])
+    g_tx = g_optimizer(tcfg, scale)  # the lr drop comes from the state
     d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
     p = mcfg.pad
 
     def step(state: ScaleState, consts: ScaleConsts, key: jax.Array):
         g_params, g_stats, d_params, g_opt, d_opt = state
+        params = g_params if k > 1 else (g_params,)
+        stats = g_stats if k > 1 else (g_stats,)
         k_noise, k_steps = jax.random.split(key)
-        noise = draw_noise(k_noise, 1, shapes[scale], channels, shared and scale == 0)
+        # One noise map per trainable scale per iteration; scale n's is drawn from k_noise
+        # (as in the published schedule), the lower ones from k_noise folded with 1, 2, ...
+        noises = [
+            draw_noise(jax.random.fold_in(k_noise, j + 1), 1, s, channels, shared and n == 0)
+            for j, (n, s) in enumerate(zip(range(first, scale), chain_shapes))
+        ]
+        noises.append(draw_noise(k_noise, 1, shapes[scale], channels, shared and scale == 0))
+        amps = (*consts.lower_amps, consts.amp)
+        fake_noise_p = tuple(pad(a * z, p) for a, z in zip(amps, noises))
+        rec_noise_p = (pad(amps[0] * consts.z_opt, p),) + tuple(
+            jnp.zeros_like(z) for z in fake_noise_p[1:]
+        )
         real = consts.real
 
         # The D and G steps are loops (lax.scan), not unrolled: the same computation, with a
         # third of the program to compile.
-        def d_step(carry, k):
-            g_stats, d_params, d_opt, _ = carry
-            k_prev, k_alpha = jax.random.split(k)
+        def d_step(carry, key_d):
+            stats, d_params, d_opt, _ = carry
+            k_prev, k_alpha = jax.random.split(key_d)
             prev = random_prev(consts.frozen, shapes, k_prev, channels, shared, mcfg)
-            prev_p = pad(prev, p)
-            fake, g_stats = generator_apply(
-                g_params,
-                g_stats,
-                pad(consts.amp * noise, p) + prev_p,
-                prev_p,
-                train=True,
-                config=mcfg,
+            fake, stats = run_chain(
+                params, stats, prev, fake_noise_p, chain_shapes, mcfg, train=True
             )
             fake = jax.lax.stop_gradient(fake)
             alpha = jax.random.uniform(k_alpha, (), jnp.float32)
@@ -194,40 +270,40 @@ def _iteration(
             )
             updates, d_opt = d_tx.update(grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
-            return (g_stats, d_params, d_opt, prev), aux
+            return (stats, d_params, d_opt, prev), aux
 
-        prev0 = jnp.zeros((real.shape[0], *shapes[scale], channels), jnp.float32)
-        (g_stats, d_params, d_opt, prev), d_aux = jax.lax.scan(
-            d_step, (g_stats, d_params, d_opt, prev0), jax.random.split(k_steps, tcfg.d_steps)
+        prev0 = jnp.zeros((real.shape[0], *chain_shapes[0], channels), jnp.float32)
+        (stats, d_params, d_opt, prev), d_aux = jax.lax.scan(
+            d_step, (stats, d_params, d_opt, prev0), jax.random.split(k_steps, tcfg.d_steps)
         )
-        prev_p = pad(prev, p)
-        fake_in = pad(consts.amp * noise, p) + prev_p
-        rec_prev_p = pad(consts.rec_prev, p)
-        rec_in = pad(consts.amp * consts.z_opt, p) + rec_prev_p
 
         def g_step(carry, _):
-            g_params, g_stats, g_opt = carry
-            grads, (aux, g_stats) = jax.grad(generator_loss, has_aux=True)(
-                g_params,
-                g_stats,
+            params, stats, g_opt = carry
+            grads, (aux, stats) = jax.grad(chain_generator_loss, has_aux=True)(
+                params,
+                stats,
                 d_params,
-                fake_in,
-                prev_p,
-                rec_in,
-                rec_prev_p,
+                prev,
+                fake_noise_p,
+                consts.rec_prev,
+                rec_noise_p,
                 real,
                 tcfg.rec_weight,
+                chain_shapes,
                 mcfg,
             )
-            updates, g_opt = g_tx.update(grads, g_opt, g_params)
-            g_params = optax.apply_updates(g_params, updates)
-            return (g_params, g_stats, g_opt), aux
+            grads, opt_params = (grads, params) if k > 1 else (grads[0], params[0])
+            updates, g_opt = g_tx.update(grads, g_opt, opt_params)
+            new = optax.apply_updates(opt_params, updates)
+            return ((new if k > 1 else (new,)), stats, g_opt), aux
 
-        (g_params, g_stats, g_opt), g_aux = jax.lax.scan(
-            g_step, (g_params, g_stats, g_opt), None, length=tcfg.g_steps
+        (params, stats, g_opt), g_aux = jax.lax.scan(
+            g_step, (params, stats, g_opt), None, length=tcfg.g_steps
         )
-        metrics = {k: v[-1] for k, v in {**d_aux, **g_aux}.items()}
-        return ScaleState(g_params, g_stats, d_params, g_opt, d_opt), metrics
+        metrics = {name: v[-1] for name, v in {**d_aux, **g_aux}.items()}
+        if k == 1:
+            params, stats = params[0], stats[0]
+        return ScaleState(params, stats, d_params, g_opt, d_opt), metrics
 
     if batched:
         step = jax.vmap(step)
@@ -252,17 +328,24 @@ def scale_consts(
     tcfg: TrainConfig,
     mcfg: ModelConfig,
 ) -> ScaleConsts:
-    """Constants for training ``scale`` given the trained coarser ``stages`` and the fixed z_opt."""
+    """Constants for training ``scale`` given the trained coarser ``stages`` and the fixed
+    z_opt (with ``tcfg.concurrent_stages`` > 1: for the chain from scale
+    ``scale - tcfg.trainable_stages(scale) + 1``)."""
     real = real[None] if real.ndim == len(shapes[0]) + 1 else real
-    if scale == 0:
-        rec_prev = jnp.zeros_like(real)
-        z_opt = z_opt0
-    else:
-        rec = reconstruction(stages[:scale], shapes, z_opt0, mcfg)
-        rec_prev = resize_prev(rec, shapes[scale], mcfg.clamp)
-        z_opt = jnp.zeros_like(real)
-    amp = noise_amplitude(real, rec_prev, scale, tcfg)
-    return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:scale]))
+    first = scale - tcfg.trainable_stages(scale) + 1
+
+    def upsampled_rec(n: int) -> jax.Array:  # the reconstruction entering scale n
+        if n == 0:
+            return jnp.zeros((1, *shapes[0], real.shape[-1]), jnp.float32)
+        rec = reconstruction(stages[:n], shapes, z_opt0, mcfg)
+        return resize_prev(rec, shapes[n], mcfg.clamp)
+
+    rec_prev = upsampled_rec(first)
+    z_opt = z_opt0 if first == 0 else jnp.zeros_like(rec_prev)
+    rec_prev_n = rec_prev if first == scale else upsampled_rec(scale)
+    amp = noise_amplitude(real, rec_prev_n, scale, tcfg)
+    lower_amps = tuple(jnp.asarray(stages[n].amp, jnp.float32) for n in range(first, scale))
+    return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:first]), lower_amps)
 
 
 _FOLD = jax.jit(jax.random.fold_in)
@@ -272,9 +355,9 @@ _FOLD_BATCHED = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
 def drop_lr_now(state: ScaleState) -> ScaleState:
     """The same state with both optimisers' learning-rate drop moved to their current count."""
 
-    def now(opt):
-        adam, drop = opt
-        return (adam, DropState(drop.count, drop.count))
+    def now(opt):  # (adam, drop[, group scales])
+        adam, drop, *rest = opt
+        return (adam, DropState(drop.count, drop.count), *rest)
 
     return state._replace(g_opt=now(state.g_opt), d_opt=now(state.d_opt))
 

@@ -301,3 +301,128 @@ class ScaleTrainer:
         self.sched_d.step()
         self.sched_g.step()
         return {k: v.item() for k, v in terms.items()}
+
+
+def run_chain(
+    Gs: Sequence[Generator],
+    amps: Sequence[float],
+    prev: torch.Tensor,
+    noises: Sequence[torch.Tensor],
+    shapes: Sequence[tuple[int, int]],
+    clamp: bool = True,
+) -> torch.Tensor:
+    """Generators trained together, coarse to fine: ``prev`` (1, C, *shapes[0]) enters the
+    first; between generators the image is resized (and clamped)."""
+    for j, (G, amp, z, shape) in enumerate(zip(Gs, amps, noises, shapes)):
+        if j > 0:
+            prev = resize(prev, shape, clamp)
+        prev_p = pad(prev)
+        prev = G(pad(amp * z) + prev_p, prev_p)
+    return prev
+
+
+def chain_generator_loss(
+    Gs: Sequence[Generator],
+    D: Discriminator,
+    amps: Sequence[float],
+    fake_prev: torch.Tensor,
+    fake_noises: Sequence[torch.Tensor],
+    rec_prev: torch.Tensor,
+    z_opt: torch.Tensor,
+    real: torch.Tensor,
+    shapes: Sequence[tuple[int, int]],
+    rec_weight: float = 10.0,
+    clamp: bool = True,
+):
+    """``-mean D(chain(fake)) + rec_weight * MSE(chain(rec), real)``; the reconstruction path
+    has ``z_opt`` at the first generator and zero noise above. Returns (total, terms)."""
+    fake = run_chain(Gs, amps, fake_prev, fake_noises, shapes, clamp)
+    err_adv = -D(fake).mean()
+    rec_noises = [z_opt, *(torch.zeros(1, z_opt.shape[1], *s) for s in shapes[1:])]
+    rec = F.mse_loss(run_chain(Gs, amps, rec_prev, rec_noises, shapes, clamp), real)
+    total = err_adv + rec_weight * rec
+    return total, {"g_adv": err_adv, "rec": rec, "g_total": total}
+
+
+@dataclass
+class ConcurrentTrainer:
+    """Trains the generators of several scales together, ConSinGAN-style (the engine's
+    ``TrainConfig.concurrent_stages``): ``Gs`` coarsest first, the last one the new scale's;
+    one D (the new scale's); Adam parameter groups with lr ``lr * lr_scale ** (k - 1 - j)``
+    for generator j, all dropped x0.1 at ``0.8 * iters``.
+
+    Per iteration: one noise map per generator; 3 D steps on the chain's output (train-mode
+    BN, no grad) with a fresh random ``prev`` from the frozen scales below; 3 G steps through
+    the whole chain on the last D step's ``prev``. ``z_opt`` and ``rec_prev`` belong to the
+    first trainable scale."""
+
+    Gs: list[Generator]
+    D: Discriminator
+    real: torch.Tensor
+    z_opt: torch.Tensor
+    rec_prev: torch.Tensor
+    amps: list[float]
+    shapes: list[tuple[int, int]]
+    frozen: list[FrozenStage] = field(default_factory=list)
+    lr_scale: float = 0.1
+    iters: int = 2000
+    d_steps: int = 3
+    g_steps: int = 3
+    lr: float = 5e-4
+    gp_weight: float = 0.1
+    rec_weight: float = 10.0
+    clamp: bool = True
+
+    def __post_init__(self):
+        k = len(self.Gs)
+        betas = (0.5, 0.999)
+        groups = [
+            {"params": list(G.parameters()), "lr": self.lr * self.lr_scale ** (k - 1 - j)}
+            for j, G in enumerate(self.Gs)
+        ]
+        self.opt_g = torch.optim.Adam(groups, lr=self.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=betas)
+        drop = [int(round(0.8 * self.iters))]
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, drop, gamma=0.1)
+        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, drop, gamma=0.1)
+        for st in self.frozen:
+            st.G.eval().requires_grad_(False)
+        for G in self.Gs:
+            G.train()
+        self.D.train()
+
+    def iteration(self, noises, prevs, alphas) -> dict:
+        """One iteration with injected randomness: ``noises`` (one (1, C, H, W) map per
+        generator), ``prevs`` (d_steps images entering the first generator), ``alphas``."""
+        terms = {}
+        self.D.requires_grad_(True)
+        for j in range(self.d_steps):
+            with torch.no_grad():
+                fake = run_chain(self.Gs, self.amps, prevs[j], noises, self.shapes, self.clamp)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss, t = discriminator_loss(self.D, self.real, fake, float(alphas[j]), self.gp_weight)
+            loss.backward()
+            self.opt_d.step()
+            terms.update(t)
+        self.D.requires_grad_(False)
+        for _ in range(self.g_steps):
+            self.opt_g.zero_grad(set_to_none=True)
+            loss, t = chain_generator_loss(
+                self.Gs,
+                self.D,
+                self.amps,
+                prevs[-1],
+                noises,
+                self.rec_prev,
+                self.z_opt,
+                self.real,
+                self.shapes,
+                self.rec_weight,
+                self.clamp,
+            )
+            loss.backward()
+            self.opt_g.step()
+            terms.update(t)
+        self.sched_d.step()
+        self.sched_g.step()
+        return {k: v.item() for k, v in terms.items()}

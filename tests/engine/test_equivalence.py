@@ -16,7 +16,11 @@ import torch
 
 from singan_augment.engine.config import ModelConfig, TrainConfig
 from singan_augment.engine.generate import Stage, draw_noise
-from singan_augment.engine.losses import discriminator_loss, generator_loss
+from singan_augment.engine.losses import (
+    chain_generator_loss,
+    discriminator_loss,
+    generator_loss,
+)
 from singan_augment.engine.networks import generator_apply, init_discriminator, init_generator
 from singan_augment.engine.scales import pad
 from singan_augment.engine.train import (
@@ -308,6 +312,174 @@ def test_frozen_pyramid_forward_matches_with_and_without_clamp(clamp):
         stages, shapes, noises, None, ModelConfig(**{**mcfg.to_dict(), "clamp": not clamp})
     )
     assert np.abs(ours - np.asarray(other)).max() > 1e-2  # the clamp mattered
+
+
+# --- concurrent stages (TrainConfig.concurrent_stages): generators trained together --------
+
+CHAIN_SHAPES = [(21, 23), (H, W)]
+
+
+def test_one_generator_chain_loss_is_the_published_loss(data):
+    """``chain_generator_loss`` with one generator computes ``generator_loss`` exactly."""
+    mcfg = ModelConfig()
+    g_params, g_stats = data["g"]
+    amp = 0.3
+    noise = (data["fake_in"] - data["prev_p"]) / amp  # unpadded below
+    z_opt_p = (data["rec_in"] - data["rec_prev_p"]) / amp
+    chain = jax.jit(chain_generator_loss, static_argnums=(9, 10))(
+        (g_params,),
+        (g_stats,),
+        data["d"],
+        data["prev_p"][:, P:-P, P:-P],
+        (amp * noise,),
+        data["rec_prev_p"][:, P:-P, P:-P],
+        (amp * z_opt_p,),
+        data["real"],
+        10.0,
+        ((H, W),),
+        mcfg,
+    )
+    plain = jax.jit(generator_loss, static_argnums=9)(*_generator_loss_args(data), 10.0, mcfg)
+    np.testing.assert_allclose(float(chain[0]), float(plain[0]), rtol=1e-6)
+    assert_tree_close(chain[1][1][0], plain[1][1], 1e-6, 1e-7)
+
+
+def _generator_loss_args(data):
+    g_params, g_stats = data["g"]
+    args = ("fake_in", "prev_p", "rec_in", "rec_prev_p", "real")
+    return (g_params, g_stats, data["d"], *(data[k] for k in args))
+
+
+def _chain_nets(mcfg):
+    """Two generators (scales 0 and 1 of CHAIN_SHAPES), their torch twins, amplitudes."""
+    gens = [init_generator(jax.random.PRNGKey(50 + j), C, NFC, mcfg) for j in range(2)]
+    twins = [tr.load_jax(tr.Generator(C, NFC), *g).train() for g in gens]
+    return gens, twins, [1.0, 0.4]
+
+
+def test_chain_generator_loss_grads_and_running_stats_match():
+    """Two generators trained together: the loss terms, the gradients of both generators and
+    their BN running averages against the torch twin's ``chain_generator_loss`` (random path
+    from a prev image, reconstruction path from z_opt at the first generator, a resize and
+    clamp between them)."""
+    mcfg = ModelConfig(conv_impl="auto")
+    gens, twins, amps = _chain_nets(mcfg)
+    ks = jax.random.split(jax.random.PRNGKey(60), 5)
+    fake_prev = 0.5 * jnp.tanh(jax.random.normal(ks[0], (1, *CHAIN_SHAPES[0], C)))
+    rec_prev = 0.5 * jnp.tanh(jax.random.normal(ks[1], (1, *CHAIN_SHAPES[0], C)))
+    noises = [jax.random.normal(k, (1, *s, C)) for k, s in zip(ks[2:4], CHAIN_SHAPES)]
+    z_opt = jax.random.normal(ks[4], (1, *CHAIN_SHAPES[0], C))
+    fake_noise_p = tuple(pad(a * z, P) for a, z in zip(amps, noises))
+    rec_noise_p = (pad(amps[0] * z_opt, P), jnp.zeros_like(fake_noise_p[1]))
+    loss_and_grads = jax.jit(
+        jax.value_and_grad(chain_generator_loss, has_aux=True), static_argnums=(9, 10)
+    )
+    (_, (terms, stats)), grads = loss_and_grads(
+        tuple(g[0] for g in gens),
+        tuple(g[1] for g in gens),
+        make_data()["d"],
+        fake_prev,
+        fake_noise_p,
+        rec_prev,
+        rec_noise_p,
+        make_data()["real"],
+        10.0,
+        tuple(CHAIN_SHAPES),
+        mcfg,
+    )
+    D = tr.load_jax(tr.Discriminator(C, NFC), make_data()["d"]).train().requires_grad_(False)
+    t_loss, t_terms = tr.chain_generator_loss(
+        twins,
+        D,
+        amps,
+        t(fake_prev),
+        [t(z) for z in noises],
+        t(rec_prev),
+        t(z_opt),
+        t(make_data()["real"]),
+        CHAIN_SHAPES,
+        10.0,
+        clamp=True,
+    )
+    t_loss.backward()
+    assert_terms_close(terms, t_terms)
+    for j, G in enumerate(twins):
+        assert_tree_close(grads[j], tr.to_jax_layout(G, grads=True), GRAD_RTOL, GRAD_ATOL)
+        assert_tree_close(stats[j], tr.running_stats(G))
+
+
+def test_concurrent_iteration_matches():
+    """Two iterations of ``make_iteration`` at scale 2 with ``concurrent_stages=2``: scale 0
+    frozen below, the generators of scales 1 and 2 trained together (scale 1's at lr x0.1),
+    against the torch ``ConcurrentTrainer`` fed the same noises, prevs and alphas; the lr
+    drops before the second iteration. Tolerances as in ``test_whole_iteration_matches``."""
+    mcfg = ModelConfig(nfc_init=NFC, nfc_max=NFC, conv_impl="auto")
+    tcfg = TrainConfig(iters=1, concurrent_stages=2)
+    shapes = [(17, 19), *CHAIN_SHAPES]
+    (g1, g2), (G1, G2), _ = _chain_nets(mcfg)
+    g0 = init_generator(jax.random.PRNGKey(7), C, NFC, mcfg)
+    z_opt0 = draw_noise(jax.random.PRNGKey(8), 1, shapes[0], C, True)
+    stages = [Stage(g0[0], g0[1], jnp.float32(1.0)), Stage(g1[0], g1[1], jnp.float32(0.4))]
+    consts = scale_consts(2, make_data()["real"][0], stages, shapes, z_opt0, tcfg, mcfg)
+    assert len(consts.frozen) == 1 and len(consts.lower_amps) == 1
+    d = make_data()["d"]
+    state = init_state(g2, d, tcfg, lower=[g1], scale=2)
+    D = tr.load_jax(tr.Discriminator(C, NFC), d)
+    frozen = [tr.FrozenStage(tr.load_jax(tr.Generator(C, NFC), *g0), 1.0, shapes[0])]
+    trainer = tr.ConcurrentTrainer(
+        [G1, G2],
+        D,
+        t(consts.real),
+        t(consts.z_opt),
+        t(consts.rec_prev),
+        [0.4, float(consts.amp)],
+        list(CHAIN_SHAPES),
+        frozen,
+        lr_scale=tcfg.concurrent_lr_scale,
+        iters=tcfg.iters,
+    )
+    iteration = make_iteration(2, shapes, C, mcfg, tcfg)
+    shared = tcfg.coarsest_noise == "shared"
+    for i in range(2):
+        key = jax.random.PRNGKey(100 + i)
+        k_noise, k_steps = jax.random.split(key)
+        noises = [
+            draw_noise(jax.random.fold_in(k_noise, 1), 1, shapes[1], C, False),
+            draw_noise(k_noise, 1, shapes[2], C, False),
+        ]
+        prevs, alphas = [], []
+        for k in jax.random.split(k_steps, tcfg.d_steps):
+            k_prev, k_alpha = jax.random.split(k)
+            prevs.append(random_prev(consts.frozen, shapes, k_prev, C, shared, mcfg))
+            alphas.append(float(jax.random.uniform(k_alpha, (), jnp.float32)))
+        state, metrics = iteration(state, consts, key)
+        t_metrics = trainer.iteration([t(z) for z in noises], [t(p) for p in prevs], alphas)
+        if i == 0:
+            d_terms = ("d_real", "d_fake", "gp", "d_total")
+            assert_terms_close(
+                {k: metrics[k] for k in d_terms}, {k: t_metrics[k] for k in d_terms}, 1e-4, 1e-5
+            )
+        assert_terms_close(metrics, t_metrics, 2e-2, 2e-3)
+    assert isinstance(state.g_params, tuple) and len(state.g_params) == 2
+    for ours, theirs, lr in (
+        (state.g_params[0], G1, tcfg.lr_g * tcfg.concurrent_lr_scale),
+        (state.g_params[1], G2, tcfg.lr_g),
+        (state.d_params, D, tcfg.lr_d),
+    ):
+        ref = tr.to_jax_layout(theirs)
+        for i, (a, e) in enumerate(zip(ours["layers"], ref["layers"])):
+            for name in a:
+                diff = np.abs(np.asarray(a[name]) - e[name])
+                assert diff.max() < 6 * lr, (i, name)
+                if name == "b" and "gamma" in a:  # pre-BN bias: no effect on any output
+                    continue
+                assert np.mean(diff > 1e-4 + 1e-3 * np.abs(e[name])) < 0.05, (i, name)
+    # The lower generator moved, by about a tenth of what the new one moved.
+    moved = [
+        float(np.abs(np.asarray(a["layers"][0]["w"]) - np.asarray(b["layers"][0]["w"])).mean())
+        for a, b in ((state.g_params[0], g1[0]), (state.g_params[1], g2[0]))
+    ]
+    assert 0.0 < moved[0] < 0.3 * moved[1], moved
 
 
 # --- volumes: the same nets with 3x3x3 convolutions against nn.Conv3d / nn.BatchNorm3d --------
