@@ -195,6 +195,18 @@ def _schedules() -> dict[str, Schedule]:
         "(added 2026-12-01, 15:25)",
     )
     by_name[f2.name] = f2
+    # ConSinGAN-style concurrent stages (amendment of 2026-12-01, 17:50): three generators
+    # trained together, lr x0.1 per scale back; iterations to power 0.93 (1/6.15 on brain
+    # at the concurrent step's calibrated cost)
+    con = {"iters": 2000, "iters_decay": 0.93, "iters_min": 100, "concurrent_stages": 3}
+    by_name["con3p093"] = Schedule(
+        "con3p093", con, note="3 concurrent stages, lr scale 0.1 (added 2026-12-01, 17:50)"
+    )
+    by_name["con3p093rg10f2"] = Schedule(
+        "con3p093rg10f2",
+        {**con, "rec_weight_growth": 1.0, "rec_weight_growth_scales": 2},
+        note="con3p093 with alpha grown at the two finest scales (added 2026-12-01, 17:50)",
+    )
     by_name[f"{f2.name}s1"] = replace(f2, name=f"{f2.name}s1", seed=1, note=f"{f2.note}, seed 1")
     return by_name
 
@@ -363,10 +375,12 @@ def quality(image: BenchImage, out: Path) -> dict:
 CALIBRATION_ITERS = 21
 
 
-def calibrate(image: BenchImage) -> dict:
+def calibrate(image: BenchImage, concurrent_stages: int = 1) -> dict:
     """Per-scale compile seconds and steady seconds per iteration of this image's pyramid at
     the published architecture, from a short run (``CALIBRATION_ITERS`` iterations per scale)
-    on the same code path as training. Run it on an otherwise idle machine."""
+    on the same code path as training. Run it on an otherwise idle machine.
+    ``concurrent_stages`` > 1 calibrates the concurrent training step (several generators
+    trained per iteration), which costs more per iteration."""
     from singan_augment.engine.config import TrainConfig
     from singan_augment.engine.fit import fit
 
@@ -391,12 +405,30 @@ def calibrate(image: BenchImage) -> dict:
         channel_names=image.channels,
         label_channels=image.labels,
         model_config=mcfg,
-        train_config=TrainConfig(iters=CALIBRATION_ITERS),
+        train_config=TrainConfig(iters=CALIBRATION_ITERS, concurrent_stages=concurrent_stages),
         pyramid_config=pcfg,
         on_scale_done=done,
         progress=False,
     )
-    return {"scales": scales, "code": _commit(), "host_cpus": os.cpu_count()}
+    return {
+        "scales": scales,
+        "code": _commit(),
+        "host_cpus": os.cpu_count(),
+        "concurrent_stages": concurrent_stages,
+    }
+
+
+def calibration_path(image: str, concurrent_stages: int = 1) -> Path:
+    name = (
+        "calibration.json" if concurrent_stages == 1 else f"calibration_c{concurrent_stages}.json"
+    )
+    return ROOT / image / name
+
+
+def schedule_stages(name: str) -> int:
+    """How many generators a named schedule trains at once (1 unless concurrent)."""
+    sched = SCHEDULES.get(name)
+    return int(sched.train.get("concurrent_stages", 1)) if sched is not None else 1
 
 
 def cost_seconds(cal: dict, timing: dict) -> float:
@@ -412,8 +444,8 @@ def cost_seconds(cal: dict, timing: dict) -> float:
 
 def cmd_calibrate(args) -> int:
     for name in args.images.split(","):
-        cal = calibrate(IMAGES[name])
-        path = ROOT / name / "calibration.json"
+        cal = calibrate(IMAGES[name], args.concurrent_stages)
+        path = calibration_path(name, args.concurrent_stages)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cal, indent=1))
         total = sum(v["compile_s"] + 2000 * v["s_per_iter"] for v in cal["scales"].values())
@@ -470,9 +502,15 @@ def load_results() -> dict[str, dict[str, dict]]:
     return res
 
 
-def _calibration(image: str) -> dict | None:
-    path = ROOT / image / "calibration.json"
+def _calibration(image: str, concurrent_stages: int = 1) -> dict | None:
+    path = calibration_path(image, concurrent_stages)
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
+    """A job's modelled seconds from the calibration of its kind of step (None if missing)."""
+    cal = _calibration(image, schedule_stages(name))
+    return cost_seconds(cal, timing) if cal else None
 
 
 def meets_bar(q: dict, bq: dict) -> bool:
@@ -494,7 +532,7 @@ def cmd_report(args) -> int:
     for image, runs in res.items():
         cal = _calibration(image)
         base = runs.get("singan")
-        model = {n: cost_seconds(cal, r["timing"]) if cal else None for n, r in runs.items()}
+        model = {n: modelled_seconds(image, n, r["timing"]) for n, r in runs.items()}
         for name, r in sorted(runs.items(), key=lambda kv: kv[1]["timing"]["total_cpu_s"]):
             t, q = r["timing"], r["quality"]
             ratio = bar = "—"
@@ -514,7 +552,9 @@ def cmd_report(args) -> int:
             ok = [
                 n
                 for n, r in runs.items()
-                if n != "singan" and meets_bar(r["quality"], base["quality"])
+                if n != "singan"
+                and model[n] is not None
+                and meets_bar(r["quality"], base["quality"])
             ]
             if ok:
                 n = min(ok, key=lambda k: model[k])
@@ -544,13 +584,16 @@ def figure(res: dict, path: Path) -> None:
     for j, (image, runs) in enumerate(res.items()):
         cal = _calibration(image)
 
-        def x_of(r, cal=cal):
-            return cost_seconds(cal, r["timing"]) if cal else r["timing"]["total_cpu_s"]
+        def x_of(r, name, cal=cal, image=image):
+            if not cal:
+                return r["timing"]["total_cpu_s"]
+            m = modelled_seconds(image, name, r["timing"])
+            return r["timing"]["total_cpu_s"] if m is None else m
 
         for i, start in enumerate(("start0", "start1")):
             ax = axes[i, j]
             fam = sorted(
-                (x_of(r), r["quality"][start]["swd"], name)
+                (x_of(r, name), r["quality"][start]["swd"], name)
                 for name, r in runs.items()
                 if name == "singan" or name.startswith("iters")
             )
@@ -566,7 +609,7 @@ def figure(res: dict, path: Path) -> None:
             for name, r in runs.items():
                 if name == "singan" or name.startswith("iters"):
                     continue
-                ax.plot(x_of(r), r["quality"][start]["swd"], "s", label=name)
+                ax.plot(x_of(r, name), r["quality"][start]["swd"], "s", label=name)
             if "singan" in runs:
                 ax.axhline(
                     1.1 * runs["singan"]["quality"][start]["swd"],
@@ -596,6 +639,12 @@ def main(argv=None) -> int:
     r.set_defaults(func=cmd_run)
     c = sub.add_parser("calibrate", help="per-scale s/iter and compile time (idle machine)")
     c.add_argument("--images", default=",".join(IMAGES))
+    c.add_argument(
+        "--concurrent-stages",
+        type=int,
+        default=1,
+        help="calibrate the concurrent step (TrainConfig.concurrent_stages); default 1",
+    )
     c.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("report", help="print the table (and write the figure) from the cache")
     p.add_argument("--figure", default="docs/figures/time_to_quality.png")

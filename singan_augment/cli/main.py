@@ -128,7 +128,12 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
         from singan_augment.engine.schedules import with_schedule
 
         tcfg = with_schedule(tcfg, args.schedule)
-    tcfg = with_overrides(tcfg, iters=args.iters, coarsest_noise=args.coarsest_noise)
+    tcfg = with_overrides(
+        tcfg,
+        iters=args.iters,
+        coarsest_noise=args.coarsest_noise,
+        concurrent_stages=args.concurrent_stages,
+    )
     pcfg = with_overrides(
         pcfg, max_size=args.max_size, min_size=args.min_size, scale_factor=args.scale_factor
     )
@@ -272,6 +277,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(
         f"schedule: {meta.get('schedule', schedule_name(tcfg))}; "
         f"clamp to [-1, 1]: {'yes' if mcfg.clamp else 'no'}"
+        + (
+            f"; {tcfg.concurrent_stages} stages trained concurrently "
+            f"(lr x{tcfg.concurrent_lr_scale:g} per stage back)"
+            if tcfg.concurrent_stages > 1
+            else ""
+        )
     )
     sp = meta.get("spacing")
     axes = "row x col" if len(sp or ()) != 3 else "slice x row x col"
@@ -320,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--iters", type=_positive, help="iterations at the coarsest scale (default: the schedule's)"
+    )
+    t.add_argument(
+        "--concurrent-stages",
+        type=_positive,
+        help="train the generators of this many scales together, ConSinGAN-style (default: "
+        "the schedule's, 1 = published)",
     )
     t.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
     t.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")

@@ -34,6 +34,8 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
             "fast",
             "--iters",
             "3",
+            "--concurrent-stages",
+            "2",
             "--max-size",
             "36",
             "--channels",
@@ -54,10 +56,12 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
     assert "finest-scale pixel spacing: 0.5 x 0.5" in info
     # --schedule fast with --iters 3: the fast schedule's decay, the count overridden
     assert "schedule: custom" in info and "iters 3" in info
+    assert "2 stages trained concurrently (lr x0.1 per stage back)" in info
     from singan_augment.files.pyramid_files import read_metadata
 
     tc = read_metadata(out)["train_config"]
     assert tc["iters"] == 3 and tc["iters_decay"] == 0.5 and tc["iters_min"] == 100
+    assert tc["concurrent_stages"] == 2
     rc = main(
         [
             "sample",

@@ -94,6 +94,7 @@ def cases(d, pyr):
         (["train", img, "--out", out, "--scale-factor", "nan"], "scale_factor"),
         (["train", img, "--out", out, "--conv-impl", "fastest"], "conv_impl"),
         (["train", img, "--out", out, "--num-layers", "1"], "num_layers"),
+        (["train", img, "--out", out, "--concurrent-stages", "0"], "positive integer"),
         (["train", img, "--out", out, "--coarsest-noise", "pink"], "invalid choice"),
         (["train", img, "--out", str(pyr), "--iters", "1"], "--resume"),
         (["train", img, "--out", "/proc/version/x", "--iters", "1", "--quiet"], "."),
