@@ -211,8 +211,31 @@ def run_frozen(
     return prev
 
 
+@dataclass(kw_only=True)
+class TrainerSettings:
+    """What both trainers share: the published steps, rates and loss weights, and their Adam
+    optimisers with the lr drop at ``0.8 * iters``."""
+
+    iters: int = 2000
+    d_steps: int = 3
+    g_steps: int = 3
+    lr: float = 5e-4
+    gp_weight: float = 0.1
+    rec_weight: float = 10.0
+
+    def make_optimizers(self, g_params, d_params) -> None:
+        """Adam(betas 0.5, 0.999) for G (``g_params``: parameters or parameter groups) and D,
+        each with its MultiStepLR; sets ``opt_g``, ``opt_d``, ``sched_g``, ``sched_d``."""
+        betas = (0.5, 0.999)
+        self.opt_g = torch.optim.Adam(g_params, lr=self.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(d_params, lr=self.lr, betas=betas)
+        drop = [int(round(0.8 * self.iters))]
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, drop, gamma=0.1)
+        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, drop, gamma=0.1)
+
+
 @dataclass
-class ScaleTrainer:
+class ScaleTrainer(TrainerSettings):
     """Trains one scale. ``real``, ``z_opt`` and ``rec_prev`` are (1, C, H, W) (or (1, C, D,
     H, W))."""
 
@@ -224,22 +247,11 @@ class ScaleTrainer:
     amp: float
     frozen: list[FrozenStage] = field(default_factory=list)
     shared_noise: bool = True
-    iters: int = 2000
-    d_steps: int = 3
-    g_steps: int = 3
-    lr: float = 5e-4
-    gp_weight: float = 0.1
-    rec_weight: float = 10.0
 
     def __post_init__(self):
         self.channels = self.real.shape[1]
         self.shape = tuple(self.real.shape[2:])
-        betas = (0.5, 0.999)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=betas)
-        drop = [int(round(0.8 * self.iters))]
-        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, drop, gamma=0.1)
-        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, drop, gamma=0.1)
+        self.make_optimizers(self.G.parameters(), self.D.parameters())
         for st in self.frozen:
             st.G.eval().requires_grad_(False)
         self.G.train()
@@ -345,7 +357,7 @@ def chain_generator_loss(
 
 
 @dataclass
-class ConcurrentTrainer:
+class ConcurrentTrainer(TrainerSettings):
     """Trains the generators of several scales together, ConSinGAN-style (the engine's
     ``TrainConfig.concurrent_stages``): ``Gs`` coarsest first, the last one the new scale's;
     one D (the new scale's); Adam parameter groups with lr ``lr * lr_scale ** (k - 1 - j)``
@@ -365,26 +377,15 @@ class ConcurrentTrainer:
     shapes: list[tuple[int, int]]
     frozen: list[FrozenStage] = field(default_factory=list)
     lr_scale: float = 0.1
-    iters: int = 2000
-    d_steps: int = 3
-    g_steps: int = 3
-    lr: float = 5e-4
-    gp_weight: float = 0.1
-    rec_weight: float = 10.0
     clamp: bool = True
 
     def __post_init__(self):
         k = len(self.Gs)
-        betas = (0.5, 0.999)
         groups = [
             {"params": list(G.parameters()), "lr": self.lr * self.lr_scale ** (k - 1 - j)}
             for j, G in enumerate(self.Gs)
         ]
-        self.opt_g = torch.optim.Adam(groups, lr=self.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=betas)
-        drop = [int(round(0.8 * self.iters))]
-        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, drop, gamma=0.1)
-        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, drop, gamma=0.1)
+        self.make_optimizers(groups, self.D.parameters())
         for st in self.frozen:
             st.G.eval().requires_grad_(False)
         for G in self.Gs:
