@@ -208,6 +208,11 @@ def _schedules() -> dict[str, Schedule]:
         {**con, "rec_weight_growth": 1.0, "rec_weight_growth_scales": 2},
         note="con3p105 with alpha grown at the two finest scales (added 2026-12-01, 17:55)",
     )
+    # its seed-1 repeat, as the amendment of 17:50/17:55 provides for a passing schedule
+    c = by_name["con3p105rg10f2"]
+    by_name["con3p105rg10f2s1"] = replace(
+        c, name="con3p105rg10f2s1", seed=1, note=f"{c.note}, seed 1 (added 18:25)"
+    )
     by_name[f"{f2.name}s1"] = replace(f2, name=f"{f2.name}s1", seed=1, note=f"{f2.note}, seed 1")
     return by_name
 
