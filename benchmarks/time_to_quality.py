@@ -658,6 +658,49 @@ def figure(res: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None:
+    """A grid: one row per schedule (its first channel), the training image, then ``n``
+    samples from start scale 0 and ``n`` from start scale 1 (the seeds ``quality`` uses, so
+    these are the first of the samples that were scored)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from singan_augment.engine.sample import sample
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    img = IMAGES[image]
+    fig, axes = plt.subplots(len(names), 1 + 2 * n, figsize=(1.3 * (1 + 2 * n), 1.6 * len(names)))
+    axes = np.atleast_2d(axes)
+    for r, name in enumerate(names):
+        pyr = load_pyramid(job_dir(image, name))
+        ref = reference(img, pyr.shapes[-1])
+        lo, hi = float(ref[0].min()), float(ref[0].max())
+        row = [ref] + [
+            x for start in (0, 1) for x in sample(pyr, 1000 + start, n, start_scale=start).images
+        ]
+        for c, x in enumerate(row):
+            ax = axes[r, c]
+            ax.imshow(np.asarray(x)[0], cmap="gray", vmin=lo, vmax=hi)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(
+                    "training image" if c == 0 else f"start {0 if c <= n else 1}", fontsize=7
+                )
+        axes[r, 0].set_ylabel(name, fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def cmd_samples(args) -> int:
+    samples_figure(args.image, args.schedules.split(","), Path(args.out))
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -674,6 +717,11 @@ def main(argv=None) -> int:
         help="calibrate the concurrent step (TrainConfig.concurrent_stages); default 1",
     )
     c.set_defaults(func=cmd_calibrate)
+    f = sub.add_parser("samples", help="a figure of samples from finished jobs, one row each")
+    f.add_argument("--image", default="brain")
+    f.add_argument("--schedules", default="singan,decay2000p09rg10f2,con3p105,con3p105rg10f2")
+    f.add_argument("--out", default="docs/figures/time_to_quality_samples.png")
+    f.set_defaults(func=cmd_samples)
     p = sub.add_parser("report", help="print the table (and write the figure) from the cache")
     p.add_argument("--figure", default="docs/figures/time_to_quality.png")
     p.set_defaults(func=cmd_report)
