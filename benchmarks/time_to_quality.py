@@ -451,6 +451,14 @@ def cost_seconds(cal: dict, timing: dict) -> float:
 def cmd_calibrate(args) -> int:
     for name in args.images.split(","):
         cal = calibrate(IMAGES[name], args.concurrent_stages)
+        if args.concurrent_stages > 1:  # the published step right after, in the same session
+            ref = calibrate(IMAGES[name], 1)
+            cal["reference"] = {
+                "scales": ref["scales"],
+                "code": ref["code"],
+                "note": "the published step calibrated right after the concurrent one, in the "
+                "same session: concurrent jobs are costed as c3 x (calibration.json / reference)",
+            }
         path = calibration_path(name, args.concurrent_stages)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cal, indent=1))

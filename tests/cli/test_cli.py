@@ -60,8 +60,8 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
     from singan_augment.files.pyramid_files import read_metadata
 
     tc = read_metadata(out)["train_config"]
-    assert tc["iters"] == 3 and tc["iters_decay"] == 0.5 and tc["iters_min"] == 100
-    assert tc["concurrent_stages"] == 2
+    assert tc["iters"] == 3 and tc["iters_decay"] == 1.05 and tc["iters_min"] == 100
+    assert tc["concurrent_stages"] == 2  # the flag overrides the schedule's 3
     rc = main(
         [
             "sample",
@@ -180,8 +180,9 @@ def test_train_a_volume_pyramid_from_nifti_and_a_slice_of_it(tmp_path, capsys):
               "--quiet"]  # fmt: skip
     v = tmp_path / "v"
     assert main(["train", *paths, "--out", str(v), "--channels", "t1,mask", "--label-channels",
-                 "mask", *common]) == 0  # fmt: skip
+                 "mask", "--concurrent-stages", "2", *common]) == 0  # fmt: skip
     meta = read_metadata(v)
+    assert meta["train_config"]["concurrent_stages"] == 2  # volumes train concurrently too
     assert meta["spatial_dims"] == 3 and meta["shapes"][-1] == [14, 16, 15]
     assert meta["spacing"] == [2.0, 1.0, 1.0]
     assert meta["provenance"]["affine"] == affine.tolist()

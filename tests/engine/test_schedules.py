@@ -41,8 +41,10 @@ def test_a_changed_count_is_custom_and_unknown_names_are_refused():
 def test_each_schedule_trains_samples_and_is_recorded(name, tmp_path):
     """A scaled-down run of each schedule (the counts divided by 100, so the fast one still
     decays) trains, samples in range, is deterministic, and records its schedule."""
+    import dataclasses
+
     ref = schedule(name)
-    tcfg = TrainConfig(iters=max(ref.iters // 100, 2), iters_decay=ref.iters_decay, iters_min=1)
+    tcfg = dataclasses.replace(ref, iters=max(ref.iters // 100, 2), iters_min=1)
     kw = dict(model_config=TINY_MODEL, pyramid_config=TINY_PYRAMID, progress=False)
     a = fit(tiny_image(), 1, train_config=tcfg, **kw)
     b = fit(tiny_image(), 1, train_config=tcfg, **kw)
@@ -55,6 +57,7 @@ def test_each_schedule_trains_samples_and_is_recorded(name, tmp_path):
     meta = json.loads((tmp_path / "p" / JSON_NAME).read_text())
     assert meta["schedule"] == "custom"  # scaled down: not the named counts
     assert meta["train_config"]["iters_decay"] == ref.iters_decay
+    assert meta["train_config"]["concurrent_stages"] == ref.concurrent_stages
     assert load_pyramid(tmp_path / "p").train_config == tcfg
 
 
@@ -79,13 +82,19 @@ def test_fit_takes_a_schedule_by_name(monkeypatch):
     fit(tiny_image(), 0, schedule="fast", train_config=TrainConfig(gp_weight=0.2), **kw)
     assert schedule_name(seen["cfg"]) == "fast" and seen["cfg"].gp_weight == 0.2
     shapes = [(10, 10), (20, 20)]
-    assert [seen["cfg"].scale_iters(n, shapes)[0] for n in (0, 1)] == [500, 250]
+    # 2000 * 4 ** -1.05 = 467 at a scale of four times the area; three stages trained together
+    assert [seen["cfg"].scale_iters(n, shapes)[0] for n in (0, 1)] == [2000, 467]
+    assert seen["cfg"].concurrent_stages == 3
 
 
-def test_resume_of_a_decayed_schedule_equals_an_uninterrupted_run(tmp_path):
+def test_resume_of_the_fast_schedule_equals_an_uninterrupted_run(tmp_path):
     """Checkpoint after scale 0, crash, resume: the same pyramid as one uninterrupted run,
-    with the fast schedule's decaying counts (scaled down)."""
-    tcfg = TrainConfig(iters=6, iters_decay=0.5, iters_min=2)
+    with the fast schedule (counts scaled down; its decay, reconstruction-weight growth and
+    concurrent stages kept, so the resumed scales retrain the checkpointed generators)."""
+    import dataclasses
+
+    tcfg = dataclasses.replace(schedule("fast"), iters=6, iters_min=2)
+    assert tcfg.concurrent_stages > 1 and tcfg.rec_weight_growth > 0
     kw = dict(
         model_config=TINY_MODEL, train_config=tcfg, pyramid_config=TINY_PYRAMID, progress=False
     )
