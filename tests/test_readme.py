@@ -37,13 +37,18 @@ TINY_FLAGS = [
     "--min-size",
     "25",
     *TINY_MODEL_FLAGS,
+    # one stage at a time: the `fast` lines' concurrent training is tested elsewhere
+    # (tests/engine, tests/cli), and its larger steps would compile here once more
+    "--concurrent-stages",
+    "1",
 ]
 # Only runs/brain needs three scales (`sample --start-scale 1`, `harmonize --scale 2`); the
 # other 2-D trainings take two, one compiled training step fewer each.
 TWO_SCALES = ["--max-size", "32"]
 # The volume lines (the 3-D training and the 2-D training on one slice) take two scales:
 # (12, 13, 13) and (14, 15, 15) of the (14, 16, 15) volume; (12, 12) and (15, 15) of a slice.
-VOLUME_FLAGS = ["--iters", "2", "--min-size", "12", "--max-size", "15", *TINY_VOLUME_MODEL_FLAGS]
+VOLUME_FLAGS = ["--iters", "2", "--min-size", "12", "--max-size", "15", *TINY_VOLUME_MODEL_FLAGS,
+                "--concurrent-stages", "1"]  # fmt: skip
 
 
 def blocks(lang: str) -> list[str]:

@@ -21,7 +21,9 @@ def cmd_fit_dataset(args: argparse.Namespace) -> int:
     from singan_augment.engine.schedules import schedule
     from singan_augment.expansion.fit_dataset import fit_dataset
 
-    tcfg = with_overrides(schedule(args.schedule), iters=args.iters)
+    tcfg = with_overrides(
+        schedule(args.schedule), iters=args.iters, concurrent_stages=args.concurrent_stages
+    )
     pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
     mcfg = with_overrides(
         ModelConfig(),
@@ -104,6 +106,11 @@ def register(sub) -> None:
         "--iters",
         type=_positive,
         help="iterations at the coarsest scale (overrides the schedule's)",
+    )
+    f.add_argument(
+        "--concurrent-stages",
+        type=_positive,
+        help="generators trained together (overrides the schedule's: fast 3, singan 1)",
     )
     f.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
     f.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")

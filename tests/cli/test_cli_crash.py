@@ -184,7 +184,7 @@ def test_sigterm_during_fit_dataset_exits_143_and_a_rerun_finishes(tmp_path):
         np.save(src / f"case{i}.npy", tiny_image(1, seed=i))
     out = tmp_path / "pyramids"
     cmd = [*CLI, "fit-dataset", str(src), "--out", str(out), "--iters", "12", "--max-size", "36"]
-    cmd += [*TINY_MODEL_FLAGS, "--quiet"]
+    cmd += [*TINY_MODEL_FLAGS, "--concurrent-stages", "1", "--quiet"]  # stopping, not concurrency
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     _wait_until(proc, lambda: any(out.glob(f"*/{JSON_NAME}")), timeout=600)
     assert proc.poll() is None, "the run ended before it could be stopped"

@@ -502,8 +502,18 @@ def test_fit_dataset_of_nifti_volumes_and_expand_in_each_source_space(tmp_path, 
         nib.save(nib.Nifti1Image(vol[1].astype(np.uint8), affine), str(root / f"{case}_seg.nii.gz"))
         entries.append({"image": f"{case}_t1.nii.gz", "label": f"{case}_seg.nii.gz"})
     dl = _write_datalist(root, entries)
-    flags = ["--iters", "2", "--min-size", "12", "--max-size", "16", *TINY_VOLUME_MODEL_FLAGS,
-             "--quiet"]  # fmt: skip
+    flags = [
+        "--iters",
+        "2",
+        "--min-size",
+        "12",
+        "--max-size",
+        "16",
+        *TINY_VOLUME_MODEL_FLAGS,
+        "--concurrent-stages",
+        "1",
+        "--quiet",
+    ]  # fmt: skip (3-D concurrency: tests/cli)
     assert main(["fit-dataset", str(dl), "--out", str(tmp_path / "p"), "--volumes", *flags]) == 0
     assert main(["expand", str(tmp_path / "p"), "--n", "1", "--out", str(tmp_path / "x"),
                  "--quiet"]) == 0  # fmt: skip
