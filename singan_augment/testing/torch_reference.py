@@ -72,9 +72,12 @@ class Generator(Net):
         super().__init__(channels, width, channels, num_layers, spatial_dims)
 
     def forward(self, z_in: torch.Tensor, prev_p: torch.Tensor) -> torch.Tensor:
-        """``tanh(net(z_in)) + centre-crop(prev_p)``; both inputs are padded by 5 px."""
-        crop = (slice(None), slice(None)) + (slice(PAD, -PAD),) * (prev_p.ndim - 2)
-        return torch.tanh(self.trunk(z_in)) + prev_p[crop]
+        """``tanh(net(z_in)) + centre-crop(prev_p)``; both inputs are padded by the number of
+        layers (5 px for the published nets)."""
+        out = torch.tanh(self.trunk(z_in))
+        p = (prev_p.shape[-1] - out.shape[-1]) // 2
+        crop = (slice(None), slice(None)) + (slice(p, -p),) * (prev_p.ndim - 2)
+        return out + prev_p[crop]
 
 
 class Discriminator(Net):
@@ -324,12 +327,14 @@ def run_chain(
     clamp: bool = True,
 ) -> torch.Tensor:
     """Generators trained together, coarse to fine: ``prev`` (1, C, *shapes[0]) enters the
-    first; between generators the image is resized (and clamped)."""
+    first; between generators the image is resized (and clamped). Each generator's inputs are
+    padded by its number of layers."""
     for j, (G, amp, z, shape) in enumerate(zip(Gs, amps, noises, shapes)):
         if j > 0:
             prev = resize(prev, shape, clamp)
-        prev_p = pad(prev)
-        prev = G(pad(amp * z) + prev_p, prev_p)
+        p = len(_convs_and_bns(G)[0])  # 3x3 convolutions: 1 px each
+        prev_p = pad(prev, p)
+        prev = G(pad(amp * z, p) + prev_p, prev_p)
     return prev
 
 

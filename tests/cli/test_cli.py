@@ -35,7 +35,7 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
             "--iters",
             "3",
             "--concurrent-stages",
-            "2",
+            "1",
             "--max-size",
             "36",
             "--channels",
@@ -56,12 +56,12 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
     assert "finest-scale pixel spacing: 0.5 x 0.5" in info
     # --schedule fast with --iters 3: the fast schedule's decay, the count overridden
     assert "schedule: custom" in info and "iters 3" in info
-    assert "2 stages trained concurrently (lr x0.1 per stage back)" in info
+    assert "trained concurrently" not in info  # --concurrent-stages 1 overrides fast's 3
     from singan_augment.files.pyramid_files import read_metadata
 
     tc = read_metadata(out)["train_config"]
     assert tc["iters"] == 3 and tc["iters_decay"] == 1.05 and tc["iters_min"] == 100
-    assert tc["concurrent_stages"] == 2  # the flag overrides the schedule's 3
+    assert tc["concurrent_stages"] == 1  # the flag overrides the schedule's 3
     rc = main(
         [
             "sample",
@@ -190,6 +190,7 @@ def test_train_a_volume_pyramid_from_nifti_and_a_slice_of_it(tmp_path, capsys):
     assert main(["info", str(v)]) == 0
     info = capsys.readouterr().out
     assert "spatial dims: 3 (volume)" in info and "2 x 1 x 1 (slice x row x col" in info
+    assert "2 stages trained concurrently (lr x0.1 per stage back)" in info
     assert main(["sample", str(v), "--n", "1", "--out", str(tmp_path / "s"), "--quiet"]) == 0
     assert np.load(tmp_path / "s" / "sample_0000.npy").shape == (2, 14, 16, 15)
     assert (tmp_path / "s" / "sample_0000.png").stat().st_size > 100

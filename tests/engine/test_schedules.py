@@ -37,10 +37,13 @@ def test_a_changed_count_is_custom_and_unknown_names_are_refused():
         schedule("quick")
 
 
-@pytest.mark.parametrize("name", ["singan", "fast"])
+@pytest.mark.parametrize("name", ["singan"])
 def test_each_schedule_trains_samples_and_is_recorded(name, tmp_path):
-    """A scaled-down run of each schedule (the counts divided by 100, so the fast one still
-    decays) trains, samples in range, is deterministic, and records its schedule."""
+    """A scaled-down run of the schedule (the counts divided by 100) trains, samples in range,
+    is deterministic, and records its schedule. The fast schedule's run (concurrent stages,
+    whose steps cost the most to compile) is
+    ``test_resume_of_the_fast_schedule_equals_an_uninterrupted_run``: it trains, samples,
+    is bit-identical on resume and records its config."""
     import dataclasses
 
     ref = schedule(name)
@@ -59,10 +62,6 @@ def test_each_schedule_trains_samples_and_is_recorded(name, tmp_path):
     assert meta["train_config"]["iters_decay"] == ref.iters_decay
     assert meta["train_config"]["concurrent_stages"] == ref.concurrent_stages
     assert load_pyramid(tmp_path / "p").train_config == tcfg
-
-
-class _Stop(Exception):
-    pass
 
 
 def test_fit_takes_a_schedule_by_name(monkeypatch):
@@ -88,9 +87,10 @@ def test_fit_takes_a_schedule_by_name(monkeypatch):
 
 
 def test_resume_of_the_fast_schedule_equals_an_uninterrupted_run(tmp_path):
-    """Checkpoint after scale 0, crash, resume: the same pyramid as one uninterrupted run,
-    with the fast schedule (counts scaled down; its decay, reconstruction-weight growth and
-    concurrent stages kept, so the resumed scales retrain the checkpointed generators)."""
+    """The fast schedule (counts scaled down; its decay, reconstruction-weight growth and
+    concurrent stages kept): training scale n also trains the lower generators (their noise
+    amplitudes kept); a run resumed from the checkpoint after scale 0 retrains them exactly as
+    the uninterrupted run did, bit for bit; the pyramid samples."""
     import dataclasses
 
     tcfg = dataclasses.replace(schedule("fast"), iters=6, iters_min=2)
@@ -98,22 +98,24 @@ def test_resume_of_the_fast_schedule_equals_an_uninterrupted_run(tmp_path):
     kw = dict(
         model_config=TINY_MODEL, train_config=tcfg, pyramid_config=TINY_PYRAMID, progress=False
     )
+    after = []
 
-    def crash_after_scale_0(pyrs, scale, _):
-        save_pyramid(pyrs[0], tmp_path / "ckpt")
-        if scale == 0:
-            raise _Stop
+    def checkpoint(pyrs, scale, _):
+        after.append(pyrs[0])
+        save_pyramid(pyrs[0], tmp_path / f"ckpt{scale}")
 
-    with pytest.raises(_Stop):
-        fit(tiny_image(), 4, on_scale_done=crash_after_scale_0, **kw)
-    partial = load_pyramid(tmp_path / "ckpt", require_complete=False)
-    assert partial.num_trained == 1
+    whole = fit(tiny_image(), 4, on_scale_done=checkpoint, **kw)
+    s0 = jax_leaves_of(after[0].stages[0])
+    assert any(not np.array_equal(a, b) for a, b in zip(s0, jax_leaves_of(after[1].stages[0])))
+    assert float(after[1].stages[0].amp) == float(after[0].stages[0].amp)
+    partial = load_pyramid(tmp_path / "ckpt0", require_complete=False)
+    assert partial.num_trained == 1 and partial.train_config == tcfg
     resumed = fit(tiny_image(), 4, resume=partial, **kw)
-    whole = fit(tiny_image(), 4, **kw)
-    a = sample(resumed, 9, 2).images
-    np.testing.assert_array_equal(a, sample(whole, 9, 2).images)
-    for s, t in zip(resumed.stages, whole.stages, strict=True):
-        np.testing.assert_array_equal(np.asarray(s.amp), np.asarray(t.amp))
+    for a, b in zip(jax_leaves(resumed), jax_leaves(whole), strict=True):
+        np.testing.assert_array_equal(a, b)
+    a = sample(resumed, 9, 2, start_scale=1).images
+    np.testing.assert_array_equal(a, sample(whole, 9, 2, start_scale=1).images)
+    assert np.isfinite(a).all()
 
 
 def _scale0(tcfg):
@@ -164,8 +166,10 @@ def test_plateau_fields_are_part_of_the_schedule_and_checked():
 
 
 def jax_leaves(pyr):
+    return [x for s in pyr.stages for x in jax_leaves_of(s)]
+
+
+def jax_leaves_of(stage):
     import jax
 
-    return [
-        np.asarray(x) for x in jax.tree.leaves([(s.params, s.stats, s.amp) for s in pyr.stages])
-    ]
+    return [np.asarray(x) for x in jax.tree.leaves((stage.params, stage.stats, stage.amp))]
