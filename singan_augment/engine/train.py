@@ -40,6 +40,7 @@ class ScaleConsts(NamedTuple):
     amp: jax.Array  # noise amplitude of scale n
     frozen: tuple[Stage, ...]  # the scales below the first trainable one
     lower_amps: tuple[jax.Array, ...] = ()  # noise amplitudes of scales n-k+1 .. n-1
+    rec_weight: Any = 10.0  # alpha of scale n (``TrainConfig.scale_rec_weight``)
 
 
 class ScaleState(NamedTuple):
@@ -192,12 +193,12 @@ def make_iteration(
     The function depends only on these (static) arguments, so it is built once per process and
     shared: a second pyramid of the same shapes and configs is neither traced nor compiled again.
     """
-    # The iteration count and lr-drop point live in the optimiser state, so configs that
-    # differ only in them share one compiled step; the scale's own reconstruction weight is
-    # resolved here, so the step reads ``rec_weight`` only.
+    # The iteration count and lr-drop point live in the optimiser state and the scale's
+    # reconstruction weight in ScaleConsts, so configs that differ only in them share one
+    # compiled step.
     step_cfg = dataclasses.replace(
         tcfg,
-        rec_weight=tcfg.scale_rec_weight(scale, shapes),
+        rec_weight=TrainConfig.rec_weight,  # the scale's alpha comes in ScaleConsts
         rec_weight_growth=0.0,
         rec_weight_growth_scales=0,
         iters=1,
@@ -288,7 +289,7 @@ def _iteration(
                 consts.rec_prev,
                 rec_noise_p,
                 real,
-                tcfg.rec_weight,
+                consts.rec_weight,
                 chain_shapes,
                 mcfg,
             )
@@ -345,7 +346,8 @@ def scale_consts(
     rec_prev_n = rec_prev if first == scale else upsampled_rec(scale)
     amp = noise_amplitude(real, rec_prev_n, scale, tcfg)
     lower_amps = tuple(jnp.asarray(stages[n].amp, jnp.float32) for n in range(first, scale))
-    return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:first]), lower_amps)
+    alpha = jnp.asarray(tcfg.scale_rec_weight(scale, shapes), jnp.float32)
+    return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:first]), lower_amps, alpha)
 
 
 _FOLD = jax.jit(jax.random.fold_in)
