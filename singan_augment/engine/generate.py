@@ -105,19 +105,20 @@ def run_scales(
 
     Returns the (N, H, W, C) output of the last stage.
     """
-    p = config.pad
-    for stage, shape, z in zip(stages, shapes, noises):
-        prev = jnp.zeros_like(z) if prev is None else resize_prev(prev, shape, config.clamp)
-        prev_p = pad(prev, p)
-        prev, _ = generator_apply(
-            stage.params,
-            stage.stats,
-            pad(stage.amp * z, p) + prev_p,
-            prev_p,
-            train=False,
-            config=config,
-        )
-    return prev
+    if not stages:
+        return prev
+    first = noises[0]
+    prev = jnp.zeros_like(first) if prev is None else resize_prev(prev, shapes[0], config.clamp)
+    out, _ = run_chain(
+        [s.params for s in stages],
+        [s.stats for s in stages],
+        prev,
+        [pad(s.amp * z, config.pad) for s, z in zip(stages, noises)],
+        shapes,
+        config,
+        train=False,
+    )
+    return out
 
 
 def run_chain(
