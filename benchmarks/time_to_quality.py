@@ -118,7 +118,8 @@ class Schedule:
     name: str
     train: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)
-    warm: bool = False  # fine-tune from the sibling image's pyramid (trained with ``singan``)
+    warm: bool = False  # fine-tune from the sibling image's pyramid
+    sibling_schedule: str = "singan"  # the schedule the sibling's pyramid is trained with
     note: str = ""
     seed: int = SEED  # a repeat of a schedule with another training seed has its own name
 
@@ -214,6 +215,19 @@ def _schedules() -> dict[str, Schedule]:
         c, name="con3p105rg10f2s1", seed=1, note=f"{c.note}, seed 1 (added 18:25)"
     )
     by_name[f"{f2.name}s1"] = replace(f2, name=f"{f2.name}s1", seed=1, note=f"{f2.note}, seed 1")
+    # warm starts from the sibling's `fast` pyramid (amendment of 2026-12-01, 20:50): in a
+    # dataset, fit-dataset trains the first pyramid with `fast`; the fine-tune is the
+    # published one-stage step with fast's alpha growth, 60 / 30 iterations at every scale
+    grow = {"rec_weight_growth": 1.0, "rec_weight_growth_scales": 2}
+    for n in (60, 30):
+        by_name[f"warmfast{n}"] = Schedule(
+            f"warmfast{n}",
+            {"iters": n, **grow},
+            warm=True,
+            sibling_schedule="con3p105rg10f2",
+            note=f"every scale from the sibling's fast pyramid, then {n} iterations "
+            "(added 2026-12-01, 20:50)",
+        )
     return by_name
 
 
@@ -237,8 +251,8 @@ def job_dir(image: str, schedule: str) -> Path:
     return ROOT / image / schedule
 
 
-def sibling_dir(image: str) -> Path:
-    return ROOT / image / "_sibling_singan"
+def sibling_dir(image: str, schedule: str = "singan") -> Path:
+    return ROOT / image / f"_sibling_{schedule}"
 
 
 def train(image: BenchImage, schedule: Schedule, out: Path, *, sibling: bool = False) -> dict:
@@ -254,7 +268,7 @@ def train(image: BenchImage, schedule: Schedule, out: Path, *, sibling: bool = F
         return timing
     warm = None
     if schedule.warm:
-        warm = ensure_sibling(image)
+        warm = ensure_sibling(image, schedule.sibling_schedule)
     img = image.sibling() if sibling else image.load()
     timing.setdefault("code", []).append(_commit())  # one entry per (re)start of this job
     marks = {"wall": time.perf_counter(), "cpu": cpu_seconds()}
@@ -302,15 +316,15 @@ def train(image: BenchImage, schedule: Schedule, out: Path, *, sibling: bool = F
     return timing
 
 
-def ensure_sibling(image: BenchImage):
-    """The sibling image's pyramid at the published schedule (trained once, cached). Its time
-    is not charged to the warm-started pyramid: in a dataset it is the first pyramid."""
+def ensure_sibling(image: BenchImage, schedule: str = "singan"):
+    """The sibling image's pyramid at ``schedule`` (trained once, cached). Its time is not
+    charged to the warm-started pyramid: in a dataset it is the first pyramid."""
     from singan_augment.files.pyramid_files import load_pyramid
 
     if image.sibling is None:
         raise SystemExit(f"{image.name} has no sibling image for a warm start")
-    d = sibling_dir(image.name)
-    train(image, SCHEDULES["singan"], d, sibling=True)
+    d = sibling_dir(image.name, schedule)
+    train(image, SCHEDULES[schedule], d, sibling=True)
     return load_pyramid(d)
 
 
