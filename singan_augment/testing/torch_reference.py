@@ -143,6 +143,11 @@ def pad(x: torch.Tensor, p: int = PAD) -> torch.Tensor:
     return F.pad(x, (p,) * (2 * (x.ndim - 2)))
 
 
+def net_padding(net: Net) -> int:
+    """The pixels a net's valid 3x3 convolutions take off each side: one per convolution."""
+    return len(_convs_and_bns(net)[0])
+
+
 def resize(x: torch.Tensor, shape: Sequence[int], clamp: bool = False) -> torch.Tensor:
     """Antialiased bicubic resize; ``clamp`` clips to [-1, 1] afterwards, as the reference
     code's uint8 round trip does."""
@@ -209,8 +214,9 @@ def run_frozen(
         prev = (
             torch.zeros(1, channels, *st.shape) if prev is None else resize(prev, st.shape, clamp)
         )
-        prev_p = pad(prev)
-        prev = st.G(pad(st.amp * z) + prev_p, prev_p)
+        p = net_padding(st.G)
+        prev_p = pad(prev, p)
+        prev = st.G(pad(st.amp * z, p) + prev_p, prev_p)
     return prev
 
 
@@ -260,8 +266,9 @@ class ScaleTrainer(TrainerSettings):
         self.G.train()
         self.D.train()
         with torch.no_grad():
-            self.rec_prev_p = pad(self.rec_prev)
-            self.rec_in = pad(self.amp * self.z_opt) + self.rec_prev_p
+            self.pad = net_padding(self.G)
+            self.rec_prev_p = pad(self.rec_prev, self.pad)
+            self.rec_in = pad(self.amp * self.z_opt, self.pad) + self.rec_prev_p
 
     @torch.no_grad()
     def random_prev(self) -> torch.Tensor:
@@ -271,8 +278,8 @@ class ScaleTrainer(TrainerSettings):
 
     def d_step(self, noise, prev, alpha) -> dict:
         with torch.no_grad():
-            prev_p = pad(prev)
-            fake = self.G(pad(self.amp * noise) + prev_p, prev_p)
+            prev_p = pad(prev, self.pad)
+            fake = self.G(pad(self.amp * noise, self.pad) + prev_p, prev_p)
         self.opt_d.zero_grad(set_to_none=True)
         loss, terms = discriminator_loss(self.D, self.real, fake, alpha, self.gp_weight)
         loss.backward()
@@ -309,8 +316,8 @@ class ScaleTrainer(TrainerSettings):
             terms.update(self.d_step(noise, prev, alpha))
         self.D.requires_grad_(False)
         with torch.no_grad():
-            prev_p = pad(prev)
-            fake_in = pad(self.amp * noise) + prev_p
+            prev_p = pad(prev, self.pad)
+            fake_in = pad(self.amp * noise, self.pad) + prev_p
         for _ in range(self.g_steps):
             terms.update(self.g_step(fake_in, prev_p))
         self.sched_d.step()
@@ -332,7 +339,7 @@ def run_chain(
     for j, (G, amp, z, shape) in enumerate(zip(Gs, amps, noises, shapes)):
         if j > 0:
             prev = resize(prev, shape, clamp)
-        p = len(_convs_and_bns(G)[0])  # 3x3 convolutions: 1 px each
+        p = net_padding(G)
         prev_p = pad(prev, p)
         prev = G(pad(amp * z, p) + prev_p, prev_p)
     return prev

@@ -17,7 +17,6 @@ from singan_augment.engine.conv import (
     select_impl_3d,
 )
 
-ALL = ("auto",) + IMPLS
 CASES = [  # (N, H, W, Cin, Cout)
     (1, 7, 9, 3, 32),
     (2, 8, 8, 32, 1),
@@ -54,7 +53,7 @@ def assert_close(a: jax.Array, b: jax.Array, rtol: float = 1e-4) -> None:
     assert err < rtol, f"max error {err:.2e} relative to max |ref|"
 
 
-@pytest.mark.parametrize("impl", ALL)
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
 def test_values(impl: str, case: tuple[int, ...]) -> None:
     x, w = make(case)
@@ -65,7 +64,7 @@ def test_values(impl: str, case: tuple[int, ...]) -> None:
     assert_close(out, ref_conv(x, w))
 
 
-@pytest.mark.parametrize("impl", ALL)
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", CASES[:4], ids=lambda c: "x".join(map(str, c)))
 def test_grads(impl: str, case: tuple[int, ...]) -> None:
     x, w = make(case)
@@ -93,7 +92,7 @@ def gradient_penalty(conv, x: jax.Array, w1: jax.Array, w2: jax.Array) -> jax.Ar
     return jnp.mean((norm - 1.0) ** 2)
 
 
-@pytest.mark.parametrize("impl", ALL)
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize(
     "case", [(1, 11, 10, 3, 16), (2, 12, 9, 16, 8)], ids=lambda c: "x".join(map(str, c))
 )
@@ -169,7 +168,7 @@ def make3(case: tuple[int, ...], seed: int = 0) -> tuple[jax.Array, jax.Array]:
     return x, w
 
 
-@pytest.mark.parametrize("impl", ("auto",) + IMPLS_3D)
+@pytest.mark.parametrize("impl", IMPLS_3D)
 @pytest.mark.parametrize("case", CASES_3D, ids=lambda c: "x".join(map(str, c)))
 def test_values_and_grads_3d(impl: str, case: tuple[int, ...]) -> None:
     x, w = make3(case)
@@ -191,7 +190,7 @@ def test_values_and_grads_3d(impl: str, case: tuple[int, ...]) -> None:
     assert_close(got[1], want[1])
 
 
-@pytest.mark.parametrize("impl", ["auto", "rows", "planes"])
+@pytest.mark.parametrize("impl", ["rows", "planes"])
 def test_grad_of_grad_3d(impl: str) -> None:
     """The WGAN-GP penalty of a 2-layer 3-D critic: second derivatives through every form."""
     x, w1 = make3((1, 7, 6, 7, 4, 6), seed=1)
@@ -230,3 +229,47 @@ def test_auto_rule_3d() -> None:
     assert select_impl_3d((1, 64, 64, 64, 3), (3, 3, 3, 3, 32)) == "planes"
     assert select_impl_3d((1, 64, 64, 64, 32), (3, 3, 3, 32, 1)) == "rows"
     assert select_impl_3d((1, 64, 64, 64, 32), (3, 3, 3, 32, 32)) == "planes"
+
+
+# "auto" is not compiled above: it must be exactly the form its rule names, which tracing
+# shows without compiling anything (the named forms are checked against XLA's convolution
+# above, to the second derivative).
+
+
+def _programs(conv, x_shape, w_shape) -> list[str]:
+    """The jaxprs of a convolution, its gradient, and a gradient-penalty-like second
+    derivative, traced on abstract arrays of these shapes."""
+    x, w = (jax.ShapeDtypeStruct(s, jnp.float32) for s in (x_shape, w_shape))
+
+    def critic(x, w):
+        return jnp.sum(jnp.tanh(conv(x, w)))
+
+    def penalty(w, x):
+        return jnp.mean(jax.grad(critic)(x, w) ** 2)
+
+    return [
+        str(jax.make_jaxpr(f)(a, b))
+        for f, a, b in ((conv, x, w), (jax.grad(critic, (0, 1)), x, w), (jax.grad(penalty), w, x))
+    ]
+
+
+@pytest.mark.parametrize(
+    "case", CASES + [(1, 186, 248, 128, 128)], ids=lambda c: "x".join(map(str, c))
+)
+def test_auto_is_the_form_its_rule_names(case: tuple[int, ...]) -> None:
+    x_shape, w_shape = case[:4], (3, 3, *case[3:])
+    named = select_impl(x_shape, w_shape)
+    assert named in IMPLS
+    assert _programs(lambda x, w: conv3x3_valid(x, w, "auto"), x_shape, w_shape) == _programs(
+        lambda x, w: conv3x3_valid(x, w, named), x_shape, w_shape
+    )
+
+
+@pytest.mark.parametrize("case", CASES_3D, ids=lambda c: "x".join(map(str, c)))
+def test_auto_is_the_form_its_rule_names_3d(case: tuple[int, ...]) -> None:
+    x_shape, w_shape = case[:5], (3, 3, 3, *case[4:])
+    named = select_impl_3d(x_shape, w_shape)
+    assert named in IMPLS_3D
+    assert _programs(lambda x, w: conv3x3x3_valid(x, w, "auto"), x_shape, w_shape) == _programs(
+        lambda x, w: conv3x3x3_valid(x, w, named), x_shape, w_shape
+    )
