@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,12 +39,50 @@ def ref_conv(x: jax.Array, w: jax.Array) -> jax.Array:
     )
 
 
+def normal(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> jax.Array:
+    """Test inputs from numpy's generator: no random kernel to compile per shape."""
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape, np.float32) * scale)
+
+
 def make(case: tuple[int, ...], seed: int = 0) -> tuple[jax.Array, jax.Array]:
     n, h, wd, cin, cout = case
-    kx, kw = jax.random.split(jax.random.PRNGKey(seed))
-    x = jax.random.normal(kx, (n, h, wd, cin), jnp.float32)
-    w = jax.random.normal(kw, (3, 3, cin, cout), jnp.float32) / np.sqrt(9 * cin)
+    x = normal(2 * seed, (n, h, wd, cin))
+    w = normal(2 * seed + 1, (3, 3, cin, cout), 1 / np.sqrt(9 * cin))
     return x, w
+
+
+@functools.cache
+def reference(kind: str, case: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, ...]:
+    """XLA's convolution on ``make(case, seed)``, compiled once per (kind, case) and kept for
+    every form compared with it: ``"values"``, ``"grads"`` (of ``tanh_loss``, wrt x and w) or
+    ``"gog"`` (of ``gradient_penalty``, wrt both weights)."""
+    conv = ref_conv if len(case) == 5 else ref_conv3
+    x, w = (make if len(case) == 5 else make3)(case, seed)
+    if kind == "values":
+        out = (jax.jit(conv)(x, w),)
+    elif kind == "grads":
+        proj = projection(case)
+        out = jax.jit(jax.grad(lambda x, w: tanh_loss(conv, x, w, proj), (0, 1)))(x, w)
+    else:
+        w2 = second_layer(case)
+        out = jax.jit(jax.grad(lambda w1, w2: gradient_penalty(conv, x, w1, w2), (0, 1)))(w, w2)
+    return tuple(np.asarray(o) for o in out)
+
+
+def projection(case: tuple[int, ...]) -> jax.Array:
+    """A fixed random read-out of a convolution's output for ``case``."""
+    n, *spatial = case[:-2]
+    return normal(7, (n, *(s - 2 for s in spatial), case[-1]))
+
+
+def second_layer(case: tuple[int, ...]) -> jax.Array:
+    """A critic's 3x3 (3x3x3) output layer from ``case``'s Cout to one channel."""
+    taps = (3,) * (len(case) - 3)
+    return normal(3, (*taps, case[-1], 1), 1 / np.sqrt(3 ** len(taps) * case[-1]))
+
+
+def tanh_loss(conv, x: jax.Array, w: jax.Array, proj: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.tanh(conv(x, w)) * proj)
 
 
 def assert_close(a: jax.Array, b: jax.Array, rtol: float = 1e-4) -> None:
@@ -61,22 +101,20 @@ def test_values(impl: str, case: tuple[int, ...]) -> None:
     n, h, wd, _, cout = case
     assert out.shape == (n, h - 2, wd - 2, cout)
     assert out.dtype == jnp.float32
-    assert_close(out, ref_conv(x, w))
+    assert_close(out, reference("values", case)[0])
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", CASES[:4], ids=lambda c: "x".join(map(str, c)))
 def test_grads(impl: str, case: tuple[int, ...]) -> None:
     x, w = make(case)
-    proj = jax.random.normal(jax.random.PRNGKey(7), (case[0], case[1] - 2, case[2] - 2, case[4]))
+    proj = projection(case)
 
-    def loss(conv, x, w):
-        return jnp.sum(jnp.tanh(conv(x, w)) * proj)
+    def conv(a, b):
+        return conv3x3_valid(a, b, impl)
 
-    got = jax.jit(
-        jax.grad(lambda x, w: loss(lambda a, b: conv3x3_valid(a, b, impl), x, w), (0, 1))
-    )(x, w)
-    want = jax.grad(lambda x, w: loss(ref_conv, x, w), (0, 1))(x, w)
+    got = jax.jit(jax.grad(lambda x, w: tanh_loss(conv, x, w, proj), (0, 1)))(x, w)
+    want = reference("grads", case)
     assert_close(got[0], want[0])
     assert_close(got[1], want[1])
 
@@ -97,16 +135,15 @@ def gradient_penalty(conv, x: jax.Array, w1: jax.Array, w2: jax.Array) -> jax.Ar
     "case", [(1, 11, 10, 3, 16), (2, 12, 9, 16, 8)], ids=lambda c: "x".join(map(str, c))
 )
 def test_grad_of_grad(impl: str, case: tuple[int, ...]) -> None:
-    n, h, wd, cin, cmid = case
     x, w1 = make(case, seed=1)
-    w2 = jax.random.normal(jax.random.PRNGKey(3), (3, 3, cmid, 1)) / np.sqrt(9 * cmid)
+    w2 = second_layer(case)
 
     def conv(a, b):
         return conv3x3_valid(a, b, impl)
 
     got = jax.jit(jax.grad(lambda w1, w2: gradient_penalty(conv, x, w1, w2), (0, 1)))(w1, w2)
-    want = jax.grad(lambda w1, w2: gradient_penalty(ref_conv, x, w1, w2), (0, 1))(w1, w2)
-    assert float(jnp.abs(want[0]).max()) > 0
+    want = reference("gog", case, seed=1)
+    assert float(np.abs(want[0]).max()) > 0
     assert_close(got[0], want[0])
     assert_close(got[1], want[1])
 
@@ -162,9 +199,8 @@ def ref_conv3(x: jax.Array, w: jax.Array) -> jax.Array:
 
 def make3(case: tuple[int, ...], seed: int = 0) -> tuple[jax.Array, jax.Array]:
     n, d, h, wd, cin, cout = case
-    kx, kw = jax.random.split(jax.random.PRNGKey(seed))
-    x = jax.random.normal(kx, (n, d, h, wd, cin), jnp.float32)
-    w = jax.random.normal(kw, (3, 3, 3, cin, cout), jnp.float32) / np.sqrt(27 * cin)
+    x = normal(2 * seed, (n, d, h, wd, cin))
+    w = normal(2 * seed + 1, (3, 3, 3, cin, cout), 1 / np.sqrt(27 * cin))
     return x, w
 
 
@@ -173,19 +209,16 @@ def make3(case: tuple[int, ...], seed: int = 0) -> tuple[jax.Array, jax.Array]:
 def test_values_and_grads_3d(impl: str, case: tuple[int, ...]) -> None:
     x, w = make3(case)
     n, d, h, wd, _, cout = case
-    proj = jax.random.normal(jax.random.PRNGKey(7), (n, d - 2, h - 2, wd - 2, cout))
-
-    def loss(conv, x, w):
-        return jnp.sum(jnp.tanh(conv(x, w)) * proj)
+    proj = projection(case)
 
     def ours(a, b):
         return conv3x3x3_valid(a, b, impl)
 
     out = jax.jit(ours)(x, w)
     assert out.shape == (n, d - 2, h - 2, wd - 2, cout) and out.dtype == jnp.float32
-    assert_close(out, ref_conv3(x, w))
-    got = jax.jit(jax.grad(lambda x, w: loss(ours, x, w), (0, 1)))(x, w)
-    want = jax.grad(lambda x, w: loss(ref_conv3, x, w), (0, 1))(x, w)
+    assert_close(out, reference("values", case)[0])
+    got = jax.jit(jax.grad(lambda x, w: tanh_loss(ours, x, w, proj), (0, 1)))(x, w)
+    want = reference("grads", case)
     assert_close(got[0], want[0])
     assert_close(got[1], want[1])
 
@@ -193,15 +226,16 @@ def test_values_and_grads_3d(impl: str, case: tuple[int, ...]) -> None:
 @pytest.mark.parametrize("impl", ["rows", "planes"])
 def test_grad_of_grad_3d(impl: str) -> None:
     """The WGAN-GP penalty of a 2-layer 3-D critic: second derivatives through every form."""
-    x, w1 = make3((1, 7, 6, 7, 4, 6), seed=1)
-    w2 = jax.random.normal(jax.random.PRNGKey(3), (3, 3, 3, 6, 1)) / np.sqrt(27 * 6)
+    case = (1, 7, 6, 7, 4, 6)
+    x, w1 = make3(case, seed=1)
+    w2 = second_layer(case)
 
     def conv(a, b):
         return conv3x3x3_valid(a, b, impl)
 
     got = jax.jit(jax.grad(lambda w1, w2: gradient_penalty(conv, x, w1, w2), (0, 1)))(w1, w2)
-    want = jax.grad(lambda w1, w2: gradient_penalty(ref_conv3, x, w1, w2), (0, 1))(w1, w2)
-    assert float(jnp.abs(want[0]).max()) > 0
+    want = reference("gog", case, seed=1)
+    assert float(np.abs(want[0]).max()) > 0
     assert_close(got[0], want[0])
     assert_close(got[1], want[1])
 
