@@ -88,7 +88,7 @@ class Discriminator(Net):
         return self.trunk(x)
 
 
-def _convs_and_bns(net: Net) -> tuple[list[nn.Module], list[nn.Module]]:
+def convs_and_bns(net: Net) -> tuple[list[nn.Module], list[nn.Module]]:
     convs = [m for m in net.body if isinstance(m, nn.Conv2d | nn.Conv3d)] + [net.tail]
     bns = [m for m in net.body if isinstance(m, nn.BatchNorm2d | nn.BatchNorm3d)]
     return convs, bns
@@ -97,7 +97,7 @@ def _convs_and_bns(net: Net) -> tuple[list[nn.Module], list[nn.Module]]:
 @torch.no_grad()
 def load_jax(net: Net, params, stats=None) -> Net:
     """Copy an engine parameter pytree (and optionally BN running averages) into ``net``."""
-    convs, bns = _convs_and_bns(net)
+    convs, bns = convs_and_bns(net)
     layers = params["layers"]
     for i, conv in enumerate(convs):
         w = np.asarray(layers[i]["w"])  # HWIO (DHWIO) -> OIHW (OIDHW)
@@ -115,7 +115,7 @@ def load_jax(net: Net, params, stats=None) -> Net:
 
 def to_jax_layout(net: Net, grads: bool = False) -> dict:
     """Params (or their ``.grad``) of ``net`` as an engine-shaped pytree of numpy arrays."""
-    convs, bns = _convs_and_bns(net)
+    convs, bns = convs_and_bns(net)
 
     def get(t):
         t = t.grad if grads else t
@@ -133,7 +133,7 @@ def to_jax_layout(net: Net, grads: bool = False) -> dict:
 
 
 def running_stats(net: Net) -> list[dict]:
-    _, bns = _convs_and_bns(net)
+    _, bns = convs_and_bns(net)
     return [
         {"mean": bn.running_mean.numpy().copy(), "var": bn.running_var.numpy().copy()} for bn in bns
     ]
@@ -145,7 +145,7 @@ def pad(x: torch.Tensor, p: int = PAD) -> torch.Tensor:
 
 def net_padding(net: Net) -> int:
     """The pixels a net's valid 3x3 convolutions take off each side: one per convolution."""
-    return len(_convs_and_bns(net)[0])
+    return len(convs_and_bns(net)[0])
 
 
 def resize(x: torch.Tensor, shape: Sequence[int], clamp: bool = False) -> torch.Tensor:

@@ -189,12 +189,14 @@ def test_adam_steps_match():
     G = tr.load_jax(tr.Generator(C, NFC), params)
     t_opt = torch.optim.Adam(G.parameters(), lr=tcfg.lr_g, betas=(tcfg.beta1, tcfg.beta2))
     sched = torch.optim.lr_scheduler.MultiStepLR(t_opt, [tcfg.lr_drop_iter], gamma=0.1)
-    convs, bns = tr._convs_and_bns(G)
+    convs, bns = tr.convs_and_bns(G)
+    update = jax.jit(tx.update)
     for step in range(4):
+        rng = np.random.default_rng(step + 1)
         grads = jax.tree.map(
-            lambda x, s=step: 0.1 * jax.random.normal(jax.random.PRNGKey(s + 1), x.shape), params
+            lambda x, rng=rng: jnp.asarray(0.1 * rng.standard_normal(x.shape, np.float32)), params
         )
-        updates, opt = tx.update(grads, opt, params)
+        updates, opt = update(grads, opt, params)
         params = jax.tree.map(lambda p, u: p + u, params, updates)
         for i, conv in enumerate(convs):
             conv.weight.grad = torch.from_numpy(
