@@ -228,6 +228,16 @@ def _schedules() -> dict[str, Schedule]:
             note=f"every scale from the sibling's fast pyramid, then {n} iterations "
             "(added 2026-12-01, 20:50)",
         )
+    # more fine-tuning where it is cheap (amendment of 21:55, after warmfast60/30 were read)
+    for it, p in ((600, 1.5), (400, 1.0)):
+        name = f"warmfast{it}p{str(p).replace('.', '')}"
+        by_name[name] = Schedule(
+            name,
+            {"iters": it, "iters_decay": p, "iters_min": 30, **grow},
+            warm=True,
+            sibling_schedule="con3p105rg10f2",
+            note=f"warm start, then {it} (A_n/A_0)^-{p} iterations, floor 30 (added 21:55)",
+        )
     return by_name
 
 
