@@ -266,9 +266,9 @@ class ScaleTrainer(TrainerSettings):
         self.G.train()
         self.D.train()
         with torch.no_grad():
-            self.pad = net_padding(self.G)
-            self.rec_prev_p = pad(self.rec_prev, self.pad)
-            self.rec_in = pad(self.amp * self.z_opt, self.pad) + self.rec_prev_p
+            self.padding = net_padding(self.G)
+            self.rec_prev_p = pad(self.rec_prev, self.padding)
+            self.rec_in = pad(self.amp * self.z_opt, self.padding) + self.rec_prev_p
 
     @torch.no_grad()
     def random_prev(self) -> torch.Tensor:
@@ -278,8 +278,8 @@ class ScaleTrainer(TrainerSettings):
 
     def d_step(self, noise, prev, alpha) -> dict:
         with torch.no_grad():
-            prev_p = pad(prev, self.pad)
-            fake = self.G(pad(self.amp * noise, self.pad) + prev_p, prev_p)
+            prev_p = pad(prev, self.padding)
+            fake = self.G(pad(self.amp * noise, self.padding) + prev_p, prev_p)
         self.opt_d.zero_grad(set_to_none=True)
         loss, terms = discriminator_loss(self.D, self.real, fake, alpha, self.gp_weight)
         loss.backward()
@@ -316,8 +316,8 @@ class ScaleTrainer(TrainerSettings):
             terms.update(self.d_step(noise, prev, alpha))
         self.D.requires_grad_(False)
         with torch.no_grad():
-            prev_p = pad(prev, self.pad)
-            fake_in = pad(self.amp * noise, self.pad) + prev_p
+            prev_p = pad(prev, self.padding)
+            fake_in = pad(self.amp * noise, self.padding) + prev_p
         for _ in range(self.g_steps):
             terms.update(self.g_step(fake_in, prev_p))
         self.sched_d.step()
