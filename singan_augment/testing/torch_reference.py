@@ -208,16 +208,16 @@ def run_frozen(
 ) -> torch.Tensor:
     """An image from ``stages`` at the last stage's shape: fresh noise at every scale, or the
     given (1, C, H, W) ``noises``; ``clamp`` clips every upsampled previous image to [-1, 1]."""
-    prev = None
-    for i, st in enumerate(stages):
-        z = noise_map(st.shape, channels, shared and i == 0) if noises is None else noises[i]
-        prev = (
-            torch.zeros(1, channels, *st.shape) if prev is None else resize(prev, st.shape, clamp)
-        )
-        p = net_padding(st.G)
-        prev_p = pad(prev, p)
-        prev = st.G(pad(st.amp * z, p) + prev_p, prev_p)
-    return prev
+    if noises is None:  # eval-mode generators draw nothing: the same draws as interleaved
+        noises = [noise_map(st.shape, channels, shared and i == 0) for i, st in enumerate(stages)]
+    return run_chain(
+        [st.G for st in stages],
+        [st.amp for st in stages],
+        torch.zeros(1, channels, *stages[0].shape),
+        noises,
+        [st.shape for st in stages],
+        clamp,
+    )
 
 
 @dataclass(kw_only=True)
