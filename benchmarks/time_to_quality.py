@@ -238,6 +238,14 @@ def _schedules() -> dict[str, Schedule]:
             sibling_schedule="con3p105rg10f2",
             note=f"warm start, then {it} (A_n/A_0)^-{p} iterations, floor 30 (added 21:55)",
         )
+    # the coarsest generator kept out of the concurrent window (amendment of 2026-12-02, 00:05,
+    # after the histology verdict): trained alone at scale 0 and frozen, as published
+    c = by_name["con3p105rg10f2"]
+    by_name["con3f1p105rg10f2"] = Schedule(
+        "con3f1p105rg10f2",
+        {**c.train, "concurrent_frozen_scales": 1},
+        note="con3p105rg10f2 with the coarsest generator frozen after scale 0 (added 00:05)",
+    )
     return by_name
 
 
@@ -727,6 +735,38 @@ def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None
     fig.savefig(path, dpi=110)
 
 
+def diversity_by_scale(image: str, name: str, n: int = 50, seed: int = 0) -> list[float]:
+    """Start-0 diversity of a finished job's pyramid cut after each scale: 50 samples of the
+    scales 0..k, scored against the training image at scale k (normalised units)."""
+    from singan_augment.engine.generate import synthesize
+    from singan_augment.engine.sample import per_sample_keys
+    from singan_augment.files.pyramid_files import load_pyramid
+    from singan_augment.metrics import diversity
+
+    p = load_pyramid(job_dir(image, name))
+    shared = p.train_config.coarsest_noise == "shared"
+    out = []
+    for k in range(p.num_scales):
+        x = synthesize(
+            p.stages[: k + 1], p.shapes[: k + 1], per_sample_keys(seed, n), None,
+            p.model_config, channels=p.num_channels, shared_coarsest=shared,
+        )  # fmt: skip
+        out.append(diversity(np.asarray(x), np.asarray(p.reals[k])[None]))
+    return out
+
+
+def cmd_diversity_by_scale(args) -> int:
+    names = args.schedules.split(",")
+    rows = {name: diversity_by_scale(args.image, name) for name in names}
+    width = max(len(s) for s in rows.values())
+    print(f"start-0 diversity after each scale, {args.image} (50 samples, seed 0)")
+    print(f"| schedule | {' | '.join(f'scale {k}' for k in range(width))} |")
+    print("|---|" + "---|" * width)
+    for name, row in rows.items():
+        print(f"| `{name}` | {' | '.join(f'{v:.3f}' for v in row)} |")
+    return 0
+
+
 def cmd_samples(args) -> int:
     samples_figure(args.image, args.schedules.split(","), Path(args.out))
     print(f"wrote {args.out}")
@@ -754,6 +794,12 @@ def main(argv=None) -> int:
     f.add_argument("--schedules", default="singan,decay2000p09rg10f2,con3p105,con3p105rg10f2")
     f.add_argument("--out", default="docs/figures/time_to_quality_samples.png")
     f.set_defaults(func=cmd_samples)
+    d = sub.add_parser(
+        "diversity-by-scale", help="start-0 diversity of finished jobs cut after each scale"
+    )
+    d.add_argument("--image", default="histology")
+    d.add_argument("--schedules", default="singan,con3p105rg10f2")
+    d.set_defaults(func=cmd_diversity_by_scale)
     p = sub.add_parser("report", help="print the table (and write the figure) from the cache")
     p.add_argument("--figure", default="docs/figures/time_to_quality.png")
     p.set_defaults(func=cmd_report)

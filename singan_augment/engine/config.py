@@ -180,6 +180,11 @@ class TrainConfig:
     are trained with it through the chain, at learning rates scaled by
     ``concurrent_lr_scale`` per scale back (``lr_g``, ``lr_g * s``, ``lr_g * s**2``, ...);
     the discriminator stays per scale. 1 (published) trains one scale at a time.
+    ``concurrent_frozen_scales`` m > 0 keeps the generators of the m coarsest scales out of
+    that: each trains alone at its own scale and is frozen after it (the published rule), and
+    the window of trained generators never reaches below scale m. Fine-tuning the coarsest
+    generator through the finer scales' losses halves its output's diversity
+    (docs/time_to_quality.md, "Where start-0 diversity goes").
     """
 
     iters: int = 2000
@@ -203,6 +208,7 @@ class TrainConfig:
     rec_weight_growth_scales: int = 0
     concurrent_stages: int = 1
     concurrent_lr_scale: float = 0.1
+    concurrent_frozen_scales: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -229,6 +235,7 @@ class TrainConfig:
             rec_weight_growth_scales=(0, 1000),
             concurrent_stages=(1, 64),
             concurrent_lr_scale=(0.0, 1.0),
+            concurrent_frozen_scales=(0, 1000),
         )
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(
@@ -250,9 +257,9 @@ class TrainConfig:
         return n, int(round(n * self.lr_drop_at))
 
     def trainable_stages(self, scale: int) -> int:
-        """How many generators train while ``scale`` trains: ``min(concurrent_stages, scale + 1)``
-        (scales ``scale - k + 1 .. scale``)."""
-        return min(self.concurrent_stages, scale + 1)
+        """How many generators train while ``scale`` trains, k: ``min(concurrent_stages, scale + 1
+        - concurrent_frozen_scales)``, at least 1 (scales ``scale - k + 1 .. scale``)."""
+        return max(1, min(self.concurrent_stages, scale + 1 - self.concurrent_frozen_scales))
 
     def concurrent_lr_factors(self, scale: int) -> tuple[float, ...]:
         """Learning-rate factors of the trainable generators, coarsest first (the last is 1)."""

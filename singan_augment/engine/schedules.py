@@ -43,6 +43,7 @@ SCHEDULE_FIELDS = (
     "rec_weight_growth_scales",
     "concurrent_stages",
     "concurrent_lr_scale",
+    "concurrent_frozen_scales",
 )
 
 

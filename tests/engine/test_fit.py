@@ -313,16 +313,23 @@ def test_bad_volumes_are_refused_before_training(image, kwargs, match):
 
 
 @pytest.mark.parametrize(
-    ("k", "scale", "trainable", "factors"),
+    ("k", "frozen", "scale", "trainable", "factors"),
     [
-        (1, 4, 1, (1.0,)),
-        (3, 0, 1, (1.0,)),
-        (3, 1, 2, (0.1, 1.0)),
-        (3, 5, 3, (0.010000000000000002, 0.1, 1.0)),
+        (1, 0, 4, 1, (1.0,)),
+        (3, 0, 0, 1, (1.0,)),
+        (3, 0, 1, 2, (0.1, 1.0)),
+        (3, 0, 5, 3, (0.010000000000000002, 0.1, 1.0)),
+        # the coarsest generator frozen: the window never reaches scale 0
+        (3, 1, 0, 1, (1.0,)),
+        (3, 1, 1, 1, (1.0,)),
+        (3, 1, 2, 2, (0.1, 1.0)),
+        (3, 1, 3, 3, (0.010000000000000002, 0.1, 1.0)),
+        (3, 2, 2, 1, (1.0,)),
+        (1, 1, 4, 1, (1.0,)),
     ],
 )
-def test_concurrent_stages_and_their_learning_rates(k, scale, trainable, factors):
-    cfg = TrainConfig(concurrent_stages=k)
+def test_concurrent_stages_and_their_learning_rates(k, frozen, scale, trainable, factors):
+    cfg = TrainConfig(concurrent_stages=k, concurrent_frozen_scales=frozen)
     assert cfg.trainable_stages(scale) == trainable
     assert cfg.concurrent_lr_factors(scale) == pytest.approx(factors)
 
@@ -336,3 +343,6 @@ def test_concurrent_stages_are_part_of_the_schedule_and_checked():
         TrainConfig(concurrent_stages=0)
     with pytest.raises(InputError, match="concurrent_lr_scale"):
         TrainConfig(concurrent_lr_scale=1.5)
+    with pytest.raises(InputError, match="concurrent_frozen_scales"):
+        TrainConfig(concurrent_frozen_scales=-1)
+    assert schedule_name(TrainConfig(concurrent_frozen_scales=1)) == "custom"
