@@ -238,13 +238,13 @@ def _schedules() -> dict[str, Schedule]:
             sibling_schedule="con3p105rg10f2",
             note=f"warm start, then {it} (A_n/A_0)^-{p} iterations, floor 30 (added 21:55)",
         )
-    # the coarsest generator kept out of the concurrent window (amendment of 2026-12-02, 00:05,
+    # the coarsest generator kept out of the concurrent window (amendment of 2026-12-01, 23:40,
     # after the histology verdict): trained alone at scale 0 and frozen, as published
     c = by_name["con3p105rg10f2"]
     by_name["con3f1p105rg10f2"] = Schedule(
         "con3f1p105rg10f2",
         {**c.train, "concurrent_frozen_scales": 1},
-        note="con3p105rg10f2 with the coarsest generator frozen after scale 0 (added 00:05)",
+        note="con3p105rg10f2 with the coarsest generator frozen after scale 0 (added 23:40)",
     )
     return by_name
 
