@@ -738,15 +738,20 @@ def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None
 def diversity_by_scale(image: str, name: str, n: int = 50, seed: int = 0) -> list[float]:
     """Start-0 diversity of a finished job's pyramid cut after each scale: 50 samples of the
     scales 0..k, scored against the training image at scale k (normalised units)."""
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    return pyramid_diversity_by_scale(load_pyramid(job_dir(image, name)), n, seed)
+
+
+def pyramid_diversity_by_scale(p, n: int = 50, seed: int = 0) -> list[float]:
+    """``diversity_by_scale`` of a pyramid (its trained scales)."""
     from singan_augment.engine.generate import synthesize
     from singan_augment.engine.sample import per_sample_keys
-    from singan_augment.files.pyramid_files import load_pyramid
     from singan_augment.metrics import diversity
 
-    p = load_pyramid(job_dir(image, name))
     shared = p.train_config.coarsest_noise == "shared"
     out = []
-    for k in range(p.num_scales):
+    for k in range(p.num_trained):
         x = synthesize(
             p.stages[: k + 1], p.shapes[: k + 1], per_sample_keys(seed, n), None,
             p.model_config, channels=p.num_channels, shared_coarsest=shared,
@@ -764,6 +769,56 @@ def cmd_diversity_by_scale(args) -> int:
     print("|---|" + "---|" * width)
     for name, row in rows.items():
         print(f"| `{name}` | {' | '.join(f'{v:.3f}' for v in row)} |")
+    return 0
+
+
+def screen_lr_scale(image: BenchImage, lr_scales: list[float], base: str) -> dict:
+    """Validation screen of the concurrent learning-rate scale on ``image``'s *sibling* (not the
+    benchmark image): scales 0..2 of ``base`` with each ``concurrent_lr_scale``, all from one
+    scale 0 (the coarsest generator trains alone there, so it is shared), and the start-0
+    diversity after each scale. Cached in ``<image>/_screen/``."""
+    from singan_augment.engine.fit import fit_many, init_pyramid
+    from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid, save_pyramid
+
+    mcfg, tcfg, pcfg = configs(SCHEDULES[base])
+    root = ROOT / image.name / "_screen"
+    first = root / "scale0"
+    if (first / JSON_NAME).exists():
+        p0 = load_pyramid(first, require_complete=False)
+    else:
+        p = init_pyramid(
+            image.sibling(), SCHEDULES[base].seed, channel_names=image.channels,
+            label_channels=image.labels, model_config=mcfg, train_config=tcfg,
+            pyramid_config=pcfg,
+        )  # fmt: skip
+        p0 = fit_many([p], stop_scale=0, progress=False)[0]
+        save_pyramid(p0, first)
+    rows = {"scale 0 alone (published)": pyramid_diversity_by_scale(p0)}
+    for lr in lr_scales:
+        out = root / f"lr{lr:g}"
+        if (out / JSON_NAME).exists():
+            p2 = load_pyramid(out, require_complete=False)
+        else:
+            p = replace(p0, train_config=replace(tcfg, concurrent_lr_scale=lr))
+            t0 = time.perf_counter()
+            p2 = fit_many([p], stop_scale=2, progress=False)[0]
+            print(f"{image.name} lr scale {lr:g}: scales 1-2 in {time.perf_counter() - t0:.0f} s")
+            save_pyramid(p2, out)
+        rows[f"lr scale {lr:g}"] = pyramid_diversity_by_scale(p2)
+    return rows
+
+
+def cmd_screen(args) -> int:
+    for name in args.images.split(","):
+        rows = screen_lr_scale(IMAGES[name], [float(v) for v in args.lr_scales.split(",")],
+                               args.base)  # fmt: skip
+        ref = rows["scale 0 alone (published)"][0]
+        print(f"\n{name} sibling: start-0 diversity after scales 0..2 (ratio at scale 0)")
+        print("| run | scale 0 | scale 1 | scale 2 | scale 0 / published |")
+        print("|---|---|---|---|---|")
+        for run, row in rows.items():
+            cells = " | ".join(f"{v:.3f}" for v in row) + " | —" * (3 - len(row))
+            print(f"| {run} | {cells} | {row[0] / ref:.2f} |")
     return 0
 
 
@@ -800,6 +855,13 @@ def main(argv=None) -> int:
     d.add_argument("--image", default="histology")
     d.add_argument("--schedules", default="singan,con3p105rg10f2")
     d.set_defaults(func=cmd_diversity_by_scale)
+    s = sub.add_parser(
+        "screen", help="validation screen of concurrent_lr_scale on the sibling images"
+    )
+    s.add_argument("--images", default="brain,histology")
+    s.add_argument("--lr-scales", default="0.1,0.03,0.01")
+    s.add_argument("--base", default="con3p105rg10f2")
+    s.set_defaults(func=cmd_screen)
     p = sub.add_parser("report", help="print the table (and write the figure) from the cache")
     p.add_argument("--figure", default="docs/figures/time_to_quality.png")
     p.set_defaults(func=cmd_report)

@@ -279,7 +279,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"clamp to [-1, 1]: {'yes' if mcfg.clamp else 'no'}"
         + (
             f"; {tcfg.concurrent_stages} stages trained concurrently "
-            f"(lr x{tcfg.concurrent_lr_scale:g} per stage back)"
+            f"(lr x{tcfg.concurrent_lr_scale:g} per stage back"
+            + (
+                f"; the coarsest {tcfg.concurrent_frozen_scales} frozen once trained)"
+                if tcfg.concurrent_frozen_scales
+                else ")"
+            )
             if tcfg.concurrent_stages > 1
             else ""
         )
