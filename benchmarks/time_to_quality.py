@@ -859,7 +859,7 @@ def main(argv=None) -> int:
         "screen", help="validation screen of concurrent_lr_scale on the sibling images"
     )
     s.add_argument("--images", default="brain,histology")
-    s.add_argument("--lr-scales", default="0.1,0.03,0.01")
+    s.add_argument("--lr-scales", default="0.03,0.01")
     s.add_argument("--base", default="con3p105rg10f2")
     s.set_defaults(func=cmd_screen)
     p = sub.add_parser("report", help="print the table (and write the figure) from the cache")
