@@ -246,6 +246,15 @@ def _schedules() -> dict[str, Schedule]:
         {**c.train, "concurrent_frozen_scales": 1},
         note="con3p105rg10f2 with the coarsest generator frozen after scale 0 (added 23:40)",
     )
+    # ConSinGAN's learning-rate scale as the dial between the two (amendment of 2026-12-02,
+    # 00:30): one of these runs, the one the validation screen on the siblings picks
+    for lr in (0.03, 0.01):
+        name = f"con3lr{round(lr * 1000):03d}p105rg10f2"
+        by_name[name] = Schedule(
+            name,
+            {**c.train, "concurrent_lr_scale": lr},
+            note=f"con3p105rg10f2 with learning rate x{lr:g} per scale back (added 00:30)",
+        )
     return by_name
 
 
