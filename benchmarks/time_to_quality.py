@@ -255,12 +255,12 @@ def _schedules() -> dict[str, Schedule]:
             {**c.train, "concurrent_lr_scale": lr},
             note=f"con3p105rg10f2 with learning rate x{lr:g} per scale back (added 00:30)",
         )
-    # the screen put the window between them; its log-midpoint (amendment of 2026-12-02, 00:55)
+    # the screen put the window between them; its log-midpoint (amendment of 2026-12-02, 00:50)
     by_name["con3lr015p105rg10f2"] = Schedule(
         "con3lr015p105rg10f2",
         {**c.train, "concurrent_lr_scale": 0.015},
         note="con3p105rg10f2 with learning rate x0.015 per scale back, chosen on the siblings "
-        "(added 00:55)",
+        "(added 00:50)",
     )
     return by_name
 
