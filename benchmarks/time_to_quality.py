@@ -246,22 +246,16 @@ def _schedules() -> dict[str, Schedule]:
         {**c.train, "concurrent_frozen_scales": 1},
         note="con3p105rg10f2 with the coarsest generator frozen after scale 0 (added 23:40)",
     )
-    # ConSinGAN's learning-rate scale as the dial between the two (amendment of 2026-12-02,
-    # 00:30): one of these runs, the one the validation screen on the siblings picks
-    for lr in (0.03, 0.01):
+    # ConSinGAN's learning-rate scale as the dial between the two: 0.03 and 0.01 for the
+    # validation screen on the siblings to pick from (amendment of 2026-12-02, 00:30; neither
+    # ran on the benchmark images), and 0.015, the screen's log-midpoint (amendment of 00:50)
+    for lr, added in ((0.03, "00:30"), (0.01, "00:30"), (0.015, "00:50")):
         name = f"con3lr{round(lr * 1000):03d}p105rg10f2"
         by_name[name] = Schedule(
             name,
             {**c.train, "concurrent_lr_scale": lr},
-            note=f"con3p105rg10f2 with learning rate x{lr:g} per scale back (added 00:30)",
+            note=f"con3p105rg10f2 with learning rate x{lr:g} per scale back (added {added})",
         )
-    # the screen put the window between them; its log-midpoint (amendment of 2026-12-02, 00:50)
-    by_name["con3lr015p105rg10f2"] = Schedule(
-        "con3lr015p105rg10f2",
-        {**c.train, "concurrent_lr_scale": 0.015},
-        note="con3p105rg10f2 with learning rate x0.015 per scale back, chosen on the siblings "
-        "(added 00:50)",
-    )
     return by_name
 
 
