@@ -256,6 +256,14 @@ def _schedules() -> dict[str, Schedule]:
             {**c.train, "concurrent_lr_scale": lr},
             note=f"con3p105rg10f2 with learning rate x{lr:g} per scale back (added {added})",
         )
+    # a per-image rule (amendment of 2026-12-02, 03:35): the coarsest generator frozen when its
+    # own diversity after scale 0 exceeds 0.39 (the validation siblings' geometric midpoint)
+    by_name["con3d039p105rg10f2"] = Schedule(
+        "con3d039p105rg10f2",
+        {**c.train, "concurrent_freeze_diversity": 0.39},
+        note="con3p105rg10f2, the coarsest generator frozen if its own diversity > 0.39 "
+        "(added 2026-12-02, 03:35)",
+    )
     return by_name
 
 
@@ -766,7 +774,8 @@ def pyramid_diversity_by_scale(p, n: int = 50, seed: int = 0) -> list[float]:
             p.stages[: k + 1], p.shapes[: k + 1], per_sample_keys(seed, n), None,
             p.model_config, channels=p.num_channels, shared_coarsest=shared,
         )  # fmt: skip
-        out.append(diversity(np.asarray(x), np.asarray(p.reals[k])[None]))
+        real = np.moveaxis(np.asarray(p.reals[k]), -1, 0)[None]  # (1, C, H, W)
+        out.append(diversity(np.moveaxis(np.asarray(x), -1, 1), real))
     return out
 
 
@@ -832,6 +841,38 @@ def cmd_screen(args) -> int:
     return 0
 
 
+def coarsest_diversity_of(image: BenchImage, sibling: bool, base: str = "con3p105rg10f2") -> float:
+    """The engine's ``coarsest_diversity`` (what ``concurrent_freeze_diversity`` compares)
+    of ``image``'s (or its sibling's) coarsest generator after its own 2000 iterations,
+    which every schedule here trains the same way (``base``'s scale 0, seed 0). The scale-0
+    pyramid is cached in ``<image>/_scale0[_sibling]/``."""
+    from singan_augment.engine.fit import coarsest_diversity, fit_many, init_pyramid
+    from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid, save_pyramid
+
+    out = ROOT / image.name / ("_scale0_sibling" if sibling else "_scale0")
+    if (out / JSON_NAME).exists():
+        p0 = load_pyramid(out, require_complete=False)
+    else:
+        mcfg, tcfg, pcfg = configs(SCHEDULES[base])
+        p = init_pyramid(
+            image.sibling() if sibling else image.load(), SCHEDULES[base].seed,
+            channel_names=image.channels, label_channels=image.labels, model_config=mcfg,
+            train_config=tcfg, pyramid_config=pcfg,
+        )  # fmt: skip
+        p0 = fit_many([p], stop_scale=0, progress=False)[0]
+        save_pyramid(p0, out)
+    return coarsest_diversity(p0)
+
+
+def cmd_coarsest_diversity(args) -> int:
+    print("| image | coarsest generator's own diversity (engine.fit.coarsest_diversity) |")
+    print("|---|---|")
+    for name in args.images.split(","):
+        d = coarsest_diversity_of(IMAGES[name], args.siblings)
+        print(f"| {name}{' sibling' if args.siblings else ''} | {d:.3f} |")
+    return 0
+
+
 def cmd_samples(args) -> int:
     samples_figure(args.image, args.schedules.split(","), Path(args.out))
     print(f"wrote {args.out}")
@@ -872,6 +913,13 @@ def main(argv=None) -> int:
     s.add_argument("--lr-scales", default="0.03,0.01")
     s.add_argument("--base", default="con3p105rg10f2")
     s.set_defaults(func=cmd_screen)
+    cd = sub.add_parser(
+        "coarsest-diversity",
+        help="the coarsest generator's own diversity after scale 0 (the freeze rule's input)",
+    )
+    cd.add_argument("--images", default="brain,histology")
+    cd.add_argument("--siblings", action="store_true", help="the validation siblings instead")
+    cd.set_defaults(func=cmd_coarsest_diversity)
     p = sub.add_parser("report", help="print the table (and write the figure) from the cache")
     p.add_argument("--figure", default="docs/figures/time_to_quality.png")
     p.set_defaults(func=cmd_report)

@@ -289,6 +289,17 @@ def cmd_info(args: argparse.Namespace) -> int:
             else ""
         )
     )
+    if tcfg.concurrent_freeze_diversity > 0:
+        d = meta.get("provenance", {}).get("coarsest_diversity")
+        rule = f"the coarsest generator is frozen if its own diversity > {tcfg.concurrent_freeze_diversity:g}"
+        print(
+            f"{rule}: "
+            + (
+                "not measured yet (scale 0 untrained)"
+                if not isinstance(d, int | float)
+                else f"measured {d:.3f}, so {'frozen' if d > tcfg.concurrent_freeze_diversity else 'fine-tuned with the finer scales'}"
+            )
+        )
     sp = meta.get("spacing")
     axes = "row x col" if len(sp or ()) != 3 else "slice x row x col"
     print(

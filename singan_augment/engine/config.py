@@ -185,6 +185,14 @@ class TrainConfig:
     the window of trained generators never reaches below scale m. Fine-tuning the coarsest
     generator through the finer scales' losses halves its output's diversity
     (docs/time_to_quality.md, "Where start-0 diversity goes").
+    ``concurrent_freeze_diversity`` d* > 0 makes that choice per image: once the coarsest
+    scale has trained, the diversity of its generator's own samples is measured
+    (``engine.fit.coarsest_diversity``: SinGAN's diversity of 50 fresh-noise samples
+    against the coarsest real, unitless, usually 0.1-0.6) and recorded in the provenance;
+    above d* (a texture-like image, whose variety the coarsest scale carries) the coarsest
+    generator is frozen as with ``concurrent_frozen_scales=1``; at or below it (an image
+    with a layout, e.g. a head) it is fine-tuned with the finer scales. 0 (default) never
+    measures.
     """
 
     iters: int = 2000
@@ -209,6 +217,7 @@ class TrainConfig:
     concurrent_stages: int = 1
     concurrent_lr_scale: float = 0.1
     concurrent_frozen_scales: int = 0
+    concurrent_freeze_diversity: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -236,6 +245,7 @@ class TrainConfig:
             concurrent_stages=(1, 64),
             concurrent_lr_scale=(0.0, 1.0),
             concurrent_frozen_scales=(0, 1000),
+            concurrent_freeze_diversity=(0.0, 100.0),
         )
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(

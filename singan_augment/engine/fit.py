@@ -21,7 +21,7 @@ from singan_augment.errors import InputError, PyramidMismatchError
 from .channels import ChannelSpec, check_image
 from .config import ModelConfig, PyramidConfig, TrainConfig
 from .conv import IMPLS_3D
-from .generate import Stage, noise_per_key, random_key, reconstruction
+from .generate import Stage, noise_per_key, random_key, reconstruction, synthesize
 from .networks import init_discriminator, init_generator
 from .pyramid import Pyramid
 from .resolution import finest_spacing
@@ -130,6 +130,65 @@ def reconstruction_rmse(pyr: Pyramid) -> list[float]:
     return out
 
 
+COARSEST_DIVERSITY_SAMPLES = 50
+# the PRNG stream of the coarsest-diversity samples: fold_in(seed key, this); training
+# uses 0 (z_opt) and 1..num_scales (one per scale), so the measurement draws none of them
+_DIVERSITY_STREAM = 2**31 - 1
+
+
+def coarsest_diversity(
+    pyr: Pyramid, n: int = COARSEST_DIVERSITY_SAMPLES, *, key: jax.Array | None = None
+) -> float:
+    """How much the trained coarsest generator alone varies: SinGAN's diversity (unitless;
+    the same number as ``metrics.diversity``: the per-pixel std over samples, averaged, over
+    the real's per-channel std, averaged) of ``n`` fresh-noise samples of scale 0 against the
+    coarsest real. High for a texture (histology: about 0.45), low for an image with a
+    layout (a brain slice: about 0.24). Deterministic: the noise comes from the pyramid's
+    seed, on a stream that training never draws from (``key`` overrides it).
+
+    Raises:
+        InputError: the coarsest scale is not trained yet.
+    """
+    if pyr.num_trained < 1:
+        raise InputError("coarsest_diversity needs a pyramid whose coarsest scale is trained")
+    if key is None:
+        seed = int(pyr.provenance.get("seed", 0))
+        key = jax.random.fold_in(random_key(seed), _DIVERSITY_STREAM)
+    x = synthesize(
+        pyr.stages[:1], pyr.shapes[:1], jax.random.split(key, n), None, pyr.model_config,
+        channels=pyr.num_channels, shared_coarsest=pyr.train_config.coarsest_noise == "shared",
+    )  # fmt: skip
+    real = jnp.asarray(pyr.reals[0], jnp.float32)  # (*shape, C)
+    spatial = tuple(range(real.ndim - 1))
+    return float(jnp.std(x, axis=0).mean() / (jnp.std(real, axis=spatial).mean() + 1e-12))
+
+
+def with_coarsest_diversity(pyr: Pyramid) -> Pyramid:
+    """``pyr`` with ``provenance["coarsest_diversity"]`` recorded, when its train config asks
+    for it (``concurrent_freeze_diversity`` > 0), its coarsest scale is trained and the value
+    is not recorded yet (or is not a finite number); else ``pyr`` itself."""
+    d = pyr.provenance.get("coarsest_diversity")
+    recorded = isinstance(d, int | float) and not isinstance(d, bool) and np.isfinite(d)
+    if pyr.train_config.concurrent_freeze_diversity <= 0.0 or pyr.num_trained < 1 or recorded:
+        return pyr
+    return replace(
+        pyr, provenance={**pyr.provenance, "coarsest_diversity": coarsest_diversity(pyr)}
+    )
+
+
+def scale_train_config(pyr: Pyramid) -> TrainConfig:
+    """The ``TrainConfig`` that ``pyr``'s next scale trains with: its own, with the coarsest
+    generator frozen (``concurrent_frozen_scales`` at least 1) when
+    ``concurrent_freeze_diversity`` d* > 0 and the recorded coarsest diversity exceeds d*."""
+    tcfg = pyr.train_config
+    d = with_coarsest_diversity(pyr).provenance.get("coarsest_diversity")
+    if tcfg.concurrent_freeze_diversity <= 0.0 or d is None or tcfg.concurrent_frozen_scales >= 1:
+        return tcfg
+    return (
+        replace(tcfg, concurrent_frozen_scales=1) if d > tcfg.concurrent_freeze_diversity else tcfg
+    )
+
+
 def warm_start_record(warm: Pyramid) -> dict[str, Any]:
     """What a pyramid's provenance records about the sibling it was warm-started from."""
     return {
@@ -203,9 +262,23 @@ def fit_many(
     last = first.num_scales - 1 if stop_scale is None else stop_scale
     if not 0 <= last < first.num_scales:
         raise InputError(f"stop_scale {stop_scale} is out of range 0..{first.num_scales - 1}")
-    mcfg, tcfg = first.model_config, first.train_config
+    mcfg = first.model_config
     base_keys = [jax.random.PRNGKey(int(p.provenance.get("seed", 0))) for p in pyrs]
     for n in range(first.num_trained, last + 1):
+        pyrs = [with_coarsest_diversity(p) for p in pyrs]  # a checkpoint without it
+        cfgs = [scale_train_config(p) for p in pyrs]
+        if len(set(cfgs)) > 1:  # the rule froze some coarsest generators: train each kind apart
+            out = list(pyrs)
+            for cfg in dict.fromkeys(cfgs):
+                idx = [i for i, c in enumerate(cfgs) if c == cfg]
+                part = fit_many(
+                    [pyrs[i] for i in idx], stop_scale=last, on_scale_done=on_scale_done,
+                    progress=progress, warm_start=warm_start,
+                )  # fmt: skip
+                for i, p in zip(idx, part):
+                    out[i] = p
+            return out
+        tcfg = cfgs[0]
         scale_keys = [jax.random.fold_in(k, n + 1) for k in base_keys]
         inits = [
             scale_initial_weights(p, n, jax.random.fold_in(k, 0), warm_start)
@@ -259,7 +332,7 @@ def fit_many(
                 stage = trained[-1]
             else:
                 stage = Stage(s.g_params, s.g_stats, consts[k].amp)
-            pyrs[k] = p.with_stage(stage, s.d_params)
+            pyrs[k] = with_coarsest_diversity(p.with_stage(stage, s.d_params))
             rec = reconstruction(pyrs[k].stages, p.shapes, p.z_opt, mcfg)
             summ = dict(summary)
             summ["rec_rmse"] = float(jnp.sqrt(jnp.mean(jnp.square(rec[0] - p.reals[n]))))
@@ -375,6 +448,8 @@ def fit(
 
 
 __all__ = [
+    "COARSEST_DIVERSITY_SAMPLES",
+    "coarsest_diversity",
     "fit",
     "fit_many",
     "init_pyramid",
@@ -382,4 +457,6 @@ __all__ = [
     "reconstruction_rmse",
     "resize",
     "scale_initial_weights",
+    "scale_train_config",
+    "with_coarsest_diversity",
 ]

@@ -44,6 +44,7 @@ SCHEDULE_FIELDS = (
     "concurrent_stages",
     "concurrent_lr_scale",
     "concurrent_frozen_scales",
+    "concurrent_freeze_diversity",
 )
 
 

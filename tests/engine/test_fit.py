@@ -346,3 +346,78 @@ def test_concurrent_stages_are_part_of_the_schedule_and_checked():
     with pytest.raises(InputError, match="concurrent_frozen_scales"):
         TrainConfig(concurrent_frozen_scales=-1)
     assert schedule_name(TrainConfig(concurrent_frozen_scales=1)) == "custom"
+
+
+# --- the per-image rule: freeze the coarsest generator when its own samples are diverse ---
+
+RULE = dataclasses.replace(TINY_TRAIN, iters=4, concurrent_stages=2)
+
+
+def _rule_fit(image, seed, train_config, stop_scale=1):
+    p = init_pyramid(
+        image, seed, model_config=TINY_MODEL, train_config=train_config,
+        pyramid_config=TINY_PYRAMID,
+    )  # fmt: skip
+    return fit_many([p], stop_scale=stop_scale, progress=False)[0]
+
+
+def test_coarsest_diversity_is_metrics_diversity_and_deterministic(tiny_pyramid):
+    from singan_augment.engine.fit import coarsest_diversity
+    from singan_augment.engine.generate import synthesize
+    from singan_augment.metrics import diversity
+
+    key = jax.random.PRNGKey(3)
+    d = coarsest_diversity(tiny_pyramid, 12, key=key)
+    x = synthesize(
+        tiny_pyramid.stages[:1], tiny_pyramid.shapes[:1], jax.random.split(key, 12), None,
+        tiny_pyramid.model_config, channels=3, shared_coarsest=True,
+    )  # fmt: skip
+    real = np.moveaxis(np.asarray(tiny_pyramid.reals[0]), -1, 0)[None]  # (1, C, H, W)
+    want = diversity(np.moveaxis(np.asarray(x), -1, 1), real)
+    assert d == pytest.approx(want, rel=1e-5) and d > 0.0
+    assert coarsest_diversity(tiny_pyramid) == coarsest_diversity(tiny_pyramid)
+
+
+@pytest.mark.parametrize("threshold, frozen", [(100.0, 0), (1e-6, 1)])
+def test_the_freeze_rule_trains_exactly_the_retrained_or_the_frozen_schedule(threshold, frozen):
+    """Above the threshold the coarsest generator is frozen (bit for bit the run with
+    ``concurrent_frozen_scales=1``); at or below it, it is fine-tuned (the plain run); the
+    measured diversity is recorded either way."""
+    img = tiny_image()
+    ruled = _rule_fit(img, 0, dataclasses.replace(RULE, concurrent_freeze_diversity=threshold))
+    fixed = _rule_fit(img, 0, dataclasses.replace(RULE, concurrent_frozen_scales=frozen))
+    assert all(np.array_equal(a, b) for a, b in zip(_leaves(ruled), _leaves(fixed)))
+    d = ruled.provenance["coarsest_diversity"]
+    assert (d > threshold) == bool(frozen)
+    assert "coarsest_diversity" not in fixed.provenance  # measured only when the rule asks
+
+
+def test_fit_many_trains_pyramids_the_rule_splits_apart_as_if_alone():
+    from singan_augment.engine.fit import scale_train_config
+
+    a, b = tiny_image(), tiny_image()[:, ::-1, :].copy() * 0.5 + 0.25
+    rule = dataclasses.replace(RULE, concurrent_freeze_diversity=1.0)
+    first = [_rule_fit(img, 0, rule, stop_scale=0) for img in (a, b)]
+    d = [p.provenance["coarsest_diversity"] for p in first]
+    assert d[0] != d[1]
+    mid = dataclasses.replace(rule, concurrent_freeze_diversity=float(np.mean(d)))
+    starts = [dataclasses.replace(p, train_config=mid) for p in first]
+    assert {scale_train_config(p).concurrent_frozen_scales for p in starts} == {0, 1}
+    seen = []
+    both = fit_many(
+        starts, progress=False, stop_scale=1, on_scale_done=lambda p, n, s: seen.append(len(p))
+    )
+    assert seen == [1, 1]  # each kind trained in its own group
+    for start, got in zip(starts, both):
+        alone = fit_many([start], progress=False, stop_scale=1)[0]
+        assert all(np.array_equal(x, y) for x, y in zip(_leaves(got), _leaves(alone)))
+        kept = np.array_equal(_leaves(got)[0], _leaves(start)[0])
+        assert kept == (scale_train_config(start).concurrent_frozen_scales == 1)
+
+
+def test_the_freeze_rule_is_part_of_the_schedule_and_checked():
+    from singan_augment.engine.schedules import schedule_name
+
+    with pytest.raises(InputError, match="concurrent_freeze_diversity"):
+        TrainConfig(concurrent_freeze_diversity=-0.1)
+    assert schedule_name(TrainConfig(concurrent_freeze_diversity=0.3)) == "custom"
