@@ -57,6 +57,7 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
     # --schedule fast with --iters 3: the fast schedule's decay, the count overridden
     assert "schedule: custom" in info and "iters 3" in info
     assert "trained concurrently" not in info  # --concurrent-stages 1 overrides fast's 3
+    assert "frozen if its own diversity > 0.39: measured" in info  # fast's per-image rule
     from singan_augment.files.pyramid_files import read_metadata
 
     tc = read_metadata(out)["train_config"]
