@@ -177,15 +177,20 @@ def with_coarsest_diversity(pyr: Pyramid) -> Pyramid:
 
 
 def scale_train_config(pyr: Pyramid) -> TrainConfig:
-    """The ``TrainConfig`` that ``pyr``'s next scale trains with: its own, with the coarsest
-    generator frozen (``concurrent_frozen_scales`` at least 1) when
-    ``concurrent_freeze_diversity`` d* > 0 and the recorded coarsest diversity exceeds d*."""
+    """The ``TrainConfig`` that ``pyr``'s next scale trains with: its own, with the rule
+    resolved once the coarsest scale is trained: if ``concurrent_freeze_diversity`` d* > 0,
+    ``concurrent_frozen_scales`` becomes at least 1 when the recorded coarsest diversity
+    exceeds d*, and d* becomes 0 (the fixed schedule it chose)."""
     tcfg = pyr.train_config
     d = with_coarsest_diversity(pyr).provenance.get("coarsest_diversity")
-    if tcfg.concurrent_freeze_diversity <= 0.0 or d is None or tcfg.concurrent_frozen_scales >= 1:
+    if tcfg.concurrent_freeze_diversity <= 0.0 or d is None:
         return tcfg
-    return (
-        replace(tcfg, concurrent_frozen_scales=1) if d > tcfg.concurrent_freeze_diversity else tcfg
+    frozen = 1 if d > tcfg.concurrent_freeze_diversity else 0
+    # resolved: the step is then the fixed schedule's own (one compile for both)
+    return replace(
+        tcfg,
+        concurrent_frozen_scales=max(tcfg.concurrent_frozen_scales, frozen),
+        concurrent_freeze_diversity=0.0,
     )
 
 

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 
 from singan_augment.engine.config import TrainConfig
-from singan_augment.engine.fit import fit, fit_many, init_pyramid, reconstruction_rmse
+from singan_augment.engine.fit import (
+    coarsest_diversity,
+    fit,
+    fit_many,
+    init_pyramid,
+    reconstruction_rmse,
+    scale_train_config,
+)
 from singan_augment.errors import InputError, PyramidMismatchError
 from singan_augment.files.pyramid_files import load_pyramid, save_pyramid
 from singan_augment.testing import (
@@ -362,7 +369,6 @@ def _rule_fit(image, seed, train_config, stop_scale=1):
 
 
 def test_coarsest_diversity_is_metrics_diversity_and_deterministic(tiny_pyramid):
-    from singan_augment.engine.fit import coarsest_diversity
     from singan_augment.engine.generate import synthesize
     from singan_augment.metrics import diversity
 
@@ -389,12 +395,11 @@ def test_the_freeze_rule_trains_exactly_the_retrained_or_the_frozen_schedule(thr
     assert all(np.array_equal(a, b) for a, b in zip(_leaves(ruled), _leaves(fixed)))
     d = ruled.provenance["coarsest_diversity"]
     assert (d > threshold) == bool(frozen)
+    assert scale_train_config(ruled) == fixed.train_config  # the rule resolves to that schedule
     assert "coarsest_diversity" not in fixed.provenance  # measured only when the rule asks
 
 
 def test_fit_many_trains_pyramids_the_rule_splits_apart_as_if_alone():
-    from singan_augment.engine.fit import scale_train_config
-
     a, b = tiny_image(), tiny_image()[:, ::-1, :].copy() * 0.5 + 0.25
     rule = dataclasses.replace(RULE, concurrent_freeze_diversity=1.0)
     first = [_rule_fit(img, 0, rule, stop_scale=0) for img in (a, b)]
