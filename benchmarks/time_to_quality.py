@@ -264,7 +264,7 @@ def _schedules() -> dict[str, Schedule]:
         note="con3p105rg10f2, the coarsest generator frozen if its own diversity > 0.39 "
         "(added 2026-12-02, 03:35)",
     )
-    # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:05)
+    # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:00)
     rule = by_name["con3d039p105rg10f2"]
     by_name["warmcon300p105"] = Schedule(
         "warmcon300p105",
@@ -272,7 +272,7 @@ def _schedules() -> dict[str, Schedule]:
         warm=True,
         sibling_schedule="con3p105rg10f2",
         note="every scale from the sibling's fast pyramid, then fast's concurrent step for "
-        "300 (A_n/A_0)^-1.05 iterations, floor 20 (added 2026-12-02, 04:05)",
+        "300 (A_n/A_0)^-1.05 iterations, floor 20 (added 2026-12-02, 04:00)",
     )
     return by_name
 
