@@ -195,9 +195,16 @@ def make_iteration(
     """
     # The iteration count and lr-drop point live in the optimiser state and the scale's
     # reconstruction weight in ScaleConsts, so configs that differ only in them share one
-    # compiled step.
+    # compiled step. Of the concurrency settings the step needs only how many generators
+    # train at this scale (k) and, when k > 1, their learning-rate scale: the published step
+    # is also every schedule's step wherever k = 1.
+    k = tcfg.trainable_stages(scale)
     step_cfg = dataclasses.replace(
         tcfg,
+        concurrent_stages=k,
+        concurrent_frozen_scales=0,
+        concurrent_freeze_diversity=0.0,
+        concurrent_lr_scale=tcfg.concurrent_lr_scale if k > 1 else TrainConfig.concurrent_lr_scale,
         rec_weight=TrainConfig.rec_weight,  # the scale's alpha comes in ScaleConsts
         rec_weight_growth=0.0,
         rec_weight_growth_scales=0,

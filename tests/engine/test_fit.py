@@ -176,6 +176,26 @@ def test_scale_rec_weight_grows_with_the_area_and_reaches_the_step(growth, scale
         assert step is make_iteration(n, shapes, 3, TINY_MODEL, TrainConfig())
 
 
+def test_the_step_depends_only_on_how_many_generators_train():
+    """Concurrency settings reach the compiled step only as k, the generators trained at the
+    scale (and their lr scale when k > 1), so schedules share the published step where k = 1."""
+    from singan_augment.engine.train import make_iteration
+
+    shapes = [(10, 10), (10, 20), (20, 20)]
+
+    def step(n, **kw):
+        return make_iteration(n, shapes, 3, TINY_MODEL, TrainConfig(**kw))
+
+    fast = dict(concurrent_stages=3, concurrent_freeze_diversity=0.39)
+    frozen = dict(concurrent_stages=3, concurrent_frozen_scales=1)
+    assert step(0, **fast) is step(0)
+    assert step(1, **frozen) is step(1)
+    assert step(1, **frozen) is step(1, concurrent_lr_scale=0.5)  # k = 1: lr scale unused
+    assert step(2, **frozen) is step(2, concurrent_stages=2)
+    assert step(2, **frozen) is not step(2, concurrent_stages=3)
+    assert step(2, concurrent_stages=2) is not step(2, concurrent_stages=2, concurrent_lr_scale=0.5)
+
+
 def test_rec_weight_growth_is_part_of_the_schedule_and_checked():
     from singan_augment.engine.schedules import schedule_name
 
