@@ -264,6 +264,13 @@ def _schedules() -> dict[str, Schedule]:
         note="con3p105rg10f2, the coarsest generator frozen if its own diversity > 0.39 "
         "(added 2026-12-02, 03:35)",
     )
+    # the rule with iterations falling faster, chosen on cost alone so that every image is
+    # under 1/6 (amendment of 2026-12-02, 04:45: the rule's run on coffee was 1/5.48)
+    by_name["con3d039p115rg10f2"] = Schedule(
+        "con3d039p115rg10f2",
+        {**by_name["con3d039p105rg10f2"].train, "iters_decay": 1.15},
+        note="con3d039p105rg10f2 with iterations (A_n/A_0)^-1.15 (added 2026-12-02, 04:45)",
+    )
     # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:00)
     rule = by_name["con3d039p105rg10f2"]
     by_name["warmcon300p105"] = Schedule(
