@@ -290,16 +290,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
     )
     if tcfg.concurrent_freeze_diversity > 0:
-        d = meta.get("provenance", {}).get("coarsest_diversity")
-        rule = f"the coarsest generator is frozen if its own diversity > {tcfg.concurrent_freeze_diversity:g}"
-        print(
-            f"{rule}: "
-            + (
-                "not measured yet (scale 0 untrained)"
-                if not isinstance(d, int | float)
-                else f"measured {d:.3f}, so {'frozen' if d > tcfg.concurrent_freeze_diversity else 'fine-tuned with the finer scales'}"
-            )
-        )
+        limit = tcfg.concurrent_freeze_diversity
+        prov = meta.get("provenance")
+        d = prov.get("coarsest_diversity") if isinstance(prov, dict) else None
+        if isinstance(d, int | float) and not isinstance(d, bool):
+            decision = "frozen" if d > limit else "fine-tuned with the finer scales"
+            measured = f"measured {d:.3f}, so {decision}"
+        else:
+            measured = "not measured yet (scale 0 untrained)"
+        print(f"the coarsest generator is frozen if its own diversity > {limit:g}: {measured}")
     sp = meta.get("spacing")
     axes = "row x col" if len(sp or ()) != 3 else "slice x row x col"
     print(
