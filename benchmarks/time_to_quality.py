@@ -4,8 +4,9 @@ Protocol (written before the runs; see docs/time_to_quality.md):
 
 * Images (max side 128, so 7-8 scales): the shipped brain T1/T2w/FLAIR slice 4, the left half
   of the shipped H&E tile with its derived nuclei mask as a 4th (label) channel, and
-  scikit-image's ``coffee`` (centre crop 3:4). Warm-start siblings: brain slice 2 and the
-  H&E tile's right half.
+  scikit-image's ``coffee`` (centre crop 3:4); a second held-out image, scikit-image's
+  ``immunohistochemistry`` (``ihc``, whole), was added on 2026-12-02 for the revised rule.
+  Warm-start siblings: brain slice 2 and the H&E tile's right half.
 * One pyramid per (image, schedule), seed 0 (a repeat with another seed is a schedule of its
   own name). Each is checkpointed after every scale and resumed after a crash, so the queue
   survives interruptions; the per-scale wall and CPU seconds are kept with the checkpoint
@@ -94,6 +95,14 @@ def _coffee() -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(img[:, x0 : x0 + cw], -1, 0))
 
 
+def _ihc() -> np.ndarray:
+    from skimage import data
+
+    # the second held-out image (amendment of 2026-12-02, 06:20), never looked at before
+    img = data.immunohistochemistry().astype(np.float32) / 255.0  # 512x512
+    return np.ascontiguousarray(np.moveaxis(img, -1, 0))
+
+
 IMAGES = {
     "brain": BenchImage(
         "brain", lambda: _brain(4), ("t1", "t2w_sim", "flair_sim"), sibling=lambda: _brain(2)
@@ -106,6 +115,7 @@ IMAGES = {
         sibling=lambda: _he(1),
     ),
     "coffee": BenchImage("coffee", _coffee, ("r", "g", "b")),
+    "ihc": BenchImage("ihc", _ihc, ("r", "g", "b")),
 }
 
 # ----------------------------------------------------------------------------- schedules
@@ -270,6 +280,21 @@ def _schedules() -> dict[str, Schedule]:
         "con3d039p115rg10f2",
         {**by_name["con3d039p105rg10f2"].train, "iters_decay": 1.15},
         note="con3d039p105rg10f2 with iterations (A_n/A_0)^-1.15 (added 2026-12-02, 04:45)",
+    )
+    # the variant the rule did not choose on coffee, at the cheaper power (amendment of
+    # 2026-12-02, 06:20): the coarsest generator frozen whatever its diversity
+    by_name["con3f1p115rg10f2"] = Schedule(
+        "con3f1p115rg10f2",
+        {**by_name["con3f1p105rg10f2"].train, "iters_decay": 1.15},
+        note="con3f1p105rg10f2 with iterations (A_n/A_0)^-1.15 (added 2026-12-02, 06:20)",
+    )
+    # the rule with its threshold moved by a formula fixed before the runs that decide it
+    # (amendment of 2026-12-02, 06:20): the geometric midpoint of brain slice 2 (0.254,
+    # fine-tune) and coffee (0.357), adopted only if coffee shows it needs the frozen variant
+    by_name["con3d030p115rg10f2"] = Schedule(
+        "con3d030p115rg10f2",
+        {**by_name["con3d039p115rg10f2"].train, "concurrent_freeze_diversity": 0.30},
+        note="con3d039p115rg10f2 with threshold 0.30 (added 2026-12-02, 06:20)",
     )
     # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:00)
     rule = by_name["con3d039p105rg10f2"]
