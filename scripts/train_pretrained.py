@@ -1,10 +1,13 @@
 """Train the shipped pretrained pyramids on the shipped real data and write their model cards.
 
-    python scripts/train_pretrained.py brain_t1_t2_flair [--iters N] [--max-size S]
+    python scripts/train_pretrained.py brain_t1_t2_flair [--schedule fast] [--max-size S]
 
-Each pyramid goes to ``pretrained/<name>/`` (pyramid.json, weights.safetensors, MODEL_CARD.md,
-LICENSE.md). Quality figures are computed on samples drawn after training and written to the
-card and to ``quality.json``.
+Training checkpoints after every scale into ``runs/pretrained/<name>/`` and resumes from there
+after a crash (run the same command again); the shipped folder ``pretrained/<name>/``
+(pyramid.json, weights.safetensors, MODEL_CARD.md, LICENSE.md, quality.json) is replaced only
+once the new pyramid is complete. Quality figures are computed on samples drawn after
+training; when a previous pyramid was shipped, the card also compares old and new, both scored
+against the old pyramid's training image at its size.
 """
 
 from __future__ import annotations
@@ -22,9 +25,16 @@ import numpy as np
 from singan_augment import data as datasets
 from singan_augment.engine.config import PyramidConfig, TrainConfig
 from singan_augment.engine.fit import fit, reconstruction_rmse
-from singan_augment.files.pyramid_files import save_pyramid
+from singan_augment.engine.schedules import SCHEDULES, schedule_name
+from singan_augment.files.pyramid_files import (
+    checkpoint_exists,
+    load_pyramid,
+    read_metadata,
+    save_pyramid,
+)
 
-ROOT = Path(__file__).resolve().parents[1] / "pretrained"
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "pretrained"
 
 MNI_LICENCE = "ICBM 2009c nonlinear symmetric template, Copyright (C) 1993-2009 Louis Collins, McConnell Brain Imaging Centre, Montreal Neurological Institute, McGill University; redistribution permitted with this notice (see singan_augment/data/LICENSES/)."
 HE_LICENCE = "H&E tile shipped in the stardist 0.9.2 wheel (BSD-3-Clause package); its docstring attributes it to The Cancer Imaging Archive and names no licence. Nuclei mask DERIVED here by colour deconvolution + Otsu + watershed (not ground truth)."
@@ -69,7 +79,7 @@ def load_image(name: str) -> tuple[np.ndarray, Spec]:
         )
     if name == "histology_he_nuclei":
         rgb, mask, _ = datasets.histology("he")
-        y0, x0, s = 60, 150, 112
+        y0, x0, s = 60, 150, 160  # 112 until 2026-12-02 (80-px pyramids)
         img = np.concatenate(
             [
                 rgb[:, y0 : y0 + s, x0 : x0 + s],
@@ -127,11 +137,46 @@ def quality(pyr, image: np.ndarray, spec: Spec) -> dict:
     return out
 
 
+def compare(old, new) -> dict:
+    """Old and new pyramid scored the same way: 16 samples per start scale, the new pyramid's
+    resized (antialiased bicubic) to the old pyramid's finest size, both against the old
+    pyramid's training image. SWD at different sizes is not comparable, this is."""
+    import jax.numpy as jnp
+
+    from singan_augment import metrics
+    from singan_augment.engine.sample import sample
+    from singan_augment.engine.scales import resize
+
+    idx = old.channels.image_indices
+    real = old.channels.denormalise(np.moveaxis(np.asarray(old.reals[-1]), -1, 0))[idx]
+    out = {"reference_shape": list(old.shapes[-1])}
+    for tag, pyr in (("old", old), ("new", new)):
+        rows = {}
+        for k in (0, 1, 2):
+            imgs = sample(pyr, 1234 + k, 16, start_scale=k).images[:, idx]
+            if imgs.shape[2:] != real.shape[1:]:
+                nhwc = jnp.asarray(np.moveaxis(imgs, 1, -1))
+                imgs = np.moveaxis(np.asarray(resize(nhwc, real.shape[1:])), -1, 1)
+            rows[str(k)] = {
+                "swd": round(float(metrics.sliced_wasserstein(imgs, real)), 5),
+                "diversity": round(float(metrics.diversity(imgs, real)), 5),
+            }
+        out[tag] = rows
+    return out
+
+
+def weights_mib(directory: Path) -> float:
+    return (directory / "weights.safetensors").stat().st_size / 2**20
+
+
 def card(spec: Spec, pyr, q: dict, train_seconds: float, args: argparse.Namespace) -> str:
     tc, pc, mc = pyr.train_config, pyr.pyramid_config, pyr.model_config
+    sched = schedule_name(tc)
+    iters = [tc.scale_iters(n, pyr.shapes)[0] for n in range(pyr.num_scales)]
     rows = "\n".join(
-        f"| {n} | {h}x{w} | {mc.nfc(n)} | {float(s.amp):.4f} | {q['reconstruction_rmse'][n]:.4f} |"
-        for n, ((h, w), s) in enumerate(zip(pyr.shapes, pyr.stages))
+        f"| {n} | {h}x{w} | {mc.nfc(n)} | {it} | {float(s.amp):.4f} | "
+        f"{q['reconstruction_rmse'][n]:.4f} |"
+        for n, (((h, w), s), it) in enumerate(zip(zip(pyr.shapes, pyr.stages), iters))
     )
     qrows = "\n".join(
         f"| {k} | {q[f'start_scale_{k}']['swd']:.4f} | {q[f'start_scale_{k}']['diversity']:.4f} |"
@@ -145,6 +190,54 @@ def card(spec: Spec, pyr, q: dict, train_seconds: float, args: argparse.Namespac
             f"channels and the decoded mask): synthetic pairs {m['synthetic_mean_dice']:.3f} (mean of 16), "
             f"real pair {m['real_pair_dice']:.3f}.\n"
         )
+    if sched == "fast":
+        rule = pyr.provenance.get("coarsest_diversity")
+        how = (
+            "the **`fast` schedule** (`singan_augment.engine.schedules`; measured against the "
+            "published one in docs/time_to_quality.md): three scales trained together "
+            f"(ConSinGAN-style, learning rate x{tc.concurrent_lr_scale} per scale back), "
+            f"{tc.iters} iterations at the coarsest scale falling as area^-{tc.iters_decay} "
+            f"(at least {tc.iters_min}), the reconstruction weight grown with the area at the "
+            f"{tc.rec_weight_growth_scales} finest scales"
+        )
+        if rule is not None:
+            verdict = "frozen" if rule > tc.concurrent_freeze_diversity else "fine-tuned"
+            how += (
+                f"; the coarsest generator's own diversity measured {rule:.3f} against the "
+                f"rule's threshold {tc.concurrent_freeze_diversity}, so it was {verdict} "
+                "with the finer scales"
+            )
+    elif sched == "singan":
+        how = "the **published schedule** (2000 iterations at every scale)"
+    else:
+        how = f"a **reduced schedule**: {tc.iters} iterations at every scale (published 2000)"
+    size = (
+        f"max size {pc.max_size} px, the training image's own resolution"
+        if pc.max_size >= max(pyr.provenance["shape"][1:])
+        else f"max size {pc.max_size} px (published 250)"
+    )
+    cmp_text = ""
+    if "previous" in q:
+        c = q["previous"]
+        h, w = c["reference_shape"]
+        crow = "\n".join(
+            f"| {k} | {c['old'][k]['swd']:.4f} | {c['new'][k]['swd']:.4f} | "
+            f"{c['old'][k]['diversity']:.4f} | {c['new'][k]['diversity']:.4f} |"
+            for k in ("0", "1", "2")
+        )
+        cmp_text = f"""
+## Old against new
+
+The previously shipped pyramid ({c["old_summary"]}) against this one, scored the same way: 16
+samples per start scale, this pyramid's resized to the old one's {h}x{w}, both against the old
+pyramid's training image (SWD at different sizes is not comparable, this is). Start scale k
+is the k-th coarsest scale of each pyramid, so the same k is a coarser fraction of the image in
+the pyramid with more scales.
+
+| start scale | SWD old | SWD new | diversity old | diversity new |
+|---|---|---|---|---|
+{crow}
+"""
     return f"""# {spec.name}
 
 {spec.description}
@@ -160,19 +253,18 @@ with a known spacing are resampled to it (`singan_augment.engine.resolution`).
 
 ## Training
 
-Published SinGAN settings except the two stated reductions, chosen so that a full pyramid trains
-in well under two hours on the project's 2-core CPU: **max size {pc.max_size} px** (published 250)
-and **{tc.iters} iterations per scale** (published 2000; the lr drop stays at 80 %, iteration
-{tc.lr_drop_iter}). Everything else: factor {pc.scale_factor} refitted to a {pc.min_size}-px coarsest
-side, 3 D + 3 G steps, Adam({tc.lr_g}, betas ({tc.beta1}, {tc.beta2})), WGAN-GP λ={tc.gp_weight},
-reconstruction α={tc.rec_weight}, coarsest noise `{tc.coarsest_noise}`, conv impl `{mc.conv_impl}`.
+Trained with {how}; {size}. Everything else published: factor {pc.scale_factor} refitted to a
+{pc.min_size}-px coarsest side, 3 D + 3 G steps, Adam({tc.lr_g}, betas ({tc.beta1},
+{tc.beta2})), WGAN-GP λ={tc.gp_weight}, reconstruction α={tc.rec_weight}, coarsest noise
+`{tc.coarsest_noise}`, values clamped to [-1, 1]: {mc.clamp}, conv impl `{mc.conv_impl}`.
 
 Training time on this machine ({platform.processor() or platform.machine()}, 2 cores, shared with
-other jobs while it ran): **about {train_seconds / 60:.1f} min** (wall clock including compilation; for a pyramid whose run
-recorded no wall time, the sum of its measured s/iter x iterations).
+other jobs while it ran): **about {train_seconds / 60:.1f} min** (wall clock including
+compilation, summed over resumed runs). Weights: {q.get("weights_mib", 0):.1f} MiB (safetensors,
+float32).
 
-| scale | size | nfc | noise amp | reconstruction RMSE ([-1, 1] units) |
-|---|---|---|---|---|
+| scale | size | nfc | iterations | noise amp | reconstruction RMSE ([-1, 1] units) |
+|---|---|---|---|---|---|
 {rows}
 
 ## Quality (16 samples per row, image channels only)
@@ -184,63 +276,114 @@ closer; a uniform-noise image scores {q["swd_reference_noise_image"]:.4f}), and 
 | start scale | SWD | diversity |
 |---|---|---|
 {qrows}
-{mc_text}
+{mc_text}{cmp_text}
 ## Reproduce
 
 ```bash
-python scripts/train_pretrained.py {spec.name} --iters {tc.iters} --max-size {pc.max_size} --seed {args.seed}
+{reproduce(spec, pyr, args)}
 ```
 """
 
 
+def reproduce(spec: Spec, pyr, args: argparse.Namespace) -> str:
+    tc, pc = pyr.train_config, pyr.pyramid_config
+    sched = schedule_name(tc)
+    how = f"--schedule {sched}" if sched != "custom" else f"--iters {tc.iters}"
+    return (
+        f"python scripts/train_pretrained.py {spec.name} {how} --max-size {pc.max_size} "
+        f"--seed {pyr.provenance['seed']}"
+    )
+
+
+def summary(pyr) -> str:
+    tc = pyr.train_config
+    sched = schedule_name(tc)
+    how = f"`{sched}` schedule" if sched != "custom" else f"{tc.iters} iterations per scale"
+    h, w = pyr.shapes[-1]
+    return f"{h}x{w} px, {pyr.num_scales} scales, {how}"
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("name")
-    ap.add_argument("--iters", type=int, default=500)
-    ap.add_argument("--max-size", type=int, default=96)
+    ap.add_argument("--schedule", choices=sorted(SCHEDULES), default="fast")
+    ap.add_argument(
+        "--iters",
+        type=int,
+        default=None,
+        help="a fixed iteration count at every scale instead of the schedule's",
+    )
+    ap.add_argument(
+        "--max-size",
+        type=int,
+        default=None,
+        help="long side in px (default: the training image's own, its real resolution)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-root", default=str(ROOT))
+    ap.add_argument(
+        "--work-root",
+        default=str(REPO / "runs" / "pretrained"),
+        help="where the per-scale checkpoints go (resumed from if present)",
+    )
     ap.add_argument(
         "--cards-only", action="store_true", help="recompute quality and card of a trained pyramid"
     )
     args = ap.parse_args()
     image, spec = load_image(args.name)
     out = Path(args.out_root) / spec.name
-    t0 = time.perf_counter()
-    log = {}
+    old = load_pyramid(out) if checkpoint_exists(out) else None
     if args.cards_only:
-        from singan_augment.files.pyramid_files import load_pyramid, read_metadata
-
-        pyr = load_pyramid(out)
+        if old is None:
+            raise SystemExit(f"{out}: no trained pyramid to write a card for")
         extra = read_metadata(out).get("extra", {})
-        log = extra.get("train_log", {})
-        secs = extra.get("elapsed_s") or sum(
-            v["s_per_iter"] * pyr.train_config.iters for v in log.values()
+        secs = extra.get("train_seconds") or extra.get("elapsed_s") or 0.0
+        return _finish(old, image, spec, out, extra.get("train_log", {}), secs, args, None)
+
+    tcfg = TrainConfig(iters=args.iters) if args.iters else SCHEDULES[args.schedule]
+    pcfg = PyramidConfig(max_size=args.max_size or max(image.shape[1:]))
+    work = Path(args.work_root) / spec.name
+    resume, log, before = None, {}, 0.0
+    if checkpoint_exists(work):
+        resume = load_pyramid(work, require_complete=False)
+        extra = read_metadata(work).get("extra", {})
+        log, before = dict(extra.get("train_log", {})), float(extra.get("elapsed_s", 0.0))
+        print(
+            f"resuming {spec.name} from {work}: {resume.num_trained} of {resume.num_scales} scales"
         )
-        return _finish(pyr, image, spec, out, log, secs, args)
+    t0 = time.perf_counter()
 
     def ckpt(pyrs, n, summ):
         log[str(n)] = summ[0]
-        save_pyramid(pyrs[0], out, extra={"train_log": log, "elapsed_s": time.perf_counter() - t0})
+        elapsed = before + time.perf_counter() - t0
+        save_pyramid(pyrs[0], work, extra={"train_log": log, "elapsed_s": elapsed})
 
     pyr = fit(
         image,
         args.seed,
         channel_names=spec.channels,
         label_channels=spec.labels,
-        train_config=TrainConfig(iters=args.iters),
-        pyramid_config=PyramidConfig(max_size=args.max_size),
+        train_config=tcfg,
+        pyramid_config=pcfg,
         provenance={"source": spec.source, "licence": spec.licence},
         on_scale_done=ckpt,
         spacing=spec.spacing,
+        resume=resume,
     )
-    secs = time.perf_counter() - t0
-    return _finish(pyr, image, spec, out, log, secs, args)
+    secs = before + time.perf_counter() - t0
+    return _finish(pyr, image, spec, out, log, secs, args, old)
 
 
-def _finish(pyr, image, spec, out, log, secs, args) -> int:
+def _finish(pyr, image, spec, out, log, secs, args, old) -> int:
     q = quality(pyr, image, spec)
+    if old is not None and old is not pyr:
+        q["previous"] = {**compare(old, pyr), "old_summary": summary(old)}
+    elif (out / "quality.json").is_file():  # --cards-only keeps the comparison it had
+        prev = json.loads((out / "quality.json").read_text()).get("previous")
+        if prev is not None:
+            q["previous"] = prev
     save_pyramid(pyr, out, extra={"train_log": log, "train_seconds": secs, "quality": q})
+    q["weights_mib"] = round(weights_mib(out), 2)
     (out / "quality.json").write_text(json.dumps(q, indent=2))
     (out / "MODEL_CARD.md").write_text(card(spec, pyr, q, secs, args))
     (out / "LICENSE.md").write_text(
