@@ -69,10 +69,23 @@ def test_demo_quick_writes_figures(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_shipped_pyramids_predate_the_clamp_and_load_unclamped(name):
-    """The 2-D shipped files were trained without ModelConfig.clamp: they must keep sampling
-    as trained (the volume pyramid came later and is trained with it)."""
-    assert pretrained.load(name).model_config.clamp is False
+def test_shipped_2d_pyramids_are_trained_at_their_images_resolution_with_the_fast_schedule(name):
+    """Issue 13: the 2-D shipped pyramids are trained at the training image's own size (long
+    side >= 160 px) with the clamp and the fast schedule, and their cards compare them with
+    the 80-px pyramids they replaced."""
+    pyr = pretrained.load(name)
+    meta = json.loads((pretrained.path(name) / "pyramid.json").read_text())
+    assert max(pyr.shapes[-1]) >= 160
+    assert list(pyr.shapes[-1]) == meta["provenance"]["shape"][1:]  # not resized
+    assert pyr.model_config.clamp is True
+    assert meta["schedule"] == "fast"
+    q = json.loads((pretrained.path(name) / "quality.json").read_text())
+    old = q["previous"]
+    assert old["reference_shape"] != list(pyr.shapes[-1])  # scored at the old size
+    card = pretrained.model_card(name)
+    assert "Old against new" in card
+    assert f"{old['new']['0']['swd']:.4f}" in card and f"{old['old']['0']['swd']:.4f}" in card
+    assert f"{q['weights_mib']:.1f} MiB" in card
 
 
 def test_the_volume_pyramid_loads_samples_whole_volumes_and_its_card_has_real_figures():

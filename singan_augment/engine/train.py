@@ -357,6 +357,7 @@ def scale_consts(
     return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:first]), lower_amps, alpha)
 
 
+SYNC_EACH_S = 0.5  # an iteration at least this long: the progress bar waits for each one
 _FOLD = jax.jit(jax.random.fold_in)
 _FOLD_BATCHED = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
 
@@ -403,11 +404,17 @@ def run_iterations(
     prev_mean = None
     if plateau is not None:
         window, tol, drop_iter, drop_at = plateau
+    # Iterations are dispatched asynchronously. Where one takes long enough (large scales), wait
+    # for each so that the bar moves with the work, not in jumps of ``log_every``.
+    sync_each = False
     while i < total:
         state, metrics = iteration(state, consts, fold(key, i))
         if i == 0:
             jax.block_until_ready(state)
             t_first = time.perf_counter()
+        elif progress and (i == 1 or sync_each):
+            jax.block_until_ready(metrics)
+            sync_each = sync_each or time.perf_counter() - t_first > SYNC_EACH_S
         if progress and (i % log_every == 0 or i == total - 1):
             m = {k: float(np.mean(v)) for k, v in metrics.items()}
             bar.set_postfix(D=f"{m['d_total']:.3f}", G=f"{m['g_adv']:.3f}", rec=f"{m['rec']:.4f}")

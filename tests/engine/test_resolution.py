@@ -82,8 +82,11 @@ def _resized(x: np.ndarray, shape) -> np.ndarray:
 
 def test_shipped_brain_pyramids_record_their_spacing(brain):
     pyr, _ = brain
-    # trained on the 1 mm MNI grid: a 187 x 151 crop resized to the 80 x 65 finest scale
-    np.testing.assert_allclose(pyr.spacing, (187 / 80, 151 / 65))
+    # trained on the 1 mm MNI grid: a 187 x 151 crop at its own size (issue 13; the 80-px
+    # pyramid it replaced recorded 187 / 80 x 151 / 65 mm)
+    h, w = pyr.shapes[-1]
+    np.testing.assert_allclose(pyr.spacing, (187 / h, 151 / w))
+    assert (h, w) == (187, 151)
 
 
 def test_injection_into_a_3x_finer_image_runs_at_the_pyramids_resolution(brain):
@@ -98,14 +101,18 @@ def test_injection_into_a_3x_finer_image_runs_at_the_pyramids_resolution(brain):
         unmatched = inject(pyr, big, 2, 0, 2)  # the old behaviour: structures 3x too large
     assert matched.shape == unmatched.shape == (2, *big.shape)
     assert [c.category for c in caught] == [ResolutionWarning]  # only the unmatched call
-    # back on the pyramid's grid, the matched variations look like the training image
-    swd = {
-        k: metrics.sliced_wasserstein(np.stack([_resized(x, (h, w)) for x in v]), real)
-        for k, v in {"matched": matched, "unmatched": unmatched}.items()
-    }
-    assert swd["matched"] < 0.6 * swd["unmatched"], swd
     # on the pyramid's grid, the matched run is close to injecting the training image itself
     ref = inject(pyr, real, 2, 0, 2)
+    # back on the pyramid's grid, the matched variations are as like the training image as
+    # that on-grid injection (how like depends on the pyramid and the scale, not on the
+    # resampling), and more like it than the unmatched ones
+    on_grid = {
+        k: np.stack([_resized(x, (h, w)) for x in v])
+        for k, v in {"matched": matched, "unmatched": unmatched}.items()
+    }
+    swd = {k: metrics.sliced_wasserstein(v, real) for k, v in {**on_grid, "ref": ref}.items()}
+    assert swd["matched"] < swd["unmatched"], swd
+    assert swd["matched"] < 1.15 * swd["ref"], swd
     rmse = {
         k: float(np.sqrt(np.mean((np.stack([_resized(x, (h, w)) for x in v]) - ref) ** 2)))
         for k, v in {"matched": matched, "unmatched": unmatched}.items()
