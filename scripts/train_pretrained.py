@@ -149,7 +149,10 @@ def compare(old, new) -> dict:
 
     idx = old.channels.image_indices
     real = old.channels.denormalise(np.moveaxis(np.asarray(old.reals[-1]), -1, 0))[idx]
-    out = {"reference_shape": list(old.shapes[-1])}
+    out = {
+        "reference_shape": list(old.shapes[-1]),
+        "same_training_image": old.provenance.get("sha256") == new.provenance.get("sha256"),
+    }
     for tag, pyr in (("old", old), ("new", new)):
         rows = {}
         for k in (0, 1, 2):
@@ -225,6 +228,14 @@ def card(spec: Spec, pyr, q: dict, train_seconds: float, args: argparse.Namespac
             f"{c['old'][k]['diversity']:.4f} | {c['new'][k]['diversity']:.4f} |"
             for k in ("0", "1", "2")
         )
+        caveat = (
+            ""
+            if c.get("same_training_image", True)
+            else "\n**The two were trained on different images** (the training crop changed), so "
+            "the new pyramid's SWD here is measured against an image it never saw: this row "
+            "compares regions, not quality. Compare the quality table above with the old card's "
+            "instead, keeping in mind the size difference.\n"
+        )
         cmp_text = f"""
 ## Old against new
 
@@ -237,7 +248,7 @@ the pyramid with more scales.
 | start scale | SWD old | SWD new | diversity old | diversity new |
 |---|---|---|---|---|
 {crow}
-"""
+{caveat}"""
     return f"""# {spec.name}
 
 {spec.description}
