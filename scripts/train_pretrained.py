@@ -24,7 +24,7 @@ import numpy as np
 
 from singan_augment import data as datasets
 from singan_augment.engine.config import PyramidConfig, TrainConfig
-from singan_augment.engine.fit import fit, reconstruction_rmse
+from singan_augment.engine.fit import fit, reconstruction_rmse, scale_train_config
 from singan_augment.engine.schedules import SCHEDULES, schedule_name
 from singan_augment.files.pyramid_files import (
     checkpoint_exists,
@@ -98,17 +98,25 @@ def load_image(name: str) -> tuple[np.ndarray, Spec]:
     raise SystemExit(f"unknown pyramid {name!r}")
 
 
-def quality(pyr, image: np.ndarray, spec: Spec) -> dict:
-    from singan_augment import metrics
+START_SCALES = (0, 1, 2)
+
+
+def start_samples(pyr) -> dict:
+    """16 samples from each of ``START_SCALES`` (seeds 1234 + k): what the card scores."""
     from singan_augment.engine.sample import sample
+
+    return {k: sample(pyr, 1234 + k, 16, start_scale=k) for k in START_SCALES}
+
+
+def quality(pyr, image: np.ndarray, spec: Spec, samples: dict) -> dict:
+    from singan_augment import metrics
 
     out: dict = {"reconstruction_rmse": [round(v, 5) for v in reconstruction_rmse(pyr)]}
     img_idx = pyr.channels.image_indices
     # The finest scale of the pyramid is the training image at the trained size.
     image = pyr.channels.denormalise(np.moveaxis(np.asarray(pyr.reals[-1]), -1, 0))
     real = image[img_idx]
-    for k in (0, 1, 2):
-        s = sample(pyr, 1234 + k, 16, start_scale=k)
+    for k, s in samples.items():
         imgs = s.images[:, img_idx]
         out[f"start_scale_{k}"] = {
             "swd": round(float(metrics.sliced_wasserstein(imgs, real)), 5),
@@ -137,14 +145,13 @@ def quality(pyr, image: np.ndarray, spec: Spec) -> dict:
     return out
 
 
-def compare(old, new) -> dict:
-    """Old and new pyramid scored the same way: 16 samples per start scale, the new pyramid's
+def compare(old, new, new_samples: dict) -> dict:
+    """Old and new pyramid scored the same way: ``start_samples`` of each, the new pyramid's
     resized (antialiased bicubic) to the old pyramid's finest size, both against the old
     pyramid's training image. SWD at different sizes is not comparable, this is."""
     import jax.numpy as jnp
 
     from singan_augment import metrics
-    from singan_augment.engine.sample import sample
     from singan_augment.engine.scales import resize
 
     idx = old.channels.image_indices
@@ -153,10 +160,10 @@ def compare(old, new) -> dict:
         "reference_shape": list(old.shapes[-1]),
         "same_training_image": old.provenance.get("sha256") == new.provenance.get("sha256"),
     }
-    for tag, pyr in (("old", old), ("new", new)):
+    for tag, samples in (("old", start_samples(old)), ("new", new_samples)):
         rows = {}
-        for k in (0, 1, 2):
-            imgs = sample(pyr, 1234 + k, 16, start_scale=k).images[:, idx]
+        for k, s in samples.items():
+            imgs = s.images[:, idx]
             if imgs.shape[2:] != real.shape[1:]:
                 nhwc = jnp.asarray(np.moveaxis(imgs, 1, -1))
                 imgs = np.moveaxis(np.asarray(resize(nhwc, real.shape[1:])), -1, 1)
@@ -183,7 +190,7 @@ def card(spec: Spec, pyr, q: dict, train_seconds: float, args: argparse.Namespac
     )
     qrows = "\n".join(
         f"| {k} | {q[f'start_scale_{k}']['swd']:.4f} | {q[f'start_scale_{k}']['diversity']:.4f} |"
-        for k in (0, 1, 2)
+        for k in START_SCALES
     )
     mc_text = ""
     if "mask_consistency" in q:
@@ -204,7 +211,8 @@ def card(spec: Spec, pyr, q: dict, train_seconds: float, args: argparse.Namespac
             f"{tc.rec_weight_growth_scales} finest scales"
         )
         if rule is not None:
-            verdict = "frozen" if rule > tc.concurrent_freeze_diversity else "fine-tuned"
+            frozen = scale_train_config(pyr).concurrent_frozen_scales >= 1  # the engine's rule
+            verdict = "frozen" if frozen else "fine-tuned"
             how += (
                 f"; the coarsest generator's own diversity measured {rule:.3f} against the "
                 f"rule's threshold {tc.concurrent_freeze_diversity}, so it was {verdict} "
@@ -226,7 +234,7 @@ def card(spec: Spec, pyr, q: dict, train_seconds: float, args: argparse.Namespac
         crow = "\n".join(
             f"| {k} | {c['old'][k]['swd']:.4f} | {c['new'][k]['swd']:.4f} | "
             f"{c['old'][k]['diversity']:.4f} | {c['new'][k]['diversity']:.4f} |"
-            for k in ("0", "1", "2")
+            for k in map(str, START_SCALES)
         )
         caveat = (
             ""
@@ -386,9 +394,10 @@ def main() -> int:
 
 
 def _finish(pyr, image, spec, out, log, secs, args, old) -> int:
-    q = quality(pyr, image, spec)
+    samples = start_samples(pyr)
+    q = quality(pyr, image, spec, samples)
     if old is not None and old is not pyr:
-        q["previous"] = {**compare(old, pyr), "old_summary": summary(old)}
+        q["previous"] = {**compare(old, pyr, samples), "old_summary": summary(old)}
     elif (out / "quality.json").is_file():  # --cards-only keeps the comparison it had
         prev = json.loads((out / "quality.json").read_text()).get("previous")
         if prev is not None:
