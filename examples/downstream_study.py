@@ -10,24 +10,28 @@ optimiser as ``examples/train_segmentation.py`` (section 1), with what that firs
   frozen; the test split is scored once, in the final phase;
 * generator variance in the error bars: 3 UNet seeds x 2 generator seeds (two pyramids per
   image, seeds 0 and 1; two patch-NN sample sets);
-* image+label pyramids at the published widths with the ``fast`` schedule as the protocol
-  fixed it (500 iterations at the coarsest scale, falling with the square root of the area,
-  at least 100; ``fast`` has since changed, so the study pins these), max side = the image
-  (64 px nuclei, 80 px brain), 16 pairs per pyramid; 16 patch-NN pairs per image;
+* image+label pyramids at the published widths, max side = the image (64 px nuclei, 80 px
+  brain), 16 pairs per pyramid; 16 patch-NN pairs per image. ``--schedule`` names the
+  training schedule: ``fast`` (the default: the engine's ``fast`` as it is now, the rerun of
+  the amendment of 2026-12-02) or ``decay500p05`` (the provisional ``fast`` the first run
+  used: 500 iterations at the coarsest scale, falling with the square root of the area, at
+  least 100). Each schedule has its own work folder, results file and figures;
 * five arms: real, real + MONAI augmentation, real + SinGAN, real + SinGAN + MONAI
   augmentation, real + patch-NN (``examples/patch_nn.py``).
 
 Every UNet run is cached in ``--work/runs.json`` (written atomically after each run), so a
 stopped study resumes where it stopped; pyramids are cached by ``fit_dataset`` itself.
 
-    python examples/downstream_study.py            # the study (about 1.5 h on 2 CPU cores)
+    python examples/downstream_study.py            # the study with fast (hours on 2 CPU cores)
+    python examples/downstream_study.py --schedule decay500p05   # the first run (section 1c)
     python examples/downstream_study.py --quick    # smoke run of every phase (minutes)
-    python examples/downstream_study.py --report   # table + figure from the cache
+    python examples/downstream_study.py --report   # table + figure from the results file
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -48,15 +52,36 @@ GEN_SEEDS = (0, 1)
 UNET_SEEDS = (0, 1, 2)
 N_TRAIN = (1, 2, 4)
 TIE = 0.005
-FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "downstream_study.png"
+FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"
 
 
 # ----------------------------------------------------------------------------- generators
 
+# The study's schedules: where each one's results live (docs/results.md sections 1c and 1d).
+OUTPUTS = {
+    "decay500p05": ("runs/downstream_study", "docs/downstream_study.json", "downstream_study"),
+    "fast": (
+        "runs/downstream_study_fast",
+        "docs/downstream_study_fast.json",
+        "downstream_study_fast",
+    ),
+}
+
+
+def study_schedule(name: str):
+    """The ``TrainConfig`` of a study schedule: ``fast`` is the engine's ``fast`` as it is
+    now; ``decay500p05`` is the provisional ``fast`` the protocol's first run pinned."""
+    from singan_augment.engine.config import TrainConfig
+    from singan_augment.engine.schedules import schedule
+
+    if name == "decay500p05":
+        return TrainConfig(iters=500, iters_decay=0.5, iters_min=100)
+    return schedule(name)
+
 
 def pyramids(task: dict, seed: int, args) -> Path:
     """One image+label pyramid per pool image (generator seed ``seed``), cached."""
-    from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+    from singan_augment.engine.config import ModelConfig, PyramidConfig
     from singan_augment.expansion.fit_dataset import fit_dataset
 
     root = Path(args.work) / task["name"]
@@ -68,11 +93,11 @@ def pyramids(task: dict, seed: int, args) -> Path:
         np.save(inputs / f"{name}_label.npy", lab)
         entries.append({"image": f"{name}.npy", "label": f"{name}_label.npy"})
     (inputs / "datalist.json").write_text(json.dumps({"training": entries}, indent=1))
-    # the "fast" schedule as the protocol (docs/results.md section 1b) fixed it
-    tcfg = TrainConfig(iters=500, iters_decay=0.5, iters_min=100)
+    tcfg = study_schedule(args.schedule)
     mcfg = ModelConfig()
     if args.quick:
-        tcfg, mcfg = TrainConfig(iters=4), ModelConfig(nfc_init=8, nfc_max=8)
+        tcfg = dataclasses.replace(tcfg, iters=4, iters_min=2)
+        mcfg = ModelConfig(nfc_init=8, nfc_max=8)
     out = root / f"pyramids_g{seed}"
     t0 = time.perf_counter()
     rep = fit_dataset(
@@ -134,6 +159,13 @@ def patchnn_pairs(task: dict, seed: int, noise: float, args) -> dict[str, tuple[
 # ----------------------------------------------------------------------------- runs
 
 
+def write_atomic(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
 class Cache:
     """UNet results by key, written atomically after every run."""
 
@@ -146,10 +178,7 @@ class Cache:
 
     def put(self, key: str, value) -> None:
         self.data[key] = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, self.data)
 
 
 def unet_run(cache: Cache, key: str, task, real, syn, arm: str, seed: int, args) -> float:
@@ -310,7 +339,8 @@ def figure(results: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(
-        "Pre-registered study (docs/results.md 1b); ± = std over 3 UNet x 2 generator seeds",
+        f"Pre-registered study (docs/results.md 1b), schedule "
+        f"{results.get('schedule', 'decay500p05')}; ± = std over 3 UNet x 2 generator seeds",
         fontsize=9,
     )
     fig.tight_layout()
@@ -363,15 +393,18 @@ def main(argv=None) -> int:
     )
     p.add_argument("--quick", action="store_true", help="smoke run: tiny budgets, nuclei only")
     p.add_argument("--tasks", nargs="+", default=["nuclei", "brain"], choices=["nuclei", "brain"])
-    p.add_argument("--work", default="runs/downstream_study")
-    p.add_argument("--out", default="docs/downstream_study.json")
+    p.add_argument("--schedule", default="fast", choices=sorted(OUTPUTS))
+    p.add_argument("--work", help="cache folder (default: one per schedule, under runs/)")
+    p.add_argument("--out", help="results file (default: one per schedule, under docs/)")
     p.add_argument("--report", action="store_true", help="only print the table and figure")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     # fixed by the protocol (section 1's UNet settings)
     args.steps, args.batch, args.lr, args.syn_fraction, args.n_syn = 200, 8, 2e-3, 0.5, 16
-    fig_path = FIGURE
+    work, out, stem = OUTPUTS[args.schedule]
+    args.work, args.out = args.work or work, args.out or out
+    fig_path = FIGURES / f"{stem}.png"
     if args.quick:
         args.tasks, args.steps, args.n_syn = ["nuclei"], 4, 2
         args.work = str(Path(args.work) / "quick")
@@ -385,7 +418,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
         cache = Cache(Path(args.work) / "runs.json")
         t0 = time.perf_counter()
-        res = {"protocol": "docs/results.md section 1b", "tasks": {}}
+        res = {"protocol": "docs/results.md section 1b", "schedule": args.schedule, "tasks": {}}
         tasks = {"nuclei": seg.nuclei_task, "brain": seg.brain_task}
         for tname in args.tasks:
             task = tasks[tname]()
@@ -393,11 +426,10 @@ def main(argv=None) -> int:
             print(f"{tname}: chosen on validation {val['chosen']}", flush=True)
             rows = test_phase(task, val["chosen"], cache, args)
             res["tasks"][tname] = {"split": task["split"], "validation": val, "rows": rows}
-        res["wall_s"] = time.perf_counter() - t0
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1))
+            res["wall_s"] = time.perf_counter() - t0
+            write_atomic(Path(args.out), res)  # after each task: a finished task is kept
     figure(res, fig_path)
-    samples_figure(res, args, fig_path.with_name("downstream_study_samples.png"))
+    samples_figure(res, args, fig_path.with_name(f"{fig_path.stem}_samples.png"))
     print(table(res))
     print(f"figure: {fig_path}")
     return 0
