@@ -103,20 +103,25 @@ def measure(pyr, seeds, host, brain) -> list[dict]:
     return rows
 
 
+def stats_of(sel: list[dict]) -> dict:
+    """Medians (and p10, p90) over the seeds in ``sel`` of the retention, sign agreement and
+    seam ratio, and the per-channel median retention."""
+    stats = {}
+    for key in ("retention", "sign_agreement", "seam_ratio"):
+        v = np.array([r[key] for r in sel], np.float64)
+        stats[key] = [float(np.nanmedian(v)), *map(float, np.nanpercentile(v, [10, 90]))]
+    chan = np.array([r["retention_per_channel"] for r in sel], np.float64)
+    stats["retention_per_channel"] = [float(x) for x in np.nanmedian(chan, axis=0)]
+    return stats
+
+
 def summarise(rows) -> dict[tuple[str, int], dict]:
     out = {}
     for mode in LESION_MODES:
         for s in sorted({r["scale"] for r in rows}):
             sel = [r for r in rows if r["mode"] == mode and r["scale"] == s]
-            if not sel:
-                continue
-            stats = {}
-            for key in ("retention", "sign_agreement", "seam_ratio"):
-                v = np.array([r[key] for r in sel], np.float64)
-                stats[key] = [float(np.nanmedian(v)), *map(float, np.nanpercentile(v, [10, 90]))]
-            chan = np.array([r["retention_per_channel"] for r in sel], np.float64)
-            stats["retention_per_channel"] = [float(x) for x in np.nanmedian(chan, axis=0)]
-            out[(mode, s)] = stats
+            if sel:
+                out[(mode, s)] = stats_of(sel)
     return out
 
 
@@ -176,17 +181,7 @@ def measure_grid(pyr, seeds, host, brain) -> list[dict]:
 
 
 def summarise_grid(rows) -> dict[str, dict]:
-    out = {}
-    for name in GRID:
-        sel = [r for r in rows if r["setting"] == name]
-        stats = {}
-        for key in ("retention", "sign_agreement", "seam_ratio"):
-            v = np.array([r[key] for r in sel], np.float64)
-            stats[key] = [float(np.nanmedian(v)), *map(float, np.nanpercentile(v, [10, 90]))]
-        chan = np.array([r["retention_per_channel"] for r in sel], np.float64)
-        stats["retention_per_channel"] = [float(x) for x in np.nanmedian(chan, axis=0)]
-        out[name] = stats
-    return out
+    return {name: stats_of([r for r in rows if r["setting"] == name]) for name in GRID}
 
 
 def choose_grid(summary) -> tuple[str, bool]:
@@ -203,22 +198,6 @@ def choose_grid(summary) -> tuple[str, bool]:
     best = min(summary[k]["seam_ratio"][0] for k in ok)
     near = [k for k in ok if summary[k]["seam_ratio"][0] <= best + 0.02]
     return max(near, key=lambda k: min(summary[k]["retention_per_channel"])), True
-
-
-def grid_table(summary, title: str, channels) -> str:
-    lines = [
-        title,
-        f"{'setting':24s} {'retention (p10-p90)':>22s} "
-        f"{'per channel ' + '/'.join(channels):>30s} {'sign':>5s} {'seam ratio (p10-p90)':>22s}",
-    ]
-    for name, v in summary.items():
-        r, g, sr = v["retention"], v["sign_agreement"], v["seam_ratio"]
-        pc = "/".join(f"{x:.2f}" for x in v["retention_per_channel"])
-        lines.append(
-            f"{name:24s} {r[0]:8.2f} ({r[1]:.2f}-{r[2]:.2f}) {pc:>30s} {g[0]:5.2f} "
-            f"{sr[0]:8.2f} ({sr[1]:.2f}-{sr[2]:.2f})"
-        )
-    return "\n".join(lines)
 
 
 def grid_figure(pyr, host, brain, val, test, choice, path: Path) -> None:
@@ -299,15 +278,11 @@ def run_grid(args) -> int:
     val_rows = measure_grid(pyr, VAL_SEEDS, host, brain)
     val = summarise_grid(val_rows)
     choice, qualified = choose_grid(val)
-    print(
-        grid_table(
-            val, f"validation seeds {VAL_SEEDS[0]}-{VAL_SEEDS[-1]}, scale {GRID_SCALE}", names
-        )
-    )
+    print(table(val, f"validation seeds {VAL_SEEDS[0]}-{VAL_SEEDS[-1]}, scale {GRID_SCALE}", names))
     print(f"\nchosen on validation: {choice} (rule met: {qualified})\n")
     test_rows = measure_grid(pyr, TEST_SEEDS, host, brain)
     test = summarise_grid(test_rows)
-    print(grid_table(test, f"test seeds {TEST_SEEDS[0]}-{TEST_SEEDS[-1]} (scored once)", names))
+    print(table(test, f"test seeds {TEST_SEEDS[0]}-{TEST_SEEDS[-1]} (scored once)", names))
     for label, key in (("chosen", choice), ("old default", GRID_DEFAULT)):
         v = test[key]
         print(
@@ -335,16 +310,20 @@ def run_grid(args) -> int:
 
 
 def table(summary, title: str, channels) -> str:
+    """The printed table; a key is (mode, scale), or a ``GRID`` setting's name."""
+    grid = isinstance(next(iter(summary)), str)
+    head = f"{'setting':24s}" if grid else f"{'mode':18s} {'scale':>5s}"
     lines = [
         f"{title}",
-        f"{'mode':18s} {'scale':>5s} {'retention (p10-p90)':>22s} "
+        f"{head} {'retention (p10-p90)':>22s} "
         f"{'per channel ' + '/'.join(channels):>30s} {'sign':>5s} {'seam ratio (p10-p90)':>22s}",
     ]
-    for (mode, s), v in summary.items():
+    for key, v in summary.items():
         r, g, sr = v["retention"], v["sign_agreement"], v["seam_ratio"]
         pc = "/".join(f"{x:.2f}" for x in v["retention_per_channel"])
+        name = f"{key:24s}" if grid else f"{key[0]:18s} {key[1]:5d}"
         lines.append(
-            f"{mode:18s} {s:5d} {r[0]:8.2f} ({r[1]:.2f}-{r[2]:.2f}) {pc:>30s} {g[0]:5.2f} "
+            f"{name} {r[0]:8.2f} ({r[1]:.2f}-{r[2]:.2f}) {pc:>30s} {g[0]:5.2f} "
             f"{sr[0]:8.2f} ({sr[1]:.2f}-{sr[2]:.2f})"
         )
     return "\n".join(lines)
