@@ -88,19 +88,21 @@ def measure(pyr, seeds, host, brain) -> list[dict]:
             gen = inject(pyr, comp, s, seed, 1)[0]
             for mode, cfg in configs().items():
                 out = blend_back(comp, gen, mask, cfg)
-                fid = metrics.lesion_fidelity(out, comp, label)
                 rows.append(
-                    {
-                        "seed": seed,
-                        "scale": s,
-                        "mode": mode,
-                        "retention": fid.mean_retention,
-                        "retention_per_channel": list(fid.retention),
-                        "sign_agreement": fid.sign_agreement,
-                        "seam_ratio": metrics.seam_strength(out, mask) / seam0,
-                    }
+                    {"seed": seed, "scale": s, "mode": mode, **score(out, comp, label, mask, seam0)}
                 )
     return rows
+
+
+def score(out, comp, label, mask, seam0: float) -> dict:
+    """Lesion retention (mean and per channel), sign agreement and seam ratio of one blend."""
+    fid = metrics.lesion_fidelity(out, comp, label)
+    return {
+        "retention": fid.mean_retention,
+        "retention_per_channel": list(fid.retention),
+        "sign_agreement": fid.sign_agreement,
+        "seam_ratio": metrics.seam_strength(out, mask) / seam0,
+    }
 
 
 def stats_of(sel: list[dict]) -> dict:
@@ -166,17 +168,7 @@ def measure_grid(pyr, seeds, host, brain) -> list[dict]:
         gen = inject(pyr, comp, GRID_SCALE, seed, 1)[0]
         for name, cfg in GRID.items():
             out = blend_back(comp, gen, mask, cfg)
-            fid = metrics.lesion_fidelity(out, comp, label)
-            rows.append(
-                {
-                    "seed": seed,
-                    "setting": name,
-                    "retention": fid.mean_retention,
-                    "retention_per_channel": list(fid.retention),
-                    "sign_agreement": fid.sign_agreement,
-                    "seam_ratio": metrics.seam_strength(out, mask) / seam0,
-                }
-            )
+            rows.append({"seed": seed, "setting": name, **score(out, comp, label, mask, seam0)})
     return rows
 
 
@@ -301,8 +293,12 @@ def run_grid(args) -> int:
         "validation": val,
         "test": test,
         "rows": {"validation": val_rows, "test": test_rows},
-        "seconds": time.perf_counter() - t0,
     }
+    return write_results(args, res, t0)
+
+
+def write_results(args, res: dict, t0: float) -> int:
+    res["seconds"] = time.perf_counter() - t0
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1))
     print(f"wrote {args.out} and {args.figure} in {res['seconds']:.0f} s")
@@ -458,12 +454,8 @@ def main(argv=None) -> int:
         "validation": {f"{m}@{s}": v for (m, s), v in val.items()},
         "test": {f"{m}@{s}": v for (m, s), v in test.items()},
         "rows": {"validation": val_rows, "test": test_rows},
-        "seconds": time.perf_counter() - t0,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=1))
-    print(f"wrote {args.out} and {args.figure} in {res['seconds']:.0f} s")
-    return 0
+    return write_results(args, res, t0)
 
 
 if __name__ == "__main__":
