@@ -193,6 +193,10 @@ class TrainConfig:
     generator is frozen as with ``concurrent_frozen_scales=1``; at or below it (an image
     with a layout, e.g. a head) it is fine-tuned with the finer scales. 0 (default) never
     measures.
+    ``concurrent_coarsest_lr`` f in [0, 1] multiplies the coarsest generator's learning-rate
+    factor while it trains with finer scales (so at scale 1 it learns at ``lr_g * s * f``),
+    a setting between fine-tuning it (1, default) and freezing it (0 trains nothing and
+    still pays for its gradients: use ``concurrent_frozen_scales=1`` for that).
     """
 
     iters: int = 2000
@@ -218,6 +222,7 @@ class TrainConfig:
     concurrent_lr_scale: float = 0.1
     concurrent_frozen_scales: int = 0
     concurrent_freeze_diversity: float = 0.0
+    concurrent_coarsest_lr: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -246,6 +251,7 @@ class TrainConfig:
             concurrent_lr_scale=(0.0, 1.0),
             concurrent_frozen_scales=(0, 1000),
             concurrent_freeze_diversity=(0.0, 100.0),
+            concurrent_coarsest_lr=(0.0, 1.0),
         )
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(
@@ -272,9 +278,13 @@ class TrainConfig:
         return max(1, min(self.concurrent_stages, scale + 1 - self.concurrent_frozen_scales))
 
     def concurrent_lr_factors(self, scale: int) -> tuple[float, ...]:
-        """Learning-rate factors of the trainable generators, coarsest first (the last is 1)."""
+        """Learning-rate factors of the trainable generators, coarsest first (the last is 1);
+        scale 0's is multiplied by ``concurrent_coarsest_lr`` when it is in the window."""
         k = self.trainable_stages(scale)
-        return tuple(float(self.concurrent_lr_scale ** (k - 1 - j)) for j in range(k))
+        f = [float(self.concurrent_lr_scale ** (k - 1 - j)) for j in range(k)]
+        if k > 1 and scale - k + 1 == 0:
+            f[0] *= self.concurrent_coarsest_lr
+        return tuple(f)
 
     def scale_rec_weight(self, scale: int, shapes: Sequence[Sequence[int]]) -> float:
         """The reconstruction weight (alpha) of ``scale`` in a pyramid of ``shapes``: ``rec_weight``,

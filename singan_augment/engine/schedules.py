@@ -50,6 +50,7 @@ SCHEDULE_FIELDS = (
     "concurrent_lr_scale",
     "concurrent_frozen_scales",
     "concurrent_freeze_diversity",
+    "concurrent_coarsest_lr",
 )
 
 

@@ -359,6 +359,11 @@ def test_concurrent_stages_and_their_learning_rates(k, frozen, scale, trainable,
     cfg = TrainConfig(concurrent_stages=k, concurrent_frozen_scales=frozen)
     assert cfg.trainable_stages(scale) == trainable
     assert cfg.concurrent_lr_factors(scale) == pytest.approx(factors)
+    # the coarsest generator's own factor scales only scale 0's entry, only in the window
+    slow = dataclasses.replace(cfg, concurrent_coarsest_lr=0.25)
+    in_window = trainable > 1 and scale - trainable + 1 == 0
+    want = (factors[0] * 0.25, *factors[1:]) if in_window else factors
+    assert slow.concurrent_lr_factors(scale) == pytest.approx(want)
 
 
 def test_concurrent_stages_are_part_of_the_schedule_and_checked():
@@ -373,6 +378,10 @@ def test_concurrent_stages_are_part_of_the_schedule_and_checked():
     with pytest.raises(InputError, match="concurrent_frozen_scales"):
         TrainConfig(concurrent_frozen_scales=-1)
     assert schedule_name(TrainConfig(concurrent_frozen_scales=1)) == "custom"
+    with pytest.raises(InputError, match="concurrent_coarsest_lr"):
+        TrainConfig(concurrent_coarsest_lr=1.5)
+    assert schedule_name(TrainConfig(concurrent_coarsest_lr=0.5)) == "custom"
+    assert TrainConfig.from_dict({"iters": 5}).concurrent_coarsest_lr == 1.0
 
 
 # --- the per-image rule: freeze the coarsest generator when its own samples are diverse ---
@@ -446,3 +455,28 @@ def test_the_freeze_rule_is_part_of_the_schedule_and_checked():
     with pytest.raises(InputError, match="concurrent_freeze_diversity"):
         TrainConfig(concurrent_freeze_diversity=-0.1)
     assert schedule_name(TrainConfig(concurrent_freeze_diversity=0.3)) == "custom"
+
+
+def test_a_slower_coarsest_generator_moves_less_and_the_finer_ones_alike():
+    """``concurrent_coarsest_lr`` damps only the coarsest generator's updates: at 0 it ends
+    where scale 0 left it, at 1 it is the plain concurrent run, and the generators of the
+    finer scales train with their own rates either way."""
+    img = tiny_image()
+    base = dataclasses.replace(RULE, concurrent_stages=2)
+    after0 = _rule_fit(img, 0, base, stop_scale=0)
+    runs = {
+        f: _rule_fit(img, 0, dataclasses.replace(base, concurrent_coarsest_lr=f))
+        for f in (0.0, 0.3, 1.0)
+    }
+    plain = _rule_fit(img, 0, base)
+    moved = {
+        f: sum(
+            float(np.abs(a - b).sum())
+            for a, b in zip(
+                jax.tree.leaves(r.stages[0].params), jax.tree.leaves(after0.stages[0].params)
+            )
+        )
+        for f, r in runs.items()
+    }
+    assert moved[0.0] == 0.0 < moved[0.3] < moved[1.0]
+    assert all(np.array_equal(a, b) for a, b in zip(_leaves(runs[1.0]), _leaves(plain)))
