@@ -156,6 +156,7 @@ GRID = {
 }
 # BlendConfig.tumour() when the grid ran; the grid chose e1 s3, which replaced it
 GRID_DEFAULT = "keep_core e1 s1"
+GRID_NEW = "keep_core e1 s3"  # BlendConfig.tumour() since the 2-D grid
 
 
 def measure_grid(pyr, seeds, host, brain) -> list[dict]:
@@ -231,22 +232,30 @@ def grid_figure(pyr, host, brain, val, test, choice, path: Path) -> None:
         "filled: test",
         fontsize=7,
     )
-    seed = TEST_SEEDS[0]
+    seed = (VOLUME_TEST_SEEDS if host.ndim == 4 else TEST_SEEDS)[0]
     comp, label, mask = lesion_case(host, brain, seed)
     gen = inject(pyr, comp, GRID_SCALE, seed, 1)[0]
-    panels = [
-        ("naive paste", comp),
-        (f"old default ({GRID_DEFAULT})", blend_back(comp, gen, mask, GRID[GRID_DEFAULT])),
-        (f"chosen ({choice})", blend_back(comp, gen, mask, GRID[choice])),
-        ("label", None),
-    ]
+    shown = dict.fromkeys([GRID_DEFAULT, GRID_NEW, choice])
+    panels = [("naive paste", comp)]
+    for key in shown:
+        role = {GRID_DEFAULT: "old default", GRID_NEW: "new default"}.get(key, "chosen")
+        if key == choice and role != "chosen":
+            role += ", chosen"
+        panels.append(
+            (f"{role} ({key.replace('keep_core ', '')})", blend_back(comp, gen, mask, GRID[key]))
+        )
+    if host.ndim == 4:  # volumes: the axial slice through the lesion's centre
+        k = int(np.argmax(mask.sum(axis=(1, 2))))
+        panels = [(t, img[:, k]) for t, img in panels]
+        label, mask = label[k], mask[k]
+    panels.append(("label", None))
     ys, xs = np.nonzero(mask)
     pad = 12
     y0, y1 = max(ys.min() - pad, 0), ys.max() + pad
     x0, x1 = max(xs.min() - pad, 0), xs.max() + pad
     for c in range(3):
         for j, (title, img) in enumerate(panels):
-            a = fig.add_axes([0.47 + 0.13 * j, 0.64 - 0.3 * c, 0.125, 0.29])
+            a = fig.add_axes([0.47 + 0.105 * j, 0.64 - 0.3 * c, 0.1, 0.29])
             if img is None:
                 if c == 0:
                     a.imshow(label[y0:y1, x0:x1], cmap="viridis", interpolation="nearest")
@@ -263,19 +272,27 @@ def grid_figure(pyr, host, brain, val, test, choice, path: Path) -> None:
 
 
 def run_grid(args) -> int:
+    """The blend grid at ``GRID_SCALE``: 2-D, or with ``--volume`` on the volume host (there
+    reported beside the 2-D choice, which volumes share; docs/lesion_fidelity.md)."""
+    if GRID[GRID_NEW] != BlendConfig.tumour():
+        raise SystemExit(f"GRID_NEW {GRID_NEW!r} is no longer BlendConfig.tumour()")
     t0 = time.perf_counter()
-    pyr = pretrained.load(PYRAMID)
-    host, brain = host_and_brain(pyr)
+    name, val_seeds, test_seeds = PYRAMID, VAL_SEEDS, TEST_SEEDS
+    if args.volume:
+        name, val_seeds, test_seeds = VOLUME_PYRAMID, VOLUME_VAL_SEEDS, VOLUME_TEST_SEEDS
+    pyr = pretrained.load(name)
+    host, brain = (volume_host_and_brain if args.volume else host_and_brain)(pyr)
     names = pyr.channels.names
-    val_rows = measure_grid(pyr, VAL_SEEDS, host, brain)
+    val_rows = measure_grid(pyr, val_seeds, host, brain)
     val = summarise_grid(val_rows)
     choice, qualified = choose_grid(val)
-    print(table(val, f"validation seeds {VAL_SEEDS[0]}-{VAL_SEEDS[-1]}, scale {GRID_SCALE}", names))
+    print(table(val, f"validation seeds {val_seeds[0]}-{val_seeds[-1]}, scale {GRID_SCALE}", names))
     print(f"\nchosen on validation: {choice} (rule met: {qualified})\n")
-    test_rows = measure_grid(pyr, TEST_SEEDS, host, brain)
+    test_rows = measure_grid(pyr, test_seeds, host, brain)
     test = summarise_grid(test_rows)
-    print(table(test, f"test seeds {TEST_SEEDS[0]}-{TEST_SEEDS[-1]} (scored once)", names))
-    for label, key in (("chosen", choice), ("old default", GRID_DEFAULT)):
+    print(table(test, f"test seeds {test_seeds[0]}-{test_seeds[-1]} (scored once)", names))
+    roles = {"chosen": choice, "old default": GRID_DEFAULT, "new default": GRID_NEW}
+    for label, key in roles.items():
         v = test[key]
         print(
             f"test, {label} ({key}): retention per channel "
@@ -286,7 +303,7 @@ def run_grid(args) -> int:
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     grid_figure(pyr, host, brain, val, test, choice, Path(args.figure))
     res = {
-        "pyramid": PYRAMID,
+        "pyramid": name,
         "scale": GRID_SCALE,
         "settings": {k: v.to_dict() for k, v in GRID.items()},
         "choice": {"setting": choice, "rule_met": qualified},
@@ -410,8 +427,9 @@ def main(argv=None) -> int:
     )
     args = ap.parse_args(argv)
     if args.blend_grid:
-        args.out = args.out.replace("lesion_fidelity.json", "lesion_blend_grid.json")
-        args.figure = args.figure.replace("lesion_fidelity.png", "lesion_blend_grid.png")
+        stem = "lesion_blend_grid_volume" if args.volume else "lesion_blend_grid"
+        args.out = args.out.replace("lesion_fidelity.json", f"{stem}.json")
+        args.figure = args.figure.replace("lesion_fidelity.png", f"{stem}.png")
         return run_grid(args)
     t0 = time.perf_counter()
     val_seeds, test_seeds, name = VAL_SEEDS, TEST_SEEDS, PYRAMID
