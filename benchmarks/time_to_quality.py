@@ -297,7 +297,7 @@ def _schedules() -> dict[str, Schedule]:
         note="con3d039p115rg10f2 with threshold 0.30 (added 2026-12-02, 06:20)",
     )
     # the coarsest generator slowed, not frozen, with the finer windows kept at x0.1: one
-    # schedule for every image instead of the per-image rule (amendment of 2026-12-02, 11:25)
+    # schedule for every image instead of the per-image rule (amendment of 2026-12-02, 11:23)
     base = {**by_name["con3p105rg10f2"].train, "iters_decay": 1.15}
     for f in (0.15, 0.3):
         name = f"con3c{round(f * 100):03d}p115rg10f2"
@@ -305,7 +305,7 @@ def _schedules() -> dict[str, Schedule]:
             name,
             {**base, "concurrent_coarsest_lr": f},
             note=f"con3p105rg10f2 at power 1.15 with the coarsest generator's learning rate "
-            f"x{f:g} while it trains with finer scales (added 2026-12-02, 11:25)",
+            f"x{f:g} while it trains with finer scales (added 2026-12-02, 11:23)",
         )
     # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:00)
     rule = by_name["con3d039p105rg10f2"]
