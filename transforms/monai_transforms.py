@@ -285,7 +285,7 @@ class _TumourRandom(RandomizableTransform):
         lesion: str = "keep_core",
     ) -> None:
         self.pyramid = pyramid
-        self.blend = BlendConfig.tumour(lesion)
+        self.lesion = BlendConfig.tumour(lesion).lesion  # checked here, built per call
         self.injection_scale = int(injection_scale)
         self.tumour_bank = list(tumour_bank) if tumour_bank is not None else None
         self.patch_size = _range(patch_size, "patch_size", int)
@@ -340,7 +340,7 @@ class _TumourRandom(RandomizableTransform):
             label_map=self.label_map,
             threshold=self.threshold,
             tumour_label=self.tumour_label,
-            blend=self.blend,
+            lesion=self.lesion,
             spacing=tensor_spacing(next(iter(images.values()))),
         )
 
@@ -348,7 +348,7 @@ class _TumourRandom(RandomizableTransform):
         p = self._params
         info = {
             "injection_scale": self.injection_scale,
-            "lesion": self.blend.lesion,
+            "lesion": self.lesion,
             "pyramid": _source_name(self.pyramid),
         }
         if p is not None:

@@ -326,7 +326,7 @@ class SinGANTumour(Transform):
             label_map=dict(self.label_map) if self.label_map else {1: 1, 2: 2, 3: 3},
             threshold=self.threshold,
             tumour_label=self.tumour_label,
-            blend=BlendConfig.tumour(self.lesion),
+            lesion=self.lesion,
             spacing=_subject_spacing(subject, scalars),
         )
         for name, t in res.items():

@@ -191,14 +191,16 @@ def tumour_plane(
     tumour_label: int,
     blend: BlendConfig | None = None,
     spacing: tuple[float, float] | None = None,
+    lesion: str = "keep_core",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Insert and harmonize one tumour in one plane.
 
     Args:
         image: (C_img, A, B) image channels (the pyramid's image channels, in order).
         label: (A, B) integer label map (zeros if there is none).
-        blend: how the harmonized image is blended back (default ``BlendConfig.tumour()``,
-            which keeps the lesion's core from the paste).
+        blend: how the harmonized image is blended back (default
+            ``BlendConfig.tumour(lesion, spatial_dims)`` for the plane's dimensionality, which
+            keeps the lesion's core from the paste).
         spacing: the plane's (row, col) pixel spacing, if known (the pyramid then runs at its
             own recorded spacing; the paste and the label stay on the input's grid).
     Returns:
@@ -241,7 +243,7 @@ def tumour_plane(
     for j, i in enumerate(lab_idx):  # pyramids with label channels see the new label map
         full[i] = (new_label == j + 1) if len(lab_idx) > 1 else (new_label > 0)
     s = resolve_scale(pyramid, injection_scale, "inject")
-    blend = BlendConfig.tumour() if blend is None else blend
+    blend = BlendConfig.tumour(lesion, spatial_dims=nd) if blend is None else blend
     out = harmonize(pyramid, full, pm, s, int(params.seed) % (2**32), blend=blend, spacing=spacing)
     return out[img_idx], new_label
 

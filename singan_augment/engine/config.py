@@ -356,14 +356,25 @@ class BlendConfig:
         return cls(dilation_radius=20, sigma=5.0)
 
     @classmethod
-    def tumour(cls, lesion: str = "keep_core") -> BlendConfig:
+    def tumour(cls, lesion: str = "keep_core", spatial_dims: int = 2) -> BlendConfig:
         """Harmonization blend for an inserted lesion: radius 7, sigma 5, and the lesion's core
-        (eroded 1 px, its edge ramped with a 3-px Gaussian) kept from the paste. Both were
-        chosen on validation seeds in ``docs/lesion_fidelity.md``; on the test lesions in the
-        shipped 187-px host at injection scale 2 it kept 0.81 / 0.79 / 0.77 of the lesion's
-        contrast in T1 / T2w / FLAIR (published blend: 0.30 overall) at a seam ratio of 0.66
-        (a 1-px ramp: 0.87 / 0.88 / 0.86 at 0.77)."""
-        return cls(dilation_radius=7, sigma=5.0, lesion=lesion, core_erosion=1, core_sigma=3.0)
+        (eroded 1 px, its edge ramped with a Gaussian of 3 px for images, 1 voxel for
+        volumes) kept from the paste (``docs/lesion_fidelity.md``). For images both were
+        chosen on validation seeds: on the test lesions in the shipped 187-px host at injection
+        scale 2 it kept 0.81 / 0.79 / 0.77 of the lesion's contrast in T1 / T2w / FLAIR
+        (published blend: 0.30 overall) at a seam ratio of 0.66 (a 1-px ramp: 0.87 / 0.88 /
+        0.86 at 0.77). In the shipped volume pyramid a 3-voxel ramp erased T2w and FLAIR
+        contrast on the validation lesions, so volumes keep the 1-voxel ramp.
+
+        Raises:
+            InputError: ``spatial_dims`` is not 2 or 3, or an unknown ``lesion`` mode.
+        """
+        if spatial_dims not in (2, 3):
+            raise InputError(
+                f"BlendConfig.tumour: spatial_dims must be 2 or 3, got {spatial_dims!r}"
+            )
+        ramp = 3.0 if spatial_dims == 2 else 1.0
+        return cls(dilation_radius=7, sigma=5.0, lesion=lesion, core_erosion=1, core_sigma=ramp)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

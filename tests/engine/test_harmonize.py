@@ -190,6 +190,10 @@ def test_blend_config_names_the_bad_field(kwargs, field):
 def test_blend_config_round_trips_and_tumour_keeps_the_core():
     cfg = BlendConfig.tumour()
     assert (cfg.lesion, cfg.core_erosion, cfg.core_sigma) == ("keep_core", 1, 3.0)
+    vol = BlendConfig.tumour(spatial_dims=3)  # volumes keep the 1-voxel ramp
+    assert (vol.lesion, vol.core_erosion, vol.core_sigma) == ("keep_core", 1, 1.0)
+    with pytest.raises(InputError, match="spatial_dims must be 2 or 3, got 4"):
+        BlendConfig.tumour(spatial_dims=4)
     assert BlendConfig.from_dict(cfg.to_dict()) == cfg
     assert BlendConfig.harmonization().lesion == "regenerate"
 

@@ -562,3 +562,36 @@ def test_a_volume_pyramid_inserts_and_harmonizes_a_3d_lesion(tiny_volume_pyramid
         location=(7, 8, 7), zoom_range=1.0, rotate=False,
     ).set_random_state(0)(_volume_dict() | {"lesion": torch.zeros_like(d["lesion"])})  # fmt: skip
     assert torch.equal(again["lesion"], out["lesion"]) and torch.equal(again["t1"], out["t1"])
+
+
+@pytest.mark.parametrize("volume", [False, True])
+def test_the_tumour_blend_follows_the_inputs_dimensionality(
+    volume, monkeypatch, tiny_volume_pyramid_dir, pyr3
+):
+    """Images get the 3-px core ramp chosen in 2-D, volumes the 1-voxel one
+    (docs/lesion_fidelity.md, "The new default in 3-D"); ``lesion`` still picks the mode."""
+    import singan_augment.engine.harmonize as harmonize_module
+
+    seen = []
+    real = harmonize_module.harmonize
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["blend"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(harmonize_module, "harmonize", spy)
+    if volume:
+        d = _volume_dict()
+        d["lesion"] = torch.zeros_like(d["lesion"])
+        keys, src, kw = ["t1"], tiny_volume_pyramid_dir, {"patch_size": 16, "location": (7, 8, 7)}
+    else:
+        d, keys, src, kw = _tumour_case(pyr3), IMAGES, pyr3, {}
+    for lesion in ("keep_core", "regenerate"):
+        SinGANTumourHarmonized(
+            keys, src, label_key="lesion" if volume else "label", injection_scale=1,
+            lesion=lesion, **kw,
+        ).set_random_state(0)(dict(d))  # fmt: skip
+    assert [(b.lesion, b.core_sigma) for b in seen] == [
+        ("keep_core", 1.0 if volume else 3.0),
+        ("regenerate", 1.0 if volume else 3.0),
+    ]
