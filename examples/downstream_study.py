@@ -160,10 +160,10 @@ def patchnn_pairs(task: dict, seed: int, noise: float, args) -> dict[str, tuple[
 
 
 def write_atomic(path: Path, data) -> None:
+    from singan_augment.files.atomic import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1).encode())
 
 
 class Cache:
