@@ -317,6 +317,15 @@ def _schedules() -> dict[str, Schedule]:
         note="every scale from the sibling's fast pyramid, then fast's concurrent step for "
         "300 (A_n/A_0)^-1.05 iterations, floor 20 (added 2026-12-02, 04:00)",
     )
+    # its seed-1 repeat, sibling and fine-tune both seed 1, as the 04:00 amendment requires
+    # before the warm-start goal counts (added 2026-12-02, 14:39)
+    by_name["warmcon300p105s1"] = replace(
+        by_name["warmcon300p105"],
+        name="warmcon300p105s1",
+        seed=1,
+        sibling_schedule="con3p105rg10f2s1",
+        note=f"{by_name['warmcon300p105'].note}; seed 1, sibling trained with seed 1",
+    )
     return by_name
 
 
