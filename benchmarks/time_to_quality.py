@@ -317,6 +317,12 @@ def _schedules() -> dict[str, Schedule]:
         note="every scale from the sibling's fast pyramid, then fast's concurrent step for "
         "300 (A_n/A_0)^-1.05 iterations, floor 20 (added 2026-12-02, 04:00)",
     )
+    # `fast` itself with training seed 1, for histology, whose pass is one seed (registered
+    # 2026-12-02, 15:09)
+    fast = by_name["con3d039p105rg10f2"]
+    by_name["con3d039p105rg10f2s1"] = replace(
+        fast, name="con3d039p105rg10f2s1", seed=1, note=f"{fast.note}; seed 1"
+    )
     # its seed-1 repeat, sibling and fine-tune both seed 1, as the 04:00 amendment requires
     # before the warm-start goal counts (added 2026-12-02, 14:39)
     by_name["warmcon300p105s1"] = replace(
