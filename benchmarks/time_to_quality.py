@@ -317,6 +317,15 @@ def _schedules() -> dict[str, Schedule]:
         note="every scale from the sibling's fast pyramid, then fast's concurrent step for "
         "300 (A_n/A_0)^-1.05 iterations, floor 20 (added 2026-12-02, 04:00)",
     )
+    # the same fine-tune from a sibling trained by `fast` itself (the per-image rule), as
+    # fit-dataset would train a dataset's first pyramid; on brain the rule resolves to
+    # con3p105rg10f2, so this is warmcon300p105 there (registered 2026-12-02, 15:20)
+    by_name["warmcon300p105r"] = replace(
+        by_name["warmcon300p105"],
+        name="warmcon300p105r",
+        sibling_schedule="con3d039p105rg10f2",
+        note=f"{by_name['warmcon300p105'].note}; sibling trained by fast (the per-image rule)",
+    )
     # `fast` itself with training seed 1, for histology, whose pass is one seed (registered
     # 2026-12-02, 15:09)
     fast = by_name["con3d039p105rg10f2"]
