@@ -18,11 +18,13 @@ def _names(text: str) -> list[str]:
 def cmd_fit_dataset(args: argparse.Namespace) -> int:
 
     from singan_augment.engine.config import ModelConfig, PyramidConfig
-    from singan_augment.engine.schedules import schedule
+    from singan_augment.engine.schedules import check_warm_start_schedule, schedule
     from singan_augment.expansion.fit_dataset import fit_dataset
 
+    name = args.schedule or ("finetune" if args.warm_start else "fast")
+    check_warm_start_schedule(schedule(name), args.warm_start)  # before --iters renames it
     tcfg = with_overrides(
-        schedule(args.schedule), iters=args.iters, concurrent_stages=args.concurrent_stages
+        schedule(name), iters=args.iters, concurrent_stages=args.concurrent_stages
     )
     pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
     mcfg = with_overrides(
@@ -98,9 +100,10 @@ def register(sub) -> None:
     f.add_argument("--out", required=True, help="folder of pyramids, one sub-folder per image")
     f.add_argument(
         "--schedule",
-        choices=["fast", "singan"],
-        default="fast",
-        help="training schedule: fast (default; see docs/time_to_quality.md) or the published singan",
+        choices=["fast", "finetune", "singan"],
+        help="training schedule: fast (the default from scratch), finetune (the default with "
+        "--warm-start: fast's step at 300 iterations) or the published singan; see "
+        "docs/time_to_quality.md",
     )
     f.add_argument(
         "--iters",
@@ -133,7 +136,8 @@ def register(sub) -> None:
     f.add_argument(
         "--warm-start",
         help="a complete pyramid of a sibling image (same channels, scale count and model) to "
-        "initialise every pyramid from, then fine-tune with the schedule",
+        "initialise every pyramid from, then fine-tune with the schedule (finetune unless "
+        "--schedule says otherwise)",
     )
     f.add_argument(
         "--volumes",

@@ -26,7 +26,7 @@ from .networks import init_discriminator, init_generator
 from .pyramid import Pyramid
 from .resolution import finest_spacing
 from .scales import build_pyramid, format_shape, pyramid_shapes, resize
-from .schedules import with_schedule
+from .schedules import check_warm_start_schedule, with_schedule
 from .train import init_state, make_iteration, run_iterations, scale_consts
 
 ScaleCallback = Callable[[list[Pyramid], int, list[dict[str, float]]], None]
@@ -246,13 +246,15 @@ def fit_many(
     schedule to fine-tune.
 
     Raises:
-        InputError: if the pyramids differ in shapes, channel count, configs or progress;
+        InputError: if the pyramids differ in shapes, channel count, configs or progress,
+            or their schedule only fine-tunes (``finetune``) and ``warm_start`` is None;
         PyramidMismatchError: a warm-start pyramid that does not fit.
     """
     pyrs = list(pyramids)
     if not pyrs:
         raise InputError("fit_many needs at least one pyramid")
     first = pyrs[0]
+    check_warm_start_schedule(first.train_config, warm_start)
     if warm_start is not None:
         check_warm_start(warm_start, first)
     for p in pyrs[1:]:
@@ -381,8 +383,9 @@ def fit(
             require_complete=False)``); training continues from its first untrained scale.
         warm_start: a complete pyramid of a sibling image to initialise every scale from
             (recorded in the provenance; a resume must pass the same one).
-        schedule: ``"singan"`` (published) or ``"fast"`` replaces ``train_config``'s
-            iteration schedule (see ``engine.schedules``); None keeps ``train_config``'s.
+        schedule: ``"singan"`` (published), ``"fast"`` or ``"finetune"`` (with
+            ``warm_start`` only) replaces ``train_config``'s iteration schedule (see
+            ``engine.schedules``); None keeps ``train_config``'s.
         spacing: (row, col) pixel spacing of ``image`` ((slice, row, col) for a volume; e.g.
             mm; one number if isotropic), or
             None if unknown. Recorded (for the finest scale) so that the pyramid is later run

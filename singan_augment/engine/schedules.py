@@ -13,6 +13,14 @@ On the 128-px brain slice and H&E + nuclei-mask tile it costs 1/6.2 and 1/6.05 o
 ``singan``'s time and meets its quality from start scales 0 and 1
 (``benchmarks/time_to_quality.py``; docs/time_to_quality.md has the measurements, the seeds,
 how the threshold was chosen and the images it has not yet been measured on).
+
+``finetune`` is ``fast``'s step with far fewer iterations (300 at the coarsest scale, the same
+fall with the area, at least 20), for a pyramid warm-started from a finished pyramid of a
+sibling image (``fit(warm_start=...)``, ``fit-dataset --warm-start``); it refuses to train
+without one. On the 128-px brain slice, warm-started from a sibling slice's ``fast`` pyramid,
+it costs 1/21.4 of ``singan``'s time (the sibling's own training not counted) and meets its
+quality from start scales 0 and 1 with two seeds (docs/time_to_quality.md, "A warm start
+fine-tuned with the fast step").
 """
 
 from __future__ import annotations
@@ -35,6 +43,10 @@ SCHEDULES: dict[str, TrainConfig] = {
         concurrent_freeze_diversity=0.39,
     ),
 }
+SCHEDULES["finetune"] = dataclasses.replace(SCHEDULES["fast"], iters=300, iters_min=20)
+
+# The schedules that only fine-tune a warm start (training from scratch with them is refused).
+WARM_START_ONLY = ("finetune",)
 
 # The fields that make a schedule (the losses, optimiser and noise settings are shared).
 SCHEDULE_FIELDS = (
@@ -66,12 +78,27 @@ def schedule(name: str) -> TrainConfig:
 
 
 def schedule_name(config: TrainConfig) -> str:
-    """``"singan"`` or ``"fast"`` if ``config``'s schedule fields are that schedule's, else
+    """The name in ``SCHEDULES`` whose schedule fields ``config`` has, else
     ``"custom"`` (e.g. ``--iters 300``)."""
     for name, ref in SCHEDULES.items():
         if all(getattr(config, f) == getattr(ref, f) for f in SCHEDULE_FIELDS):
             return name
     return "custom"
+
+
+def check_warm_start_schedule(config: TrainConfig, warm_start: object) -> None:
+    """Refuse a fine-tuning schedule (``finetune``) without a warm start.
+
+    Raises:
+        InputError: ``config`` is a warm-start-only schedule and ``warm_start`` is None.
+    """
+    name = schedule_name(config)
+    if name in WARM_START_ONLY and warm_start is None:
+        raise InputError(
+            f"schedule {name!r} fine-tunes a warm start (300 iterations at the coarsest "
+            "scale): pass a sibling's finished pyramid as warm_start (fit-dataset "
+            "--warm-start DIR), or train from scratch with 'fast' or 'singan'"
+        )
 
 
 def with_schedule(config: TrainConfig, name: str) -> TrainConfig:
@@ -80,4 +107,11 @@ def with_schedule(config: TrainConfig, name: str) -> TrainConfig:
     return dataclasses.replace(config, **{f: getattr(ref, f) for f in SCHEDULE_FIELDS})
 
 
-__all__ = ["SCHEDULES", "schedule", "schedule_name", "with_schedule"]
+__all__ = [
+    "SCHEDULES",
+    "WARM_START_ONLY",
+    "check_warm_start_schedule",
+    "schedule",
+    "schedule_name",
+    "with_schedule",
+]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.engine.schedules import check_warm_start_schedule
 from singan_augment.errors import InputError, PyramidFileError
 from singan_augment.files.lock import FolderLock
 
@@ -196,7 +197,8 @@ def fit_dataset(
     it does not fit is reported failed with the difference named.
 
     Raises:
-        InputError: unusable input (see ``discover``) or an unknown executor;
+        InputError: unusable input (see ``discover``), an unknown executor, or the
+            ``finetune`` schedule without ``warm_start``;
         PyramidFileError: an unreadable or incomplete ``warm_start`` pyramid.
     """
     from tqdm.auto import tqdm
@@ -206,6 +208,7 @@ def fit_dataset(
     t_start = time.perf_counter()
     if executor not in ("local", "ray"):
         raise InputError(f"unknown executor {executor!r} (use local or ray)")
+    check_warm_start_schedule(train_config, warm_start)
     entries = discover(source, image_keys=image_keys, label_key=label_key)
     if warm_start is not None:
         from singan_augment.files.pyramid_files import load_pyramid

@@ -25,6 +25,28 @@ def test_fast_spends_fewer_iterations_where_a_scale_costs_more():
     assert counts[-1] >= fast.iters_min
 
 
+def test_finetune_is_fasts_step_with_fewer_iterations():
+    import dataclasses
+
+    fast, tune = schedule("fast"), schedule("finetune")
+    assert dataclasses.replace(tune, iters=fast.iters, iters_min=fast.iters_min) == fast
+    shapes = [(31, 25), (40, 32), (50, 41), (63, 51), (80, 65), (101, 83), (128, 104)]
+    # the counts of the measured brain fine-tune (docs/time_to_quality.md)
+    assert [tune.scale_iters(n, shapes)[0] for n in range(7)] == [300, 177, 108, 67, 41, 25, 20]
+
+
+def test_finetune_refuses_to_train_without_a_warm_start(tmp_path):
+    from singan_augment.expansion.fit_dataset import fit_dataset
+
+    kw = dict(model_config=TINY_MODEL, pyramid_config=TINY_PYRAMID, progress=False)
+    with pytest.raises(InputError, match="'finetune' fine-tunes a warm start"):
+        fit(tiny_image(), 0, schedule="finetune", **kw)
+    np.save(tmp_path / "a.npy", tiny_image())
+    with pytest.raises(InputError, match="--warm-start"):
+        fit_dataset(tmp_path, tmp_path / "out", train_config=schedule("finetune"), **kw)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_names_round_trip(name):
     assert schedule_name(schedule(name)) == name

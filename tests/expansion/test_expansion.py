@@ -582,6 +582,12 @@ def test_warm_start_initialises_every_pyramid_from_the_sibling_and_is_recorded(
     warm_b, cold_b = load_pyramid(out / "case_b"), load_pyramid(cold_out / "case_b")
     assert warm_b.provenance["warm_start"]["sha256"] == sib.provenance["sha256"]
     assert gap(warm_b) < 0.5 * gap(cold_b)
+    # with --warm-start the default schedule is finetune (fast's step, floor 20 not 100)
+    assert warm_b.train_config.iters_min == 20 and warm_b.train_config.concurrent_stages == 3
+    # finetune from scratch is refused before anything is written
+    lone = tmp_path / "lone"
+    assert main([*args[:3], str(lone), *args[4:], "--schedule", "finetune"]) == 2
+    assert "'finetune' fine-tunes a warm start" in capsys.readouterr().err and not lone.exists()
     # a sibling that does not fit (3 channels, another model) fails each image, naming why
     bad = tmp_path / "bad"
     assert main([*args[:3], str(bad), *args[4:], "--warm-start", str(tiny_pyramid_dir)]) == 1
