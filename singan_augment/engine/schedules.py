@@ -10,8 +10,8 @@ coarsest generator joins the concurrent training is decided per image
 (``concurrent_freeze_diversity=0.39``): it is frozen when its own samples are diverse (a
 texture, e.g. an H&E tile) and fine-tuned when they are not (a layout, e.g. a brain slice).
 On the 128-px brain slice and H&E + nuclei-mask tile it costs 1/6.2 and 1/6.05 of
-``singan``'s time and meets its quality from start scales 0 and 1
-(``benchmarks/time_to_quality.py``; docs/time_to_quality.md has the measurements, the seeds,
+``singan``'s time and meets its quality from start scales 0 and 1 (brain with two training
+seeds, the H&E tile with one of two) (``benchmarks/time_to_quality.py``; docs/time_to_quality.md has the measurements, the seeds,
 how the threshold was chosen and the images it has not yet been measured on).
 
 ``finetune`` is ``fast``'s step with far fewer iterations (300 at the coarsest scale, the same
