@@ -21,11 +21,9 @@ def cmd_fit_dataset(args: argparse.Namespace) -> int:
     from singan_augment.engine.schedules import check_warm_start_schedule, schedule
     from singan_augment.expansion.fit_dataset import fit_dataset
 
-    name = args.schedule or ("finetune" if args.warm_start else "fast")
-    check_warm_start_schedule(schedule(name), args.warm_start)  # before --iters renames it
-    tcfg = with_overrides(
-        schedule(name), iters=args.iters, concurrent_stages=args.concurrent_stages
-    )
+    ref = schedule(args.schedule or ("finetune" if args.warm_start else "fast"))
+    check_warm_start_schedule(ref, args.warm_start)  # before --iters makes it "custom"
+    tcfg = with_overrides(ref, iters=args.iters, concurrent_stages=args.concurrent_stages)
     pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
     mcfg = with_overrides(
         ModelConfig(),

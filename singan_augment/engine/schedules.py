@@ -95,8 +95,8 @@ def check_warm_start_schedule(config: TrainConfig, warm_start: object) -> None:
     name = schedule_name(config)
     if name in WARM_START_ONLY and warm_start is None:
         raise InputError(
-            f"schedule {name!r} fine-tunes a warm start (300 iterations at the coarsest "
-            "scale): pass a sibling's finished pyramid as warm_start (fit-dataset "
+            f"schedule {name!r} fine-tunes a warm start ({config.iters} iterations at the "
+            "coarsest scale): pass a sibling's finished pyramid as warm_start (fit-dataset "
             "--warm-start DIR), or train from scratch with 'fast' or 'singan'"
         )
 
