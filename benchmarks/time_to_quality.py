@@ -307,6 +307,20 @@ def _schedules() -> dict[str, Schedule]:
             note=f"con3p105rg10f2 at power 1.15 with the coarsest generator's learning rate "
             f"x{f:g} while it trains with finer scales (added 2026-12-02, 11:23)",
         )
+    # width 32 at every scale (amendment of 2026-12-02, 17:05): the coarsest generator frozen,
+    # fast's counts (power 1.05) or the smallest power in 0.80 ... 1.05 that the width-32
+    # calibrations cost at <= 1/6.3 of the baseline on brain, histology and coffee
+    frozen = by_name["con3f1p105rg10f2"]
+    powers = {"08": 0.8, "085": 0.85, "09": 0.9, "095": 0.95, "1": 1.0, "105": 1.05}
+    for tag, p in powers.items():
+        name = f"con3f1w32p{tag}rg10f2"
+        by_name[name] = Schedule(
+            name,
+            {**frozen.train, "iters_decay": p},
+            {"nfc_max": 32},
+            note=f"con3f1p105rg10f2 at power {p:g} with the width capped at 32 at every "
+            "scale (added 2026-12-02, 17:05)",
+        )
     # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:00)
     rule = by_name["con3d039p105rg10f2"]
     by_name["warmcon300p105"] = Schedule(
@@ -508,16 +522,18 @@ def quality(image: BenchImage, out: Path) -> dict:
 CALIBRATION_ITERS = 21
 
 
-def calibrate(image: BenchImage, concurrent_stages: int = 1) -> dict:
+def calibrate(image: BenchImage, concurrent_stages: int = 1, nfc_max: int | None = None) -> dict:
     """Per-scale compile seconds and steady seconds per iteration of this image's pyramid at
     the published architecture, from a short run (``CALIBRATION_ITERS`` iterations per scale)
     on the same code path as training. Run it on an otherwise idle machine.
     ``concurrent_stages`` > 1 calibrates the concurrent training step (several generators
-    trained per iteration), which costs more per iteration."""
+    trained per iteration), which costs more per iteration; ``nfc_max`` caps the width
+    (``ModelConfig.nfc_max``; None: the published 128)."""
     from singan_augment.engine.config import TrainConfig
     from singan_augment.engine.fit import fit
 
-    mcfg, _, pcfg = configs(SCHEDULES["singan"])
+    width = {} if nfc_max is None else {"nfc_max": nfc_max}
+    mcfg, _, pcfg = configs(replace(SCHEDULES["singan"], model=width))
     scales = {}
     mark = {"t": time.perf_counter()}
 
@@ -548,20 +564,29 @@ def calibrate(image: BenchImage, concurrent_stages: int = 1) -> dict:
         "code": _commit(),
         "host_cpus": os.cpu_count(),
         "concurrent_stages": concurrent_stages,
+        "nfc_max": mcfg.nfc_max,
     }
 
 
-def calibration_path(image: str, concurrent_stages: int = 1) -> Path:
-    name = (
-        "calibration.json" if concurrent_stages == 1 else f"calibration_c{concurrent_stages}.json"
-    )
-    return ROOT / image / name
+def calibration_path(image: str, concurrent_stages: int = 1, nfc_max: int | None = None) -> Path:
+    name = "calibration"
+    if concurrent_stages != 1:
+        name += f"_c{concurrent_stages}"
+    if nfc_max is not None:
+        name += f"_w{nfc_max}"
+    return ROOT / image / f"{name}.json"
 
 
 def schedule_stages(name: str) -> int:
     """How many generators a named schedule trains at once (1 unless concurrent)."""
     sched = SCHEDULES.get(name)
     return int(sched.train.get("concurrent_stages", 1)) if sched is not None else 1
+
+
+def schedule_width(name: str) -> int | None:
+    """A named schedule's width cap (``ModelConfig.nfc_max``), None when it is the published."""
+    sched = SCHEDULES.get(name)
+    return sched.model.get("nfc_max") if sched is not None else None
 
 
 def cost_seconds(cal: dict, timing: dict) -> float:
@@ -577,8 +602,9 @@ def cost_seconds(cal: dict, timing: dict) -> float:
 
 def cmd_calibrate(args) -> int:
     for name in args.images.split(","):
-        cal = calibrate(IMAGES[name], args.concurrent_stages)
-        if args.concurrent_stages > 1:  # the published step right after, in the same session
+        cal = calibrate(IMAGES[name], args.concurrent_stages, args.nfc_max)
+        if args.concurrent_stages > 1 or args.nfc_max is not None:
+            # the published step right after, in the same session
             ref = calibrate(IMAGES[name], 1)
             cal["reference"] = {
                 "scales": ref["scales"],
@@ -586,7 +612,7 @@ def cmd_calibrate(args) -> int:
                 "note": "the published step calibrated right after the concurrent one, in the "
                 "same session: concurrent jobs are costed as c3 x (calibration.json / reference)",
             }
-        path = calibration_path(name, args.concurrent_stages)
+        path = calibration_path(name, args.concurrent_stages, args.nfc_max)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cal, indent=1))
         total = sum(v["compile_s"] + 2000 * v["s_per_iter"] for v in cal["scales"].values())
@@ -643,8 +669,8 @@ def load_results() -> dict[str, dict[str, dict]]:
     return res
 
 
-def _calibration(image: str, concurrent_stages: int = 1) -> dict | None:
-    path = calibration_path(image, concurrent_stages)
+def _calibration(image: str, concurrent_stages: int = 1, nfc_max: int | None = None) -> dict | None:
+    path = calibration_path(image, concurrent_stages, nfc_max)
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -655,14 +681,15 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
     taken in. Another kind of step (concurrent stages) is calibrated together with a
     ``reference`` calibration of the published step in the same session, and its per-scale
     costs are converted by ``calibration.json / reference``, so that the two steps' relative
-    cost is the one measured side by side."""
-    k = schedule_stages(name)
+    cost is the one measured side by side. A capped width (``nfc_max``) is another kind of
+    step, calibrated the same way."""
+    k, width = schedule_stages(name), schedule_width(name)
     base = _calibration(image, 1)
     if base is None:
         return None
-    if k == 1:
+    if k == 1 and width is None:
         return cost_seconds(base, timing)
-    cal = _calibration(image, k)
+    cal = _calibration(image, k, width)
     if cal is None or "reference" not in cal:
         return None
     ref = cal["reference"]["scales"]
@@ -957,6 +984,39 @@ def cmd_coarsest_diversity(args) -> int:
     return 0
 
 
+def planned_iters(image: str, name: str) -> list[int] | None:
+    """A schedule's iteration count at each scale of an image's calibrated pyramid."""
+    cal = _calibration(image, 1)
+    if cal is None:
+        return None
+    shapes = [tuple(int(v) for v in s["size"].split("x")) for s in cal["scales"].values()]
+    _, tcfg, _ = configs(SCHEDULES[name])
+    return [tcfg.scale_iters(n, shapes)[0] for n in range(len(shapes))]
+
+
+def planned_seconds(image: str, name: str) -> float | None:
+    """A schedule's modelled seconds on an image before it trains: its iteration counts on the
+    calibrated pyramid's shapes, costed as ``modelled_seconds`` costs a finished job."""
+    iters = planned_iters(image, name)
+    if iters is None:
+        return None
+    return modelled_seconds(
+        image, name, {"scales": {str(n): {"iters": k} for n, k in enumerate(iters)}}
+    )
+
+
+def cmd_cost(args) -> int:
+    print("| image | schedule | iterations per scale | modelled s | vs singan |")
+    print("|---|---|---|---|---|")
+    for image in args.images.split(","):
+        base = planned_seconds(image, "singan")
+        for name in args.schedules.split(","):
+            iters, sec = planned_iters(image, name), planned_seconds(image, name)
+            cost = "no calibration" if sec is None else f"{sec:.0f} | 1/{base / sec:.2f}"
+            print(f"| {image} | `{name}` | {', '.join(map(str, iters or []))} | {cost} |")
+    return 0
+
+
 def cmd_samples(args) -> int:
     samples_figure(args.image, args.schedules.split(","), Path(args.out))
     print(f"wrote {args.out}")
@@ -977,6 +1037,12 @@ def main(argv=None) -> int:
         type=int,
         default=1,
         help="calibrate the concurrent step (TrainConfig.concurrent_stages); default 1",
+    )
+    c.add_argument(
+        "--nfc-max",
+        type=int,
+        default=None,
+        help="calibrate with the width capped (ModelConfig.nfc_max); default: published",
     )
     c.set_defaults(func=cmd_calibrate)
     f = sub.add_parser("samples", help="a figure of samples from finished jobs, one row each")
@@ -1004,6 +1070,10 @@ def main(argv=None) -> int:
     cd.add_argument("--images", default="brain,histology")
     cd.add_argument("--siblings", action="store_true", help="the validation siblings instead")
     cd.set_defaults(func=cmd_coarsest_diversity)
+    k = sub.add_parser("cost", help="modelled cost of schedules before they train")
+    k.add_argument("--images", default="brain,histology,coffee")
+    k.add_argument("--schedules", default="singan")
+    k.set_defaults(func=cmd_cost)
     p = sub.add_parser("report", help="print the table (and write the figure) from the cache")
     p.add_argument("--figure", default="docs/figures/time_to_quality.png")
     p.set_defaults(func=cmd_report)
