@@ -307,7 +307,7 @@ def _schedules() -> dict[str, Schedule]:
             note=f"con3p105rg10f2 at power 1.15 with the coarsest generator's learning rate "
             f"x{f:g} while it trains with finer scales (added 2026-12-02, 11:23)",
         )
-    # width 32 at every scale (amendment of 2026-12-02, 17:05): the coarsest generator frozen,
+    # width 32 at every scale (amendment of 2026-12-02, 17:04): the coarsest generator frozen,
     # fast's counts (power 1.05) or the smallest power in 0.80 ... 1.05 that the width-32
     # calibrations cost at <= 1/6.3 of the baseline on brain, histology and coffee
     frozen = by_name["con3f1p105rg10f2"]
@@ -319,7 +319,7 @@ def _schedules() -> dict[str, Schedule]:
             {**frozen.train, "iters_decay": p},
             {"nfc_max": 32},
             note=f"con3f1p105rg10f2 at power {p:g} with the width capped at 32 at every "
-            "scale (added 2026-12-02, 17:05)",
+            "scale (added 2026-12-02, 17:04)",
         )
     # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:00)
     rule = by_name["con3d039p105rg10f2"]
