@@ -160,7 +160,10 @@ class TrainConfig:
     scales get fewer: ``max(iters_min, round(iters * (A_n / A_0) ** -p))`` for a scale of A_n
     pixels (a scale's cost grows with its area, so p = 1 gives every scale about the same
     wall time at equal width). p = 0 is the published schedule: ``iters`` at every scale. The
-    learning rate drops at ``lr_drop_at`` of each scale's own count.
+    learning rate drops at ``lr_drop_at`` of each scale's own count. ``iters_decay_from`` j > 0
+    keeps the full ``iters`` at scales 0..j and lets the count fall from there:
+    ``iters * (A_n / A_j) ** -p`` at the finer scales (the cheap middle scales keep the
+    published count, and the fall starts at the first scale that is not cheap).
 
     ``plateau_window`` > 0 stops a scale early once its reconstruction loss has plateaued: at
     the end of every window of that many iterations (before the lr drop), if the window's mean
@@ -214,6 +217,7 @@ class TrainConfig:
     coarsest_noise: Literal["shared", "independent"] = "shared"
     iters_decay: float = 0.0
     iters_min: int = 1
+    iters_decay_from: int = 0
     plateau_window: int = 0
     plateau_tol: float = 0.01
     rec_weight_growth: float = 0.0
@@ -243,6 +247,7 @@ class TrainConfig:
             noise_amp_init=(0.0, 1e3),
             iters_decay=(0.0, 4.0),
             iters_min=(1, 10**9),
+            iters_decay_from=(0, 1000),
             plateau_window=(0, 10**6),
             plateau_tol=(0.0, 1.0),
             rec_weight_growth=(0.0, 4.0),
@@ -265,10 +270,12 @@ class TrainConfig:
 
     def scale_iters(self, scale: int, shapes: Sequence[Sequence[int]]) -> tuple[int, int]:
         """(iterations, lr-drop iteration) of ``scale`` in a pyramid of ``shapes``; with
-        ``iters_decay`` the count falls with the ratio of pixel (voxel) counts."""
+        ``iters_decay`` the count falls with the ratio of pixel (voxel) counts to scale 0's (to
+        scale ``iters_decay_from``'s, and not at all up to it)."""
         n = self.iters
-        if self.iters_decay > 0.0:
-            ratio = area_ratio(scale, shapes)
+        start = min(self.iters_decay_from, len(shapes) - 1)
+        if self.iters_decay > 0.0 and scale > start:
+            ratio = area_ratio(scale, shapes) / area_ratio(start, shapes)
             n = max(min(self.iters_min, self.iters), int(round(n * ratio**-self.iters_decay)))
         return n, int(round(n * self.lr_drop_at))
 

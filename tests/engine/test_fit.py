@@ -129,16 +129,21 @@ def test_channel_names_must_match():
 
 
 @pytest.mark.parametrize(
-    "decay, floor, expect",
+    "decay, floor, start, expect",
     [
-        (0.0, 1, [40, 40, 40]),  # published: the same count at every scale
-        (1.0, 1, [40, 20, 10]),  # count falls with the area (areas 1x, 2x, 4x)
-        (1.0, 15, [40, 20, 15]),  # ... but not below iters_min
-        (0.5, 1, [40, 28, 20]),
+        (0.0, 1, 0, [40, 40, 40]),  # published: the same count at every scale
+        (1.0, 1, 0, [40, 20, 10]),  # count falls with the area (areas 1x, 2x, 4x)
+        (1.0, 15, 0, [40, 20, 15]),  # ... but not below iters_min
+        (0.5, 1, 0, [40, 28, 20]),
+        (1.0, 1, 1, [40, 40, 20]),  # full count up to scale 1, then falls from its area
+        (1.0, 1, 9, [40, 40, 40]),  # a start beyond the pyramid: no scale falls
+        (0.0, 1, 1, [40, 40, 40]),  # no decay: the start changes nothing
     ],
 )
-def test_scale_iters_follow_the_area(decay, floor, expect):
-    cfg = TrainConfig(iters=40, iters_decay=decay, iters_min=floor, lr_drop_at=0.5)
+def test_scale_iters_follow_the_area(decay, floor, start, expect):
+    cfg = TrainConfig(
+        iters=40, iters_decay=decay, iters_min=floor, iters_decay_from=start, lr_drop_at=0.5
+    )
     shapes = [(10, 10), (10, 20), (20, 20)]
     got = [cfg.scale_iters(n, shapes) for n in range(3)]
     assert [g[0] for g in got] == expect
