@@ -335,6 +335,18 @@ def _schedules() -> dict[str, Schedule]:
             note=f"con3f1w32p08rg10f2 with 2000 iterations up to scale {j}, then "
             f"(A_n/A_{j})^-{p:g} (added 2026-12-02, 22:20)",
         )
+    # the middle generators frozen as well (amendment of 2026-12-02, 23:01): the two j-line
+    # candidates with their full-count scales trained alone and frozen, as published
+    for j, p in ((1, 1.15), (2, 2.0)):
+        src = by_name[f"con3f1w32j{j}p{str(p).replace('.', '').rstrip('0')}rg10f2"]
+        name = src.name.replace("con3f1", f"con3f{j + 1}")
+        by_name[name] = Schedule(
+            name,
+            {**src.train, "concurrent_frozen_scales": j + 1},
+            src.model,
+            note=f"{src.name} with the generators of scales 0-{j} frozen after their own scale "
+            "(added 2026-12-02, 23:01)",
+        )
     # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:00)
     rule = by_name["con3d039p105rg10f2"]
     by_name["warmcon300p105"] = Schedule(
