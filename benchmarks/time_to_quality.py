@@ -347,6 +347,17 @@ def _schedules() -> dict[str, Schedule]:
             note=f"{src.name} with the generators of scales 0-{j} frozen after their own scale "
             "(added 2026-12-02, 23:01)",
         )
+    # the middle generators braked, not frozen (amendment of 2026-12-02, 23:29): the j = 2
+    # candidate with the concurrent learning-rate scale 0.03 and 0.01 instead of 0.1
+    src = by_name["con3f1w32j2p2rg10f2"]
+    for lr in (0.03, 0.01):
+        name = f"con3lr{round(lr * 1000):03d}f1w32j2p2rg10f2"
+        by_name[name] = Schedule(
+            name,
+            {**src.train, "concurrent_lr_scale": lr},
+            src.model,
+            note=f"{src.name} with learning rate x{lr:g} per scale back (added 2026-12-02, 23:29)",
+        )
     # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:00)
     rule = by_name["con3d039p105rg10f2"]
     by_name["warmcon300p105"] = Schedule(
