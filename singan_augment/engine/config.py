@@ -200,6 +200,9 @@ class TrainConfig:
     factor while it trains with finer scales (so at scale 1 it learns at ``lr_g * s * f``),
     a setting between fine-tuning it (1, default) and freezing it (0 trains nothing and
     still pays for its gradients: use ``concurrent_frozen_scales=1`` for that).
+    ``concurrent_coarsest_scales`` b >= 1 widens that brake to the generators of scales
+    0..b-1 (1, default: scale 0's alone), each whenever it trains with a finer scale; the
+    generators of scales b and finer keep the plain factors.
     """
 
     iters: int = 2000
@@ -227,6 +230,7 @@ class TrainConfig:
     concurrent_frozen_scales: int = 0
     concurrent_freeze_diversity: float = 0.0
     concurrent_coarsest_lr: float = 1.0
+    concurrent_coarsest_scales: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -257,6 +261,7 @@ class TrainConfig:
             concurrent_frozen_scales=(0, 1000),
             concurrent_freeze_diversity=(0.0, 100.0),
             concurrent_coarsest_lr=(0.0, 1.0),
+            concurrent_coarsest_scales=(1, 1000),
         )
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(
@@ -286,11 +291,13 @@ class TrainConfig:
 
     def concurrent_lr_factors(self, scale: int) -> tuple[float, ...]:
         """Learning-rate factors of the trainable generators, coarsest first (the last is 1);
-        scale 0's is multiplied by ``concurrent_coarsest_lr`` when it is in the window."""
+        those of scales below ``concurrent_coarsest_scales`` other than ``scale`` itself are
+        multiplied by ``concurrent_coarsest_lr``."""
         k = self.trainable_stages(scale)
         f = [float(self.concurrent_lr_scale ** (k - 1 - j)) for j in range(k)]
-        if k > 1 and scale - k + 1 == 0:
-            f[0] *= self.concurrent_coarsest_lr
+        for j in range(k - 1):
+            if scale - k + 1 + j < self.concurrent_coarsest_scales:
+                f[j] *= self.concurrent_coarsest_lr
         return tuple(f)
 
     def scale_rec_weight(self, scale: int, shapes: Sequence[Sequence[int]]) -> float:

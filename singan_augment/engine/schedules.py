@@ -53,6 +53,7 @@ SCHEDULE_FIELDS = (
     "iters",
     "iters_decay",
     "iters_min",
+    "iters_decay_from",
     "lr_drop_at",
     "plateau_window",
     "plateau_tol",
@@ -63,6 +64,7 @@ SCHEDULE_FIELDS = (
     "concurrent_frozen_scales",
     "concurrent_freeze_diversity",
     "concurrent_coarsest_lr",
+    "concurrent_coarsest_scales",
 )
 
 

@@ -371,6 +371,26 @@ def test_concurrent_stages_and_their_learning_rates(k, frozen, scale, trainable,
     assert slow.concurrent_lr_factors(scale) == pytest.approx(want)
 
 
+@pytest.mark.parametrize(
+    "frozen, scale, braked, factors",
+    [
+        (0, 2, 1, (0.005, 0.1, 1.0)),  # the default: scale 0's generator alone
+        (1, 2, 3, (0.05, 1.0)),  # the scale that trains is never braked
+        (1, 3, 3, (0.005, 0.05, 1.0)),
+        (1, 4, 3, (0.005, 0.1, 1.0)),
+        (1, 5, 3, (0.01, 0.1, 1.0)),  # the window has left the braked scales
+    ],
+)
+def test_the_brake_reaches_the_coarsest_scales_it_names(frozen, scale, braked, factors):
+    cfg = TrainConfig(
+        concurrent_stages=3,
+        concurrent_frozen_scales=frozen,
+        concurrent_coarsest_lr=0.5,
+        concurrent_coarsest_scales=braked,
+    )
+    assert cfg.concurrent_lr_factors(scale) == pytest.approx(factors)
+
+
 def test_concurrent_stages_are_part_of_the_schedule_and_checked():
     from singan_augment.engine.schedules import schedule_name
 
@@ -387,6 +407,11 @@ def test_concurrent_stages_are_part_of_the_schedule_and_checked():
         TrainConfig(concurrent_coarsest_lr=1.5)
     assert schedule_name(TrainConfig(concurrent_coarsest_lr=0.5)) == "custom"
     assert TrainConfig.from_dict({"iters": 5}).concurrent_coarsest_lr == 1.0
+    with pytest.raises(InputError, match="concurrent_coarsest_scales"):
+        TrainConfig(concurrent_coarsest_scales=0)
+    assert schedule_name(TrainConfig(concurrent_coarsest_scales=2)) == "custom"
+    assert TrainConfig.from_dict({"iters": 5}).concurrent_coarsest_scales == 1
+    assert schedule_name(TrainConfig(iters_decay_from=2)) == "custom"
 
 
 # --- the per-image rule: freeze the coarsest generator when its own samples are diverse ---
@@ -485,3 +510,23 @@ def test_a_slower_coarsest_generator_moves_less_and_the_finer_ones_alike():
     }
     assert moved[0.0] == 0.0 < moved[0.3] < moved[1.0]
     assert all(np.array_equal(a, b) for a, b in zip(_leaves(runs[1.0]), _leaves(plain)))
+
+
+@pytest.mark.parametrize("braked, scale1_moves", [(1, True), (2, False)])
+def test_a_wider_brake_holds_the_middle_generator(braked, scale1_moves):
+    """With ``concurrent_coarsest_lr`` 0, scale 1's generator stays where its own scale left
+    it while scale 2 trains only if ``concurrent_coarsest_scales`` reaches it."""
+    img = tiny_image()
+    cfg = dataclasses.replace(
+        RULE, concurrent_stages=3, concurrent_coarsest_lr=0.0, concurrent_coarsest_scales=braked
+    )
+    after1 = _rule_fit(img, 0, cfg, stop_scale=1)
+    after2 = _rule_fit(img, 0, cfg, stop_scale=2)
+    for n, moves in ((0, False), (1, scale1_moves)):
+        same = all(
+            np.array_equal(a, b)
+            for a, b in zip(
+                jax.tree.leaves(after2.stages[n].params), jax.tree.leaves(after1.stages[n].params)
+            )
+        )
+        assert same != moves, f"scale {n}"
