@@ -358,7 +358,7 @@ def _schedules() -> dict[str, Schedule]:
             src.model,
             note=f"{src.name} with learning rate x{lr:g} per scale back (added 2026-12-02, 23:29)",
         )
-    # the middle generators braked alone (amendment of 2026-12-03, 06:50): the j = 2 candidate
+    # the middle generators braked alone (amendment of 2026-12-03, 06:22): the j = 2 candidate
     # with the finer windows at x0.1 as before and the generators of scales 1-2 (the ones trained
     # at the published count) at a further x0.2 or x0.15 whenever they train with a finer scale
     for c in (0.2, 0.15):
@@ -368,7 +368,7 @@ def _schedules() -> dict[str, Schedule]:
             {**src.train, "concurrent_coarsest_lr": c, "concurrent_coarsest_scales": 3},
             src.model,
             note=f"{src.name} with the generators of scales 1-2 at a further x{c:g} in the "
-            "concurrent window (added 2026-12-03, 06:50)",
+            "concurrent window (added 2026-12-03, 06:22)",
         )
     # a warm start fine-tuned with the fast step itself (amendment of 2026-12-02, 04:00)
     rule = by_name["con3d039p105rg10f2"]
