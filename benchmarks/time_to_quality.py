@@ -529,16 +529,22 @@ def spread(values) -> dict:
     }
 
 
+def draw_samples(pyr, start: int, draw: int = 0):
+    """``N_SAMPLES`` samples from ``start``; draw 0 is the one every ``quality.json`` scores."""
+    from singan_augment.engine.sample import sample
+
+    return sample(pyr, 1000 + start + 10 * draw, N_SAMPLES, start_scale=start)
+
+
 def quality(image: BenchImage, out: Path) -> dict:
     from singan_augment import metrics
-    from singan_augment.engine.sample import sample
     from singan_augment.files.pyramid_files import load_pyramid
 
     pyr = load_pyramid(out)
     ref = reference(image, pyr.shapes[-1])
     result = {}
     for start in (0, 1):
-        s = sample(pyr, 1000 + start, N_SAMPLES, start_scale=start)
+        s = draw_samples(pyr, start)
         imgs = s.images
         rng = np.random.default_rng(0)
         boot = [
@@ -974,6 +980,49 @@ def cmd_diversity_by_scale(args) -> int:
     return 0
 
 
+def score_spread(image: BenchImage, names: list[str], draws: int) -> dict:
+    """The bar's four measures of finished jobs over ``draws`` fresh draws of the 50 samples and
+    of the SWD's patches and projections (draw 0 is the one ``quality.json`` holds): how much of
+    a measured ratio is the measurement's own noise. ``{name: {"start0": {"swd": [...],
+    "diversity": [...]}, "start1": ...}}``, one value per draw."""
+    from singan_augment import metrics
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    out = {}
+    for name in names:
+        pyr = load_pyramid(job_dir(image.name, name))
+        ref = reference(image, pyr.shapes[-1])
+        out[name] = {}
+        for start in (0, 1):
+            row = {"swd": [], "diversity": []}
+            for r in range(draws):
+                imgs = draw_samples(pyr, start, r).images
+                row["swd"].append(metrics.sliced_wasserstein(imgs, ref, seed=r))
+                row["diversity"].append(metrics.diversity(imgs, ref))
+            out[name][f"start{start}"] = row
+    return out
+
+
+def cmd_score_spread(args) -> int:
+    names = args.schedules.split(",")
+    base = names[0]
+    res = score_spread(IMAGES[args.image], names, args.draws)
+    print(f"{args.image}: {args.draws} draws of the samples and the SWD's patches; ratios are to")
+    print(f"`{base}` with the same draw (mean, min-max over draws)")
+    print("| schedule | start | SWD | SWD ratio | diversity | diversity ratio |")
+    print("|---|---|---|---|---|---|")
+    for name, starts in res.items():
+        for key, row in starts.items():
+            cells = []
+            for m in ("swd", "diversity"):
+                v = np.asarray(row[m])
+                ratio = v / np.asarray(res[base][key][m])
+                cells.append(f"{v.mean():.4f} ({v.min():.4f}-{v.max():.4f})")
+                cells.append(f"{ratio.mean():.2f} ({ratio.min():.2f}-{ratio.max():.2f})")
+            print(f"| `{name}` | {key[-1]} | {' | '.join(cells)} |")
+    return 0
+
+
 def screen_lr_scale(image: BenchImage, lr_scales: list[float], base: str) -> dict:
     """Validation screen of the concurrent learning-rate scale on ``image``'s *sibling* (not the
     benchmark image): scales 0..2 of ``base`` with each ``concurrent_lr_scale``, all from one
@@ -1128,6 +1177,14 @@ def main(argv=None) -> int:
     d.add_argument("--image", default="histology")
     d.add_argument("--schedules", default="singan,con3p105rg10f2")
     d.set_defaults(func=cmd_diversity_by_scale)
+    ss = sub.add_parser(
+        "score-spread",
+        help="the bar's measures of finished jobs over fresh draws of samples and SWD patches",
+    )
+    ss.add_argument("--image", default="coffee")
+    ss.add_argument("--schedules", default="singan", help="the first is the ratios' base")
+    ss.add_argument("--draws", type=int, default=5)
+    ss.set_defaults(func=cmd_score_spread)
     s = sub.add_parser(
         "screen", help="validation screen of concurrent_lr_scale on the sibling images"
     )
