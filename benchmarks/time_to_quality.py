@@ -742,6 +742,9 @@ def _calibration(image: str, concurrent_stages: int = 1, nfc_max: int | None = N
     return json.loads(path.read_text()) if path.exists() else None
 
 
+CACHE_HIT_S = 1.0  # a "compile" faster than this was a cache hit (real ones take 9-26 s here)
+
+
 def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
     """A job's modelled seconds from the calibration of its kind of step (None if missing).
 
@@ -750,7 +753,13 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
     ``reference`` calibration of the published step in the same session, and its per-scale
     costs are converted by ``calibration.json / reference``, so that the two steps' relative
     cost is the one measured side by side. A capped width (``nfc_max``) is another kind of
-    step, calibrated the same way."""
+    step, calibrated the same way.
+
+    A reference scale whose step was already compiled in that session (its ``compile_s``
+    under ``CACHE_HIT_S``: JAX's cache, not a compile) gives no unit for compile seconds, so
+    there the step's own compile seconds are taken unconverted. It happened once, at
+    ``ihc``'s scale 0 (0.10 s against 11.5 s), where the ratio had charged 1290 s for one
+    compile (found 2026-12-03; every other reference scale compiled, 9-20 s)."""
     k, width = schedule_stages(name), schedule_width(name)
     base = _calibration(image, 1)
     if base is None:
@@ -763,7 +772,9 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
     ref = cal["reference"]["scales"]
     conv = {
         n: {
-            key: v[key] * base["scales"][n][key] / ref[n][key]
+            key: v[key]
+            if key == "compile_s" and ref[n][key] < CACHE_HIT_S
+            else v[key] * base["scales"][n][key] / ref[n][key]
             for key in ("s_per_iter", "compile_s")
         }
         for n, v in cal["scales"].items()
