@@ -256,6 +256,11 @@ def _schedules() -> dict[str, Schedule]:
         {**c.train, "concurrent_frozen_scales": 1},
         note="con3p105rg10f2 with the coarsest generator frozen after scale 0 (added 23:40)",
     )
+    # its seed-1 repeat on ihc (2026-12-03, 11:28): is the diagnosis's pass the seed's?
+    f1 = by_name["con3f1p105rg10f2"]
+    by_name["con3f1p105rg10f2s1"] = replace(
+        f1, name="con3f1p105rg10f2s1", seed=1, note=f"{f1.note}, seed 1 (added 2026-12-03)"
+    )
     # ConSinGAN's learning-rate scale as the dial between the two: 0.03 and 0.01 for the
     # validation screen on the siblings to pick from (amendment of 2026-12-02, 00:30; neither
     # ran on the benchmark images), and 0.015, the screen's log-midpoint (amendment of 00:50)
