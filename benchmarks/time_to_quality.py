@@ -106,7 +106,7 @@ def _ihc() -> np.ndarray:
 def _retina() -> np.ndarray:
     from skimage import data
 
-    # the third held-out image (amendment of 2026-12-03, 12:55), never looked at before: the
+    # the third held-out image (amendment of 2026-12-03, 12:40), never looked at before: the
     # fundus disc is centred at (703, 704) with radius ~696 px (pixels brighter than 20/255);
     # the crop is the largest centred 3:4 rectangle inside it, shrunk by 10 % so that no
     # black border enters (750 x 1000 px)
@@ -422,14 +422,14 @@ def _schedules() -> dict[str, Schedule]:
         note=f"{by_name['warmcon300p105'].note}; seed 1, sibling trained with seed 1",
     )
     # the rule's threshold moved by a formula fixed before the held-out retina runs (amendment
-    # of 2026-12-03, 12:55): the geometric midpoint of the coarsest diversities of the two
+    # of 2026-12-03, 12:40): the geometric midpoint of the coarsest diversities of the two
     # images nearest the old threshold on which the passing side was measured, brain (0.220,
     # fine-tune) and ihc (0.383, frozen): sqrt(0.220 x 0.383) = 0.290
     by_name["con3d029p105rg10f2"] = replace(
         fast,
         name="con3d029p105rg10f2",
         train={**fast.train, "concurrent_freeze_diversity": 0.29},
-        note="con3d039p105rg10f2 with threshold 0.29 (added 2026-12-03, 12:55)",
+        note="con3d039p105rg10f2 with threshold 0.29 (added 2026-12-03, 12:40)",
     )
     d29 = by_name["con3d029p105rg10f2"]
     by_name["con3d029p105rg10f2s1"] = replace(
