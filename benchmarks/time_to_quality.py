@@ -5,7 +5,9 @@ Protocol (written before the runs; see docs/time_to_quality.md):
 * Images (max side 128, so 7-8 scales): the shipped brain T1/T2w/FLAIR slice 4, the left half
   of the shipped H&E tile with its derived nuclei mask as a 4th (label) channel, and
   scikit-image's ``coffee`` (centre crop 3:4); a second held-out image, scikit-image's
-  ``immunohistochemistry`` (``ihc``, whole), was added on 2026-12-02 for the revised rule.
+  ``immunohistochemistry`` (``ihc``, whole), was added on 2026-12-02 for the revised rule,
+  and a third, scikit-image's ``retina`` (a centred 3:4 crop inside the fundus disc), on
+  2026-12-03 for the threshold fixed by formula.
   Warm-start siblings: brain slice 2 and the H&E tile's right half.
 * One pyramid per (image, schedule), seed 0 (a repeat with another seed is a schedule of its
   own name). Each is checkpointed after every scale and resumed after a crash, so the queue
