@@ -940,9 +940,11 @@ def figure(res: dict, path: Path) -> None:
 
 
 def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None:
-    """A grid: one row per schedule (its first channel), the training image, then ``n``
-    samples from start scale 0 and ``n`` from start scale 1 (the seeds ``quality`` uses, so
-    these are the first of the samples that were scored)."""
+    """A grid: one row per schedule, the training image, then ``n`` samples from start scale 0
+    and ``n`` from start scale 1 (the seeds ``quality`` uses, so these are the first of the
+    samples that were scored). An image whose first channels are ``r, g, b`` is shown in colour,
+    any other by its first channel in grey; each channel is stretched to the training image's
+    range."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -957,13 +959,17 @@ def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None
     for r, name in enumerate(names):
         pyr = load_pyramid(job_dir(image, name))
         ref = reference(img, pyr.shapes[-1])
-        lo, hi = float(ref[0].min()), float(ref[0].max())
+        rgb = tuple(img.channels[:3]) == ("r", "g", "b")
+        shown = slice(0, 3) if rgb else slice(0, 1)
+        lo = np.asarray(ref)[shown].min(axis=(1, 2), keepdims=True)
+        hi = np.asarray(ref)[shown].max(axis=(1, 2), keepdims=True)
         row = [ref] + [
             x for start in (0, 1) for x in sample(pyr, 1000 + start, n, start_scale=start).images
         ]
         for c, x in enumerate(row):
             ax = axes[r, c]
-            ax.imshow(np.asarray(x)[0], cmap="gray", vmin=lo, vmax=hi)
+            v = np.clip((np.asarray(x)[shown] - lo) / (hi - lo), 0.0, 1.0)
+            ax.imshow(np.moveaxis(v, 0, -1) if rgb else v[0], cmap=None if rgb else "gray")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
