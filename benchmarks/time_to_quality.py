@@ -438,9 +438,9 @@ def _schedules() -> dict[str, Schedule]:
         d29, name="con3d029p105rg10f2s1", seed=1, note=f"{d29.note}; seed 1"
     )
     # `fast` with training seed 2, for retina, where seeds 0 and 1 split (registered
-    # 2026-12-03, 18:05; it decides nothing, it measures how often `fast` passes there)
+    # 2026-12-03, 17:58; it decides nothing, it measures how often `fast` passes there)
     by_name["con3d039p105rg10f2s2"] = replace(
-        fast, name="con3d039p105rg10f2s2", seed=2, note=f"{fast.note}; seed 2 (2026-12-03, 18:05)"
+        fast, name="con3d039p105rg10f2s2", seed=2, note=f"{fast.note}; seed 2 (2026-12-03, 17:58)"
     )
     return by_name
 
