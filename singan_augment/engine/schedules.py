@@ -13,8 +13,8 @@ On the 128-px brain slice and H&E + nuclei-mask tile it costs 1/6.2 and 1/6.05 o
 ``singan``'s time and meets its quality from start scales 0 and 1 (brain with two training
 seeds, the H&E tile with one of two). It has not yet generalised: on the three held-out
 images it misses the published start-0 diversity with seed 0 (coffee 0.44x, also over the time
-bar at 1/5.48; scikit-image's ``ihc`` 0.59x at 1/7.74 and ``retina`` 0.75x at 1/6.21, which
-passes with seed 1, narrowly); its samples there keep the training image's layout
+bar at 1/5.48; scikit-image's ``ihc`` 0.59x at 1/7.74 and ``retina`` 0.75x at 1/6.21, where
+one seed of three passes); its samples there keep the training image's layout
 (``benchmarks/time_to_quality.py``; docs/time_to_quality.md has the measurements, the seeds
 and how the threshold was chosen).
 
