@@ -956,25 +956,22 @@ def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None
     import matplotlib.pyplot as plt
 
     from singan_augment.engine.sample import sample
+    from singan_augment.expansion.report import display_image
     from singan_augment.files.pyramid_files import load_pyramid
 
     img = IMAGES[image]
+    shown = slice(0, 3) if tuple(img.channels[:3]) == ("r", "g", "b") else slice(0, 1)
     fig, axes = plt.subplots(len(names), 1 + 2 * n, figsize=(1.3 * (1 + 2 * n), 1.6 * len(names)))
     axes = np.atleast_2d(axes)
     for r, name in enumerate(names):
         pyr = load_pyramid(job_dir(image, name))
         ref = reference(img, pyr.shapes[-1])
-        rgb = tuple(img.channels[:3]) == ("r", "g", "b")
-        shown = slice(0, 3) if rgb else slice(0, 1)
-        lo = np.asarray(ref)[shown].min(axis=(1, 2), keepdims=True)
-        hi = np.asarray(ref)[shown].max(axis=(1, 2), keepdims=True)
         row = [ref] + [
             x for start in (0, 1) for x in sample(pyr, 1000 + start, n, start_scale=start).images
         ]
         for c, x in enumerate(row):
             ax = axes[r, c]
-            v = np.clip((np.asarray(x)[shown] - lo) / (hi - lo), 0.0, 1.0)
-            ax.imshow(np.moveaxis(v, 0, -1) if rgb else v[0], cmap=None if rgb else "gray")
+            ax.imshow(display_image(np.asarray(x)[shown], np.asarray(ref)[shown]), cmap="gray")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:

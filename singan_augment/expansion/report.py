@@ -56,9 +56,10 @@ def _normalise_pair(real: np.ndarray, many: np.ndarray) -> tuple[np.ndarray, np.
     return (real - lo) / scale, (many - lo) / scale
 
 
-def _display(img: np.ndarray, real: np.ndarray) -> np.ndarray:
-    """A (C, H, W) image as a displayable (H, W) or (H, W, 3) array in the real's range; a
-    (C, D, H, W) volume shows its middle slice along D."""
+def display_image(img: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """A (C, H, W) image as a displayable array in [0, 1]: each channel stretched to the
+    real (C, ...) image's range and clipped; (H, W, 3) when C is 3, else the first channel as
+    (H, W). A (C, D, H, W) volume shows its middle slice along D."""
     lo, hi = _range(real)
     x = np.clip((img - lo) / np.where(hi - lo < 1e-12, 1, hi - lo), 0, 1)
     if x.ndim == 4:
@@ -178,7 +179,7 @@ def make_report(
     fig, axes = plt.subplots(len(rows), cols, figsize=(1.6 * cols, 1.7 * len(rows)), squeeze=False)
     for i, r in enumerate(rows):
         ax = axes[i]
-        ax[0].imshow(_display(r["real"], r["real"]), cmap="gray")
+        ax[0].imshow(display_image(r["real"], r["real"]), cmap="gray")
         ax[0].set_title(f"{r['name'][:18]}\nreal", fontsize=7)
         k = 1
         if r["real_label"] is not None:
@@ -190,7 +191,7 @@ def make_report(
         for j in range(n):
             a = ax[k + j]
             if j < len(r["syn"]):
-                a.imshow(_display(r["syn"][j], r["real"]), cmap="gray")
+                a.imshow(display_image(r["syn"][j], r["real"]), cmap="gray")
                 if r["syn_label"] is not None:
                     outline = _label_view(r["syn_label"][j]) > 0
                     if outline.any() and not outline.all():
