@@ -444,14 +444,14 @@ def _schedules() -> dict[str, Schedule]:
     )
     # `fast` with every scale's iterations halved (1000 at the coarsest scale, the same fall
     # with area, floor 50), chosen on modelled cost alone for <= 1/10 on brain (1/10.73):
-    # can the stretch goal be met where `fast` has a margin? (registered 2026-12-03, 20:15,
+    # can the stretch goal be met where `fast` has a margin? (registered 2026-12-03, 20:10,
     # before it ran; it does not change `fast`)
     half = replace(
         fast,
         name="con3d039i1000p105rg10f2",
         train={**fast.train, "iters": 1000, "iters_min": 50},
         note="con3d039p105rg10f2 with iterations halved: 1000 (A_n/A_0)^-1.05, floor 50 "
-        "(added 2026-12-03, 20:15)",
+        "(added 2026-12-03, 20:10)",
     )
     by_name[half.name] = half
     by_name[f"{half.name}s1"] = replace(
