@@ -148,6 +148,14 @@ class Schedule:
     seed: int = SEED  # a repeat of a schedule with another training seed has its own name
 
 
+def reseeded(sched: Schedule, seed: int, note: str | None = None) -> Schedule:
+    """``sched`` trained with another seed: named ``<name>s<seed>``, its note ``note`` (by
+    default ``sched``'s note and "; seed <seed>")."""
+    return replace(
+        sched, name=f"{sched.name}s{seed}", seed=seed, note=note or f"{sched.note}; seed {seed}"
+    )
+
+
 def _schedules() -> dict[str, Schedule]:
     out = [
         Schedule("singan", note="published: 2000 iterations at every scale"),
@@ -210,7 +218,7 @@ def _schedules() -> dict[str, Schedule]:
     # repeats with training seed 1 (amendment of 2026-12-01, 13:20): is a score the seed's?
     for name in ("decay2000p09rg08", "decay2000p09rg09"):
         note = f"{name} with training seed 1 (added 2026-12-01, 13:20)"
-        by_name[f"{name}s1"] = replace(by_name[name], name=f"{name}s1", seed=1, note=note)
+        by_name[f"{name}s1"] = reseeded(by_name[name], 1, note=note)
     rg10 = by_name["decay2000p09rg10"]
     f2 = replace(
         rg10,
@@ -235,10 +243,8 @@ def _schedules() -> dict[str, Schedule]:
     )
     # its seed-1 repeat, as the amendment of 17:50/17:55 provides for a passing schedule
     c = by_name["con3p105rg10f2"]
-    by_name["con3p105rg10f2s1"] = replace(
-        c, name="con3p105rg10f2s1", seed=1, note=f"{c.note}, seed 1 (added 18:25)"
-    )
-    by_name[f"{f2.name}s1"] = replace(f2, name=f"{f2.name}s1", seed=1, note=f"{f2.note}, seed 1")
+    by_name["con3p105rg10f2s1"] = reseeded(c, 1, note=f"{c.note}, seed 1 (added 18:25)")
+    by_name[f"{f2.name}s1"] = reseeded(f2, 1, note=f"{f2.note}, seed 1")
     # warm starts from the sibling's `fast` pyramid (amendment of 2026-12-01, 20:50): in a
     # dataset, fit-dataset trains the first pyramid with `fast`; the fine-tune is the
     # published one-stage step with fast's alpha growth, 60 / 30 iterations at every scale
@@ -272,9 +278,7 @@ def _schedules() -> dict[str, Schedule]:
     )
     # its seed-1 repeat on ihc (2026-12-03, 11:28): is the diagnosis's pass the seed's?
     f1 = by_name["con3f1p105rg10f2"]
-    by_name["con3f1p105rg10f2s1"] = replace(
-        f1, name="con3f1p105rg10f2s1", seed=1, note=f"{f1.note}, seed 1 (added 2026-12-03)"
-    )
+    by_name["con3f1p105rg10f2s1"] = reseeded(f1, 1, note=f"{f1.note}, seed 1 (added 2026-12-03)")
     # ConSinGAN's learning-rate scale as the dial between the two: 0.03 and 0.01 for the
     # validation screen on the siblings to pick from (amendment of 2026-12-02, 00:30; neither
     # ran on the benchmark images), and 0.015, the screen's log-midpoint (amendment of 00:50)
@@ -411,9 +415,7 @@ def _schedules() -> dict[str, Schedule]:
     # `fast` itself with training seed 1, for histology, whose pass is one seed (registered
     # 2026-12-02, 15:09)
     fast = by_name["con3d039p105rg10f2"]
-    by_name["con3d039p105rg10f2s1"] = replace(
-        fast, name="con3d039p105rg10f2s1", seed=1, note=f"{fast.note}; seed 1"
-    )
+    by_name["con3d039p105rg10f2s1"] = reseeded(fast, 1)
     # its seed-1 repeat, sibling and fine-tune both seed 1, as the 04:00 amendment requires
     # before the warm-start goal counts (added 2026-12-02, 14:39)
     by_name["warmcon300p105s1"] = replace(
@@ -434,13 +436,11 @@ def _schedules() -> dict[str, Schedule]:
         note="con3d039p105rg10f2 with threshold 0.29 (added 2026-12-03, 12:40)",
     )
     d29 = by_name["con3d029p105rg10f2"]
-    by_name["con3d029p105rg10f2s1"] = replace(
-        d29, name="con3d029p105rg10f2s1", seed=1, note=f"{d29.note}; seed 1"
-    )
+    by_name["con3d029p105rg10f2s1"] = reseeded(d29, 1)
     # `fast` with training seed 2, for retina, where seeds 0 and 1 split (registered
     # 2026-12-03, 17:58; it decides nothing, it measures how often `fast` passes there)
-    by_name["con3d039p105rg10f2s2"] = replace(
-        fast, name="con3d039p105rg10f2s2", seed=2, note=f"{fast.note}; seed 2 (2026-12-03, 17:58)"
+    by_name["con3d039p105rg10f2s2"] = reseeded(
+        fast, 2, note=f"{fast.note}; seed 2 (2026-12-03, 17:58)"
     )
     # `fast` with every scale's iterations halved (1000 at the coarsest scale, the same fall
     # with area, floor 50), chosen on modelled cost alone for <= 1/10 on brain (1/10.73):
@@ -454,9 +454,7 @@ def _schedules() -> dict[str, Schedule]:
         "(added 2026-12-03, 20:10)",
     )
     by_name[half.name] = half
-    by_name[f"{half.name}s1"] = replace(
-        half, name=f"{half.name}s1", seed=1, note=f"{half.note}; seed 1"
-    )
+    by_name[f"{half.name}s1"] = reseeded(half, 1)
     return by_name
 
 
