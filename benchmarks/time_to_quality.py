@@ -455,6 +455,21 @@ def _schedules() -> dict[str, Schedule]:
     )
     by_name[half.name] = half
     by_name[f"{half.name}s1"] = reseeded(half, 1)
+    # the concurrent window's coarser generators pulled by the trained scale's reconstruction
+    # loss alone (TrainConfig.concurrent_pull), one schedule for every image (no freeze rule),
+    # at power 1.15, the cheapest fall that brings coffee under 1/6 (registered 2026-12-03,
+    # 22:40, before it ran; section "The concurrent pull through the reconstruction alone")
+    rp = Schedule(
+        "con3rp115rg10f2",
+        {
+            **by_name["con3p105rg10f2"].train,
+            "iters_decay": 1.15,
+            "concurrent_pull": "reconstruction",
+        },
+        note="con3p105rg10f2 at power 1.15, the coarser generators trained by the "
+        "reconstruction loss alone (added 2026-12-03, 22:40)",
+    )
+    by_name[rp.name] = rp
     return by_name
 
 
@@ -1088,11 +1103,11 @@ def cmd_score_spread(args) -> int:
     return 0
 
 
-def screen_lr_scale(image: BenchImage, lr_scales: list[float], base: str) -> dict:
-    """Validation screen of the concurrent learning-rate scale on ``image``'s *sibling* (not the
-    benchmark image): scales 0..2 of ``base`` with each ``concurrent_lr_scale``, all from one
-    scale 0 (the coarsest generator trains alone there, so it is shared), and the start-0
-    diversity after each scale. Cached in ``<image>/_screen/``."""
+def screen_variants(image: BenchImage, variants: dict[str, dict], base: str) -> dict:
+    """Validation screen on ``image``'s *sibling* (not the benchmark image): scales 0..2 of
+    ``base`` with each variant's train-config overrides (``{cache dir: overrides}``), all from
+    one scale 0 (the coarsest generator trains alone there, so it is shared), and the start-0
+    diversity and SWD after each scale. Cached in ``<image>/_screen/``."""
     from singan_augment.engine.fit import fit_many, init_pyramid
     from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid, save_pyramid
 
@@ -1109,32 +1124,43 @@ def screen_lr_scale(image: BenchImage, lr_scales: list[float], base: str) -> dic
         )  # fmt: skip
         p0 = fit_many([p], stop_scale=0, progress=False)[0]
         save_pyramid(p0, first)
-    rows = {"scale 0 alone (published)": pyramid_diversity_by_scale(p0)}
-    for lr in lr_scales:
-        out = root / f"lr{lr:g}"
+    rows = {"scale 0 alone (published)": pyramid_quality_by_scale(p0)}
+    for name, overrides in variants.items():
+        out = root / name
         if (out / JSON_NAME).exists():
             p2 = load_pyramid(out, require_complete=False)
         else:
-            p = replace(p0, train_config=replace(tcfg, concurrent_lr_scale=lr))
+            p = replace(p0, train_config=replace(tcfg, **overrides))
             t0 = time.perf_counter()
             p2 = fit_many([p], stop_scale=2, progress=False)[0]
-            print(f"{image.name} lr scale {lr:g}: scales 1-2 in {time.perf_counter() - t0:.0f} s")
+            print(f"{image.name} {name}: scales 1-2 in {time.perf_counter() - t0:.0f} s")
             save_pyramid(p2, out)
-        rows[f"lr scale {lr:g}"] = pyramid_diversity_by_scale(p2)
+        rows[name] = pyramid_quality_by_scale(p2)
     return rows
 
 
+# the screen's variants besides the concurrent learning-rate scales (cache dir: overrides)
+SCREEN_PULLS = {
+    "pull_all": {},
+    "pull_reconstruction": {"concurrent_pull": "reconstruction"},
+    "frozen": {"concurrent_frozen_scales": 1},
+}
+
+
 def cmd_screen(args) -> int:
+    variants = {f"lr{float(v):g}": {"concurrent_lr_scale": float(v)}
+                for v in args.lr_scales.split(",") if v}  # fmt: skip
+    variants.update({v: SCREEN_PULLS[v] for v in args.pulls.split(",") if v})
     for name in args.images.split(","):
-        rows = screen_lr_scale(IMAGES[name], [float(v) for v in args.lr_scales.split(",")],
-                               args.base)  # fmt: skip
-        ref = rows["scale 0 alone (published)"][0]
-        print(f"\n{name} sibling: start-0 diversity after scales 0..2 (ratio at scale 0)")
-        print("| run | scale 0 | scale 1 | scale 2 | scale 0 / published |")
-        print("|---|---|---|---|---|")
-        for run, row in rows.items():
-            cells = " | ".join(f"{v:.3f}" for v in row) + " | —" * (3 - len(row))
-            print(f"| {run} | {cells} | {row[0] / ref:.2f} |")
+        rows = screen_variants(IMAGES[name], variants, args.base)
+        ref = rows["scale 0 alone (published)"]["diversity"][0]
+        for key, what in (("diversity", "diversity"), ("swd", "pooled patch SWD")):
+            print(f"\n{name} sibling: start-0 {what} after scales 0..2 (50 samples)")
+            print("| run | scale 0 | scale 1 | scale 2 | diversity at scale 0 / published |")
+            print("|---|---|---|---|---|")
+            for run, row in rows.items():
+                cells = " | ".join(f"{v:.4f}" for v in row[key]) + " | —" * (3 - len(row[key]))
+                print(f"| {run} | {cells} | {row['diversity'][0] / ref:.2f} |")
     return 0
 
 
@@ -1251,10 +1277,11 @@ def main(argv=None) -> int:
     ss.add_argument("--draws", type=int, default=5)
     ss.set_defaults(func=cmd_score_spread)
     s = sub.add_parser(
-        "screen", help="validation screen of concurrent_lr_scale on the sibling images"
+        "screen", help="validation screen of concurrent settings on the sibling images"
     )
     s.add_argument("--images", default="brain,histology")
     s.add_argument("--lr-scales", default="0.03,0.01")
+    s.add_argument("--pulls", default="", help=f"comma-separated, of: {', '.join(SCREEN_PULLS)}")
     s.add_argument("--base", default="con3p105rg10f2")
     s.set_defaults(func=cmd_screen)
     cd = sub.add_parser(

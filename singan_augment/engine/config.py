@@ -203,6 +203,12 @@ class TrainConfig:
     ``concurrent_coarsest_scales`` b >= 1 widens that brake to the generators of scales
     0..b-1 (1, default: scale 0's alone), each whenever it trains with a finer scale; the
     generators of scales b and finer keep the plain factors.
+    ``concurrent_pull`` says which of the trained scale's losses reach the coarser generators
+    of the concurrent window: ``"all"`` (ConSinGAN, default) both its adversarial and its
+    reconstruction loss; ``"reconstruction"`` the reconstruction loss alone (the adversarial
+    gradient stops at the trained scale's own generator), so the coarser generators are kept
+    consistent with the real image's reconstruction without being pushed by a finer
+    discriminator towards the layouts it rates best (docs/time_to_quality.md).
     """
 
     iters: int = 2000
@@ -231,6 +237,7 @@ class TrainConfig:
     concurrent_freeze_diversity: float = 0.0
     concurrent_coarsest_lr: float = 1.0
     concurrent_coarsest_scales: int = 1
+    concurrent_pull: Literal["all", "reconstruction"] = "all"
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -266,6 +273,10 @@ class TrainConfig:
         if self.coarsest_noise not in ("shared", "independent"):
             raise InputError(
                 f"coarsest_noise must be 'shared' or 'independent', got {self.coarsest_noise!r}"
+            )
+        if self.concurrent_pull not in ("all", "reconstruction"):
+            raise InputError(
+                f"concurrent_pull must be 'all' or 'reconstruction', got {self.concurrent_pull!r}"
             )
 
     @property

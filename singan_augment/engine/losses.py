@@ -83,9 +83,13 @@ def chain_generator_loss(
     rec_weight: float,
     shapes: Sequence[tuple[int, ...]],
     config: ModelConfig,
+    *,
+    adversarial_lower: bool = True,
 ) -> tuple[jax.Array, tuple[dict[str, jax.Array], tuple[BatchStats, ...]]]:
     """``-mean D(chain(fake)) + rec_weight * MSE(chain(rec), real)`` through the generators
-    ``params`` (coarsest first; ``generate.run_chain``), all in training mode.
+    ``params`` (coarsest first; ``generate.run_chain``), all in training mode. With
+    ``adversarial_lower=False`` the adversarial term's gradient reaches the last generator
+    only (the coarser ones are trained by the reconstruction term alone).
 
     Args:
         fake_prev, rec_prev: (1, *shapes[0], C) images entering the first generator on the
@@ -93,7 +97,10 @@ def chain_generator_loss(
         fake_noise_p, rec_noise_p: per generator, its padded scaled noise on each path.
         real: (1, *shapes[-1], C).
     """
-    fake, stats = run_chain(params, stats, fake_prev, fake_noise_p, shapes, config, train=True)
+    adv_params = params
+    if not adversarial_lower:
+        adv_params = (*(jax.lax.stop_gradient(q) for q in params[:-1]), params[-1])
+    fake, stats = run_chain(adv_params, stats, fake_prev, fake_noise_p, shapes, config, train=True)
     err_adv = -jnp.mean(discriminator_apply(d_params, fake, config=config))
     rec, stats = run_chain(params, stats, rec_prev, rec_noise_p, shapes, config, train=True)
     rec_mse = jnp.mean(jnp.square(rec - real))

@@ -412,6 +412,10 @@ def test_concurrent_stages_are_part_of_the_schedule_and_checked():
     assert schedule_name(TrainConfig(concurrent_coarsest_scales=2)) == "custom"
     assert TrainConfig.from_dict({"iters": 5}).concurrent_coarsest_scales == 1
     assert schedule_name(TrainConfig(iters_decay_from=2)) == "custom"
+    with pytest.raises(InputError, match="concurrent_pull.*'adversarial'"):
+        TrainConfig(concurrent_pull="adversarial")
+    assert schedule_name(TrainConfig(concurrent_pull="reconstruction")) == "custom"
+    assert TrainConfig.from_dict({"iters": 5}).concurrent_pull == "all"
 
 
 # --- the per-image rule: freeze the coarsest generator when its own samples are diverse ---
@@ -531,3 +535,23 @@ def test_a_wider_brake_holds_the_middle_generator(braked, scale1_moves):
     for n, moves in ((0, False), (1, scale1_moves)):
         same = all(np.array_equal(a, b) for a, b in zip(after[2][n], after[1][n]))
         assert same != moves, f"scale {n}"
+
+
+@pytest.mark.parametrize("pull, coarsest_moves", [("all", True), ("reconstruction", False)])
+def test_a_reconstruction_pull_without_a_reconstruction_weight_leaves_the_coarsest_alone(
+    pull, coarsest_moves
+):
+    """With ``rec_weight`` 0 the only pull left on the coarsest generator while scale 1
+    trains is the adversarial one, which ``concurrent_pull="reconstruction"`` stops: the
+    generator then ends where its own scale left it; scale 1's own generator trains anyway."""
+    cfg = dataclasses.replace(RULE, rec_weight=0.0, concurrent_pull=pull)
+    after0 = _rule_fit(tiny_image(), 0, cfg, stop_scale=0)
+    after1 = _rule_fit(tiny_image(), 0, cfg)
+    same = all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            jax.tree.leaves(after1.stages[0].params), jax.tree.leaves(after0.stages[0].params)
+        )
+    )
+    assert same != coarsest_moves
+    assert after1.num_trained == 2
