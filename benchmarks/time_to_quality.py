@@ -458,7 +458,7 @@ def _schedules() -> dict[str, Schedule]:
     # the concurrent window's coarser generators pulled by the trained scale's reconstruction
     # loss alone (TrainConfig.concurrent_pull), one schedule for every image (no freeze rule),
     # at power 1.15, the cheapest fall that brings coffee under 1/6 (registered 2026-12-03,
-    # 22:40, before it ran; section "The concurrent pull through the reconstruction alone")
+    # 22:13, before it ran; section "The concurrent pull through the reconstruction alone")
     rp = Schedule(
         "con3rp115rg10f2",
         {
@@ -467,7 +467,7 @@ def _schedules() -> dict[str, Schedule]:
             "concurrent_pull": "reconstruction",
         },
         note="con3p105rg10f2 at power 1.15, the coarser generators trained by the "
-        "reconstruction loss alone (added 2026-12-03, 22:40)",
+        "reconstruction loss alone (added 2026-12-03, 22:13)",
     )
     by_name[rp.name] = rp
     return by_name
