@@ -1041,11 +1041,6 @@ def pyramid_quality_by_scale(p, n: int = 50, seed: int = 0) -> dict[str, list[fl
     return out
 
 
-def pyramid_diversity_by_scale(p, n: int = 50, seed: int = 0) -> list[float]:
-    """Start-0 diversity of a pyramid cut after each of its trained scales."""
-    return pyramid_quality_by_scale(p, n, seed)["diversity"]
-
-
 def cmd_diversity_by_scale(args) -> int:
     names = args.schedules.split(",")
     rows = {name: quality_by_scale(args.image, name) for name in names}

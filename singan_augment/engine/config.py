@@ -10,7 +10,8 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from functools import cache
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import numpy as np
 
@@ -30,13 +31,27 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**kwargs)
 
 
+@cache
+def _choices(cls: type) -> dict[str, tuple[Any, ...]]:
+    """The allowed values of each ``Literal[...]``-annotated field of dataclass ``cls``."""
+    hints = get_type_hints(cls)
+    return {n: get_args(t) for n, t in hints.items() if get_origin(t) is Literal}
+
+
 def _check_fields(obj: Any, **ranges: tuple[float | None, float | None]) -> None:
-    """Type-check every field from its annotation (int, float, str) and the given numeric
-    (low, high) inclusive ranges. Raises InputError naming the field."""
+    """Type-check every field from its annotation (int, float, str; a ``Literal`` field
+    against its values) and the given numeric (low, high) inclusive ranges. Raises
+    InputError naming the field."""
     name = type(obj).__name__
+    choices = _choices(type(obj))
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         kind = str(f.type)
+        if f.name in choices:
+            if not any(type(v) is type(c) and v == c for c in choices[f.name]):
+                allowed = ", ".join(repr(c) for c in choices[f.name])
+                raise InputError(f"{name}.{f.name} must be one of {allowed}, got {v!r}")
+            continue
         if kind == "bool":
             ok = isinstance(v, bool)
         elif kind == "int":
@@ -273,14 +288,6 @@ class TrainConfig:
             concurrent_coarsest_lr=(0.0, 1.0),
             concurrent_coarsest_scales=(1, 1000),
         )
-        if self.coarsest_noise not in ("shared", "independent"):
-            raise InputError(
-                f"coarsest_noise must be 'shared' or 'independent', got {self.coarsest_noise!r}"
-            )
-        if self.concurrent_pull not in ("all", "reconstruction"):
-            raise InputError(
-                f"concurrent_pull must be 'all' or 'reconstruction', got {self.concurrent_pull!r}"
-            )
 
     @property
     def lr_drop_iter(self) -> int:

@@ -418,6 +418,14 @@ def test_concurrent_stages_are_part_of_the_schedule_and_checked():
     assert TrainConfig.from_dict({"iters": 5}).concurrent_pull == "all"
 
 
+@pytest.mark.parametrize(
+    "field, value", [("coarsest_noise", "x"), ("coarsest_noise", 3), ("concurrent_pull", None)]
+)
+def test_a_choice_field_refuses_what_its_annotation_does_not_list(field, value):
+    with pytest.raises(InputError, match=rf"TrainConfig\.{field} must be one of '.*got {value!r}"):
+        TrainConfig(**{field: value})
+
+
 # --- the per-image rule: freeze the coarsest generator when its own samples are diverse ---
 
 RULE = dataclasses.replace(TINY_TRAIN, iters=4, concurrent_stages=2)
