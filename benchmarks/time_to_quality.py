@@ -456,7 +456,7 @@ def _schedules() -> dict[str, Schedule]:
     by_name[half.name] = half
     by_name[f"{half.name}s1"] = reseeded(half, 1)
     # the concurrent window's coarser generators pulled by the trained scale's reconstruction
-    # loss alone (TrainConfig.concurrent_pull), one schedule for every image (no freeze rule),
+    # loss alone (TrainConfig.concurrent_adversarial_pull 0), one schedule for every image (no freeze rule),
     # at power 1.15, the cheapest fall that brings coffee under 1/6 (registered 2026-12-03,
     # 22:13, before it ran; section "The concurrent pull through the reconstruction alone")
     rp = Schedule(
@@ -464,7 +464,7 @@ def _schedules() -> dict[str, Schedule]:
         {
             **by_name["con3p105rg10f2"].train,
             "iters_decay": 1.15,
-            "concurrent_pull": "reconstruction",
+            "concurrent_adversarial_pull": 0.0,
         },
         note="con3p105rg10f2 at power 1.15, the coarser generators trained by the "
         "reconstruction loss alone (added 2026-12-03, 22:13)",
@@ -1134,18 +1134,33 @@ def screen_variants(image: BenchImage, variants: dict[str, dict], base: str) -> 
     return rows
 
 
-# the screen's variants besides the concurrent learning-rate scales (cache dir: overrides)
+# the screen's variants besides the concurrent learning-rate scales (cache dir: overrides);
+# "pull<a>" (e.g. pull0.3) is the adversarial share a, see screen_pull
 SCREEN_PULLS = {
     "pull_all": {},
-    "pull_reconstruction": {"concurrent_pull": "reconstruction"},
+    "pull_reconstruction": {"concurrent_adversarial_pull": 0.0},
     "frozen": {"concurrent_frozen_scales": 1},
 }
+
+
+def screen_pull(name: str) -> dict:
+    """The overrides of a named screen variant: one of ``SCREEN_PULLS`` or ``pull<a>``, the
+    concurrent window's coarser generators pulled by a share a in (0, 1) of the adversarial
+    gradient (``TrainConfig.concurrent_adversarial_pull``)."""
+    if name in SCREEN_PULLS:
+        return SCREEN_PULLS[name]
+    share = name.removeprefix("pull")
+    try:
+        return {"concurrent_adversarial_pull": float(share)}
+    except ValueError:
+        known = ", ".join([*SCREEN_PULLS, "pull<share>"])
+        raise SystemExit(f"--pulls: unknown variant {name!r} (known: {known})") from None
 
 
 def cmd_screen(args) -> int:
     variants = {f"lr{float(v):g}": {"concurrent_lr_scale": float(v)}
                 for v in args.lr_scales.split(",") if v}  # fmt: skip
-    variants.update({v: SCREEN_PULLS[v] for v in args.pulls.split(",") if v})
+    variants.update({v: screen_pull(v) for v in args.pulls.split(",") if v})
     for name in args.images.split(","):
         rows = screen_variants(IMAGES[name], variants, args.base)
         ref = rows["scale 0 alone (published)"]["diversity"][0]
@@ -1276,7 +1291,9 @@ def main(argv=None) -> int:
     )
     s.add_argument("--images", default="brain,histology")
     s.add_argument("--lr-scales", default="0.03,0.01")
-    s.add_argument("--pulls", default="", help=f"comma-separated, of: {', '.join(SCREEN_PULLS)}")
+    s.add_argument(
+        "--pulls", default="", help=f"comma-separated, of: {', '.join(SCREEN_PULLS)}, pull<share>"
+    )
     s.add_argument("--base", default="con3p105rg10f2")
     s.set_defaults(func=cmd_screen)
     cd = sub.add_parser(

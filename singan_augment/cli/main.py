@@ -259,10 +259,13 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from singan_augment.engine.config import TrainConfig
     from singan_augment.engine.scales import format_shape
     from singan_augment.engine.schedules import schedule_name
-    from singan_augment.files.pyramid_files import model_config_from_meta, read_metadata
+    from singan_augment.files.pyramid_files import (
+        model_config_from_meta,
+        read_metadata,
+        train_config_from_meta,
+    )
 
     meta = read_metadata(args.pyramid)
     if args.json:
@@ -270,7 +273,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     ch = meta["channels"]
     mcfg = model_config_from_meta(meta)
-    tcfg = TrainConfig.from_dict(meta["train_config"])
+    tcfg = train_config_from_meta(meta)
     shapes = [tuple(s) for s in meta["shapes"]]
     print(f"pyramid {args.pyramid}: {meta['num_trained']}/{len(meta['shapes'])} scales trained")
     print("channels: " + ", ".join(f"{n} ({k})" for n, k in zip(ch["names"], ch["kinds"])))

@@ -218,15 +218,18 @@ class TrainConfig:
     ``concurrent_coarsest_scales`` b >= 1 widens that brake to the generators of scales
     0..b-1 (1, default: scale 0's alone), each whenever it trains with a finer scale; the
     generators of scales b and finer keep the plain factors.
-    ``concurrent_pull`` says which of the trained scale's losses reach the coarser generators
-    of the concurrent window: ``"all"`` (ConSinGAN, default) both its adversarial and its
-    reconstruction loss; ``"reconstruction"`` the reconstruction loss alone (the adversarial
-    gradient stops at the trained scale's own generator), so the coarser generators are kept
-    consistent with the real image's reconstruction without being pushed by a finer
-    discriminator towards the layouts it rates best. Measured on two held-out images, it keeps
-    the published start-0 variety and loses fidelity (patch SWD over 2x the published): their
-    random path drifts (docs/time_to_quality.md, "The concurrent pull through the
-    reconstruction alone"). No named schedule uses it.
+    ``concurrent_adversarial_pull`` a in [0, 1] is the share of the trained scale's
+    adversarial gradient that reaches the coarser generators of the concurrent window (its
+    reconstruction gradient reaches them in full; its own generator gets both in full).
+    1 (ConSinGAN, default) is the plain gradient. 0 keeps the coarser generators consistent
+    with the real image's reconstruction without a finer discriminator pushing them towards
+    the layouts it rates best: measured on two held-out images, it keeps the published start-0
+    variety and loses fidelity (patch SWD over 2x the published), as their random path drifts
+    (docs/time_to_quality.md, "The concurrent pull through the reconstruction alone"). Values
+    in between scale the adversarial gradient (the loss's value is unchanged). No named
+    schedule uses a value other than 1. Files written with the earlier
+    ``concurrent_pull="all"/"reconstruction"`` load as 1 / 0
+    (``files.pyramid_files.train_config_from_meta``).
     """
 
     iters: int = 2000
@@ -255,7 +258,7 @@ class TrainConfig:
     concurrent_freeze_diversity: float = 0.0
     concurrent_coarsest_lr: float = 1.0
     concurrent_coarsest_scales: int = 1
-    concurrent_pull: Literal["all", "reconstruction"] = "all"
+    concurrent_adversarial_pull: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -287,6 +290,7 @@ class TrainConfig:
             concurrent_freeze_diversity=(0.0, 100.0),
             concurrent_coarsest_lr=(0.0, 1.0),
             concurrent_coarsest_scales=(1, 1000),
+            concurrent_adversarial_pull=(0.0, 1.0),
         )
 
     @property

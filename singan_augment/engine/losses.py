@@ -8,6 +8,7 @@ All inputs are NHWC. Inputs to G are already zero-padded (see ``generate``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,8 @@ import jax.numpy as jnp
 from .config import ModelConfig
 from .generate import run_chain
 from .networks import BatchStats, Params, discriminator_apply, generator_apply
+
+T = TypeVar("T")
 
 
 def gradient_penalty(
@@ -71,6 +74,29 @@ def generator_loss(
     return total, ({"g_adv": err_adv, "rec": rec_mse, "g_total": total}, g_stats)
 
 
+def scale_gradient(tree: T, factor: float) -> T:
+    """``tree`` unchanged, with the gradient that flows back through it multiplied by
+    ``factor`` (a Python float, fixed when traced): 0 is ``jax.lax.stop_gradient``, 1 the
+    identity; the forward value is bit-identical whatever the factor."""
+    if factor == 0.0:
+        return jax.lax.stop_gradient(tree)
+    if factor == 1.0:
+        return tree
+
+    @jax.custom_vjp
+    def identity(x):
+        return x
+
+    def fwd(x):
+        return x, None
+
+    def bwd(_, g):
+        return (jax.tree.map(lambda v: v * factor, g),)
+
+    identity.defvjp(fwd, bwd)
+    return identity(tree)
+
+
 def chain_generator_loss(
     params: tuple[Params, ...],
     stats: tuple[BatchStats, ...],
@@ -84,12 +110,14 @@ def chain_generator_loss(
     shapes: Sequence[tuple[int, ...]],
     config: ModelConfig,
     *,
-    adversarial_lower: bool = True,
+    adversarial_pull: float = 1.0,
 ) -> tuple[jax.Array, tuple[dict[str, jax.Array], tuple[BatchStats, ...]]]:
     """``-mean D(chain(fake)) + rec_weight * MSE(chain(rec), real)`` through the generators
-    ``params`` (coarsest first; ``generate.run_chain``), all in training mode. With
-    ``adversarial_lower=False`` the adversarial term's gradient reaches the last generator
-    only (the coarser ones are trained by the reconstruction term alone).
+    ``params`` (coarsest first; ``generate.run_chain``), all in training mode. The loss's
+    value does not depend on ``adversarial_pull`` in [0, 1], only its gradient: the coarser
+    generators get ``adversarial_pull`` times the adversarial term's gradient and all of the
+    reconstruction term's; the last generator gets both in full. 1 (ConSinGAN) is the plain
+    gradient; 0 trains the coarser generators by the reconstruction term alone.
 
     Args:
         fake_prev, rec_prev: (1, *shapes[0], C) images entering the first generator on the
@@ -98,8 +126,9 @@ def chain_generator_loss(
         real: (1, *shapes[-1], C).
     """
     adv_params = params
-    if not adversarial_lower:
-        adv_params = (*(jax.lax.stop_gradient(q) for q in params[:-1]), params[-1])
+    if adversarial_pull != 1.0:
+        lower = (scale_gradient(q, adversarial_pull) for q in params[:-1])
+        adv_params = (*lower, params[-1])
     fake, stats = run_chain(adv_params, stats, fake_prev, fake_noise_p, shapes, config, train=True)
     err_adv = -jnp.mean(discriminator_apply(d_params, fake, config=config))
     rec, stats = run_chain(params, stats, rec_prev, rec_noise_p, shapes, config, train=True)

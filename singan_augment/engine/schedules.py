@@ -69,7 +69,7 @@ SCHEDULE_FIELDS = (
     "concurrent_freeze_diversity",
     "concurrent_coarsest_lr",
     "concurrent_coarsest_scales",
-    "concurrent_pull",
+    "concurrent_adversarial_pull",
 )
 
 

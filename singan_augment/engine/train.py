@@ -205,7 +205,9 @@ def make_iteration(
         concurrent_frozen_scales=0,
         concurrent_freeze_diversity=0.0,
         concurrent_lr_scale=tcfg.concurrent_lr_scale if k > 1 else TrainConfig.concurrent_lr_scale,
-        concurrent_pull=tcfg.concurrent_pull if k > 1 else TrainConfig.concurrent_pull,
+        concurrent_adversarial_pull=(
+            tcfg.concurrent_adversarial_pull if k > 1 else TrainConfig.concurrent_adversarial_pull
+        ),
         rec_weight=TrainConfig.rec_weight,  # the scale's alpha comes in ScaleConsts
         rec_weight_growth=0.0,
         rec_weight_growth_scales=0,
@@ -300,7 +302,7 @@ def _iteration(
                 consts.rec_weight,
                 chain_shapes,
                 mcfg,
-                adversarial_lower=tcfg.concurrent_pull == "all",
+                adversarial_pull=float(tcfg.concurrent_adversarial_pull),
             )
             grads, opt_params = (grads, params) if k > 1 else (grads[0], params[0])
             updates, g_opt = g_tx.update(grads, g_opt, opt_params)

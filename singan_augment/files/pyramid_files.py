@@ -85,6 +85,26 @@ def model_config_from_meta(meta: dict[str, Any]) -> ModelConfig:
     return ModelConfig.from_dict(data)
 
 
+# ``TrainConfig.concurrent_pull`` (2026-12-03) became ``concurrent_adversarial_pull``, a share
+_CONCURRENT_PULL_SHARES = {"all": 1.0, "reconstruction": 0.0}
+
+
+def train_config_from_meta(meta: dict[str, Any]) -> TrainConfig:
+    """The train config of a pyramid.json. Files written with ``concurrent_pull`` (its values
+    ``"all"`` and ``"reconstruction"``) load with ``concurrent_adversarial_pull`` 1 and 0, the
+    same training."""
+    data = meta["train_config"]
+    if isinstance(data, dict) and "concurrent_pull" in data:
+        data = dict(data)
+        pull = data.pop("concurrent_pull")
+        if pull not in _CONCURRENT_PULL_SHARES:
+            raise InputError(
+                f"TrainConfig.concurrent_pull must be one of 'all', 'reconstruction', got {pull!r}"
+            )
+        data.setdefault("concurrent_adversarial_pull", _CONCURRENT_PULL_SHARES[pull])
+    return TrainConfig.from_dict(data)
+
+
 def expected_shapes(meta: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """The tensor names and shapes that a pyramid.json implies."""
     mcfg = model_config_from_meta(meta)
@@ -231,7 +251,7 @@ def _validate_meta(meta: dict[str, Any], where: Path) -> None:
     try:
         ChannelSpec.from_dict(meta["channels"])
         model_config_from_meta(meta)
-        TrainConfig.from_dict(meta["train_config"])
+        train_config_from_meta(meta)
         PyramidConfig.from_dict(meta["pyramid_config"])
     except (KeyError, TypeError, ValueError) as e:
         raise PyramidFileError(f"{where}: invalid channels or config ({e})") from None
@@ -339,7 +359,7 @@ def load_pyramid(directory: str | os.PathLike, *, require_complete: bool = True)
         reals=tuple(jnp.asarray(tensors[f"reals/{n}"]) for n in range(len(meta["shapes"]))),
         channels=ChannelSpec.from_dict(meta["channels"]),
         model_config=mcfg,
-        train_config=TrainConfig.from_dict(meta["train_config"]),
+        train_config=train_config_from_meta(meta),
         pyramid_config=PyramidConfig.from_dict(meta["pyramid_config"]),
         provenance=dict(meta.get("provenance") or {}),
         discriminator=disc,

@@ -10,7 +10,7 @@ import pytest
 
 from singan_augment.engine.config import ModelConfig
 from singan_augment.engine.generate import run_chain
-from singan_augment.engine.losses import chain_generator_loss
+from singan_augment.engine.losses import chain_generator_loss, scale_gradient
 from singan_augment.engine.networks import init_discriminator, init_generator
 from singan_augment.engine.scales import pad
 
@@ -33,12 +33,12 @@ def _inputs():
     return params, stats, d, fake_prev, noise_p, jnp.zeros_like(fake_prev), rec_noise_p, real
 
 
-def _grads(adversarial_lower: bool, rec_weight: float = 10.0):
+def _grads(adversarial_pull: float, rec_weight: float = 10.0):
     params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real = _inputs()
     fn = jax.value_and_grad(chain_generator_loss, has_aux=True)
     (loss, _), grads = fn(
         params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real, rec_weight,
-        SHAPES, MCFG, adversarial_lower=adversarial_lower,
+        SHAPES, MCFG, adversarial_pull=adversarial_pull,
     )  # fmt: skip
     return float(loss), grads
 
@@ -61,23 +61,40 @@ def _close(a, b) -> bool:
     )
 
 
-def test_a_reconstruction_pull_trains_the_coarser_generators_by_the_reconstruction_alone():
-    loss_all, g_all = _grads(True)
-    loss_rec, g_rec = _grads(False)
+@pytest.mark.parametrize("share", [0.0, 0.3, 0.7])
+def test_the_coarser_generators_get_the_reconstruction_and_a_share_of_the_adversarial_pull(share):
+    loss_all, g_all = _grads(1.0)
+    loss, g = _grads(share)
     rec_only = _rec_only_grads()
-    assert loss_rec == loss_all  # the value is the same loss; only its gradient is routed
+    assert loss == loss_all  # the value is the same loss; only its gradient is scaled
     for j in range(len(SHAPES) - 1):
-        assert _close(g_rec[j], rec_only[j]), f"generator {j}"
+        adv = jax.tree.map(lambda a, r: a - r, g_all[j], rec_only[j])
+        want = jax.tree.map(lambda r, a: r + share * a, rec_only[j], adv)
+        assert _close(g[j], want), f"generator {j}"
         assert not _close(g_all[j], rec_only[j]), f"generator {j}: the adversarial part is 0"
-    # the trained scale's own generator gets both terms either way
-    assert _close(g_rec[-1], g_all[-1])
+    # the trained scale's own generator gets both terms in full whatever the share
+    assert _close(g[-1], g_all[-1])
 
 
-@pytest.mark.parametrize("adversarial_lower", [True, False])
-def test_without_a_reconstruction_weight_only_the_adversarial_pull_moves_coarser_ones(
-    adversarial_lower,
-):
-    _, grads = _grads(adversarial_lower, rec_weight=0.0)
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_without_a_reconstruction_weight_only_the_adversarial_pull_moves_coarser_ones(share):
+    _, grads = _grads(share, rec_weight=0.0)
+    _, full = _grads(1.0, rec_weight=0.0)
     lower = jax.tree.leaves(grads[:-1])
-    moved = any(float(jnp.abs(g).max()) > 0.0 for g in lower)
-    assert moved == adversarial_lower
+    assert any(float(jnp.abs(g).max()) > 0.0 for g in lower) == (share > 0)
+    for g, f in zip(lower, jax.tree.leaves(full[:-1])):
+        np.testing.assert_allclose(g, share * f, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.25, 1.0, 2.0])
+def test_scale_gradient_keeps_the_value_and_scales_the_gradient(factor):
+    x = {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.array([0.5, -1.5])}
+
+    def f(t):
+        u = scale_gradient(t, factor)
+        return jnp.sum(jnp.sin(u["w"])) + jnp.sum(u["b"] ** 2)
+
+    assert float(f(x)) == float(jnp.sum(jnp.sin(x["w"])) + jnp.sum(x["b"] ** 2))
+    g = jax.grad(f)(x)
+    np.testing.assert_allclose(g["w"], factor * jnp.cos(x["w"]), rtol=1e-6)
+    np.testing.assert_allclose(g["b"], factor * 2 * x["b"], rtol=1e-6)

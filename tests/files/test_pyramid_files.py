@@ -166,6 +166,24 @@ def test_clamp_is_recorded_and_files_from_before_it_load_unclamped(tiny_pyramid_
     assert model_config_from_meta(meta).clamp is True
 
 
+@pytest.mark.parametrize("pull, share", [("all", 1.0), ("reconstruction", 0.0), ("both", None)])
+def test_files_with_the_earlier_concurrent_pull_load_as_its_share(pyr_copy, pull, share):
+    from singan_augment.files.pyramid_files import metadata_sha256
+
+    p = pyr_copy / JSON_NAME
+    meta = json.loads(p.read_text())
+    train = dict(meta["train_config"])
+    assert train.pop("concurrent_adversarial_pull") == 1.0  # new pyramids record the share
+    meta["train_config"] = {**train, "concurrent_pull": pull}
+    meta["metadata_sha256"] = metadata_sha256(meta)
+    p.write_text(json.dumps(meta))
+    if share is None:
+        with pytest.raises(PyramidFileError, match="concurrent_pull.*'both'"):
+            load_pyramid(pyr_copy)
+    else:
+        assert load_pyramid(pyr_copy).train_config.concurrent_adversarial_pull == share
+
+
 @pytest.mark.parametrize("spacing", [None, (0.5, 0.75)])
 def test_spacing_round_trips(tiny_pyramid, tmp_path, spacing):
     from dataclasses import replace
