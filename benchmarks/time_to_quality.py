@@ -470,6 +470,17 @@ def _schedules() -> dict[str, Schedule]:
         "reconstruction loss alone (added 2026-12-03, 22:13)",
     )
     by_name[rp.name] = rp
+    # the same with a share a of the adversarial gradient reaching the coarser generators
+    # (TrainConfig.concurrent_adversarial_pull); the validation screen picks which share runs
+    # (registered 2026-12-04, 05:10, before any run; section "A share of the adversarial pull")
+    for share, tag in ((0.1, "a01"), (0.3, "a03")):
+        by_name[f"con3{tag}p115rg10f2"] = replace(
+            rp,
+            name=f"con3{tag}p115rg10f2",
+            train={**rp.train, "concurrent_adversarial_pull": share},
+            note=f"con3rp115rg10f2 with a share {share:g} of the adversarial pull on the "
+            "coarser generators (added 2026-12-04, 05:10)",
+        )
     return by_name
 
 
