@@ -226,7 +226,9 @@ class TrainConfig:
     the layouts it rates best: measured on two held-out images, it keeps the published start-0
     variety and loses fidelity (patch SWD over 2x the published), as their random path drifts
     (docs/time_to_quality.md, "The concurrent pull through the reconstruction alone"). Values
-    in between scale the adversarial gradient (the loss's value is unchanged). No named
+    in between scale the adversarial gradient (the loss's value is unchanged); screened at
+    0.3 and 0.1, the coarsest generator's variety and drift rise together, and neither share
+    passed the registered screen (same doc, "A share of the adversarial pull"). No named
     schedule uses a value other than 1. Files written with the earlier
     ``concurrent_pull="all"/"reconstruction"`` load as 1 / 0
     (``files.pyramid_files.train_config_from_meta``).
