@@ -258,3 +258,33 @@ def test_files_from_before_volumes_load_as_2d(pyr_copy):
     meta["metadata_sha256"] = metadata_sha256(meta)
     (pyr_copy / JSON_NAME).write_text(json.dumps(meta))
     assert load_pyramid(pyr_copy).spatial_dims == 2
+
+
+def test_loading_compiles_no_xla_program(tmp_path):
+    """Loading puts the stored arrays on the device without compiling anything (jnp.asarray
+    compiled a small program per new shape: about 27 per shipped pyramid). The image has a
+    shape no other test uses, so its arrays are new to JAX's caches in this process."""
+    import jax
+
+    from singan_augment.engine.fit import init_pyramid
+    from singan_augment.testing import TINY_MODEL, TINY_PYRAMID
+
+    image = np.random.default_rng(0).random((2, 37, 31), dtype=np.float32)
+    pyr = init_pyramid(image, 0, model_config=TINY_MODEL, pyramid_config=TINY_PYRAMID)
+    save_pyramid(pyr, tmp_path / "p")
+    compiles = []
+
+    def listen(event, duration, **kwargs):
+        if event.endswith("backend_compile_duration"):
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        loaded = load_pyramid(tmp_path / "p", require_complete=False)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert compiles == []
+    assert [r.shape for r in loaded.reals] == [r.shape for r in pyr.reals]
+    for a, b in zip(loaded.reals, pyr.reals):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(loaded.z_opt), np.asarray(pyr.z_opt))
