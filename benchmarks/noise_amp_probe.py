@@ -1,16 +1,23 @@
-"""Probe: does the injected noise set the start-scale-1 SWD? (docs/time_to_quality.md,
-"Reconstruction-weight probes".)
+"""Probe: what the injected noise does to a trained pyramid's samples, no retraining.
+(docs/time_to_quality.md, "Reconstruction-weight probes" and "Noise and the coarsest
+generator at sampling time".)
 
-Samples a cached time-to-quality pyramid of the brain image with the noise amplitudes of
-scales ``FROM`` and finer multiplied by ``MULT`` (no retraining), and prints one JSON line per
-variant: SWD and diversity of 50 samples from start scales 0 and 1, against the same reference
-and with the same seeds as ``time_to_quality.py``'s quality step.
+Samples a cached time-to-quality pyramid with the noise amplitudes of scales ``FROM`` and
+finer multiplied by ``MULT``, and prints one JSON line per variant: SWD and diversity of 50
+samples from start scales 0 and 1, against the same reference and with the same seeds as
+``time_to_quality.py``'s quality step, and their ratios to the image's ``singan`` baseline
+(its ``quality.json``) where it has one.
 
     python benchmarks/noise_amp_probe.py decay2000p1:1:1.0,decay2000p1:6:0.5,decay2000p1:6:0
+    python benchmarks/noise_amp_probe.py --image coffee con3a01p115rg10f2:1:2
+
+``--swap-coarsest`` instead replaces the pyramid's scale-0 generator by the ``singan``
+baseline's (same seed, same 2000 iterations alone at scale 0) and scores both.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import replace
@@ -21,30 +28,56 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import time_to_quality as ttq  # noqa: E402
 
 from singan_augment import metrics  # noqa: E402
-from singan_augment.engine.sample import sample  # noqa: E402
 from singan_augment.files.pyramid_files import load_pyramid  # noqa: E402
 
 
-def run(schedule: str, first: int, mult: float) -> dict:
-    pyr = load_pyramid(ttq.job_dir("brain", schedule))
-    stages = [s._replace(amp=s.amp * mult) if i >= first else s for i, s in enumerate(pyr.stages)]
-    pyr = replace(pyr, stages=stages)
-    ref = ttq.reference(ttq.IMAGES["brain"], pyr.shapes[-1])
-    out = {"schedule": schedule, "from_scale": first, "mult": mult}
+def score(image: str, pyr, label: dict) -> dict:
+    ref = ttq.reference(ttq.IMAGES[image], pyr.shapes[-1])
+    base_file = ttq.job_dir(image, "singan") / "quality.json"
+    base = json.loads(base_file.read_text()) if base_file.is_file() else None
+    out = {"image": image, **label}
     for start in (0, 1):
-        imgs = sample(pyr, 1000 + start, ttq.N_SAMPLES, start_scale=start).images
-        out[f"swd{start}"] = round(metrics.sliced_wasserstein(imgs, ref), 4)
-        out[f"div{start}"] = round(metrics.diversity(imgs, ref), 4)
+        imgs = ttq.draw_samples(pyr, start).images
+        swd, div = metrics.sliced_wasserstein(imgs, ref), metrics.diversity(imgs, ref)
+        out[f"swd{start}"], out[f"div{start}"] = round(swd, 4), round(div, 4)
+        if base is not None:
+            out[f"swd{start}_ratio"] = round(swd / base[f"start{start}"]["swd"], 3)
+            out[f"div{start}_ratio"] = round(div / base[f"start{start}"]["diversity"], 3)
     return out
 
 
+def scaled(image: str, schedule: str, first: int, mult: float) -> dict:
+    pyr = load_pyramid(ttq.job_dir(image, schedule))
+    stages = [s._replace(amp=s.amp * mult) if i >= first else s for i, s in enumerate(pyr.stages)]
+    label = {"schedule": schedule, "from_scale": first, "mult": mult}
+    return score(image, replace(pyr, stages=tuple(stages)), label)
+
+
+def swapped(image: str, schedule: str) -> list[dict]:
+    pyr = load_pyramid(ttq.job_dir(image, schedule))
+    g0 = load_pyramid(ttq.job_dir(image, "singan")).stages[0]
+    return [
+        score(image, pyr, {"schedule": schedule, "coarsest": "own"}),
+        score(image, replace(pyr, stages=(g0, *pyr.stages[1:])), {
+            "schedule": schedule, "coarsest": "singan's"
+        }),
+    ]  # fmt: skip
+
+
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        raise SystemExit(__doc__)
-    for spec in argv[0].split(","):
-        schedule, first, mult = spec.split(":")
-        print(json.dumps(run(schedule, int(first), float(mult))), flush=True)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("variants", help="SCHEDULE:FROM:MULT,... (or SCHEDULE,... with --swap-coarsest)")
+    p.add_argument("--image", default="brain", choices=sorted(ttq.IMAGES))
+    p.add_argument("--swap-coarsest", action="store_true")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    for spec in args.variants.split(","):
+        if args.swap_coarsest:
+            rows = swapped(args.image, spec)
+        else:
+            schedule, first, mult = spec.split(":")
+            rows = [scaled(args.image, schedule, int(first), float(mult))]
+        for row in rows:
+            print(json.dumps(row), flush=True)
     return 0
 
 
