@@ -993,6 +993,13 @@ def figure(res: dict, path: Path) -> None:
                 if ok or kind == "fast":
                     ax.annotate(name, (x, y), fontsize=5, xytext=(3, 3), textcoords="offset points")
             if base is not None:
+                ax.axhline(
+                    1.1 * base["quality"][start]["swd"],
+                    color="grey",
+                    lw=0.7,
+                    ls="--",
+                    label="1.1x the baseline's SWD",
+                )
                 t0 = x_of(base, "singan")
                 for frac, ls in ((6, ":"), (10, "-.")):
                     ax.axvline(
