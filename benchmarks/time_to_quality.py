@@ -481,6 +481,17 @@ def _schedules() -> dict[str, Schedule]:
             note=f"con3rp115rg10f2 with a share {share:g} of the adversarial pull on the "
             "coarser generators (added 2026-12-04, 05:10)",
         )
+    # `fast` with the lazy gradient penalty (TrainConfig.gp_every 3: on the first of each
+    # iteration's three D steps, weighted 3x), the same iteration counts: a cheaper step, not
+    # a new schedule of counts (registered 2026-12-04, 17:50, before it ran; section "A lazy
+    # gradient penalty")
+    by_name["con3d039g3p105rg10f2"] = replace(
+        fast,
+        name="con3d039g3p105rg10f2",
+        train={**fast.train, "gp_every": 3},
+        note="con3d039p105rg10f2 with the gradient penalty on one D step in three, weighted "
+        "3x (added 2026-12-04, 17:50)",
+    )
     return by_name
 
 
@@ -668,13 +679,16 @@ def quality(image: BenchImage, out: Path) -> dict:
 CALIBRATION_ITERS = 21
 
 
-def calibrate(image: BenchImage, concurrent_stages: int = 1, nfc_max: int | None = None) -> dict:
+def calibrate(
+    image: BenchImage, concurrent_stages: int = 1, nfc_max: int | None = None, gp_every: int = 1
+) -> dict:
     """Per-scale compile seconds and steady seconds per iteration of this image's pyramid at
     the published architecture, from a short run (``CALIBRATION_ITERS`` iterations per scale)
     on the same code path as training. Run it on an otherwise idle machine.
     ``concurrent_stages`` > 1 calibrates the concurrent training step (several generators
     trained per iteration), which costs more per iteration; ``nfc_max`` caps the width
-    (``ModelConfig.nfc_max``; None: the published 128)."""
+    (``ModelConfig.nfc_max``; None: the published 128); ``gp_every`` > 1 calibrates the
+    lazily penalised step (``TrainConfig.gp_every``)."""
     from singan_augment.engine.config import TrainConfig
     from singan_augment.engine.fit import fit
 
@@ -700,7 +714,9 @@ def calibrate(image: BenchImage, concurrent_stages: int = 1, nfc_max: int | None
         channel_names=image.channels,
         label_channels=image.labels,
         model_config=mcfg,
-        train_config=TrainConfig(iters=CALIBRATION_ITERS, concurrent_stages=concurrent_stages),
+        train_config=TrainConfig(
+            iters=CALIBRATION_ITERS, concurrent_stages=concurrent_stages, gp_every=gp_every
+        ),
         pyramid_config=pcfg,
         on_scale_done=done,
         progress=False,
@@ -711,15 +727,20 @@ def calibrate(image: BenchImage, concurrent_stages: int = 1, nfc_max: int | None
         "host_cpus": os.cpu_count(),
         "concurrent_stages": concurrent_stages,
         "nfc_max": mcfg.nfc_max,
+        "gp_every": gp_every,
     }
 
 
-def calibration_path(image: str, concurrent_stages: int = 1, nfc_max: int | None = None) -> Path:
+def calibration_path(
+    image: str, concurrent_stages: int = 1, nfc_max: int | None = None, gp_every: int = 1
+) -> Path:
     name = "calibration"
     if concurrent_stages != 1:
         name += f"_c{concurrent_stages}"
     if nfc_max is not None:
         name += f"_w{nfc_max}"
+    if gp_every != 1:
+        name += f"_g{gp_every}"
     return ROOT / image / f"{name}.json"
 
 
@@ -733,6 +754,12 @@ def schedule_width(name: str) -> int | None:
     """A named schedule's width cap (``ModelConfig.nfc_max``), None when it is the published."""
     sched = SCHEDULES.get(name)
     return sched.model.get("nfc_max") if sched is not None else None
+
+
+def schedule_gp_every(name: str) -> int:
+    """A named schedule's lazy-penalty interval (``TrainConfig.gp_every``; 1 when published)."""
+    sched = SCHEDULES.get(name)
+    return int(sched.train.get("gp_every", 1)) if sched is not None else 1
 
 
 def cost_seconds(cal: dict, timing: dict) -> float:
@@ -757,12 +784,13 @@ def cmd_calibrate(args) -> int:
             cmd = [sys.executable, __file__, "calibrate", "--images", name]
             cmd += ["--concurrent-stages", str(args.concurrent_stages)]
             cmd += [] if args.nfc_max is None else ["--nfc-max", str(args.nfc_max)]
+            cmd += ["--gp-every", str(args.gp_every)]
             if subprocess.run(cmd).returncode != 0:
                 return 1
         return 0
     for name in names:
-        cal = calibrate(IMAGES[name], args.concurrent_stages, args.nfc_max)
-        if args.concurrent_stages > 1 or args.nfc_max is not None:
+        cal = calibrate(IMAGES[name], args.concurrent_stages, args.nfc_max, args.gp_every)
+        if args.concurrent_stages > 1 or args.nfc_max is not None or args.gp_every > 1:
             # the published step right after, in the same session
             ref = calibrate(IMAGES[name], 1)
             cal["reference"] = {
@@ -771,7 +799,7 @@ def cmd_calibrate(args) -> int:
                 "note": "the published step calibrated right after the concurrent one, in the "
                 "same session: concurrent jobs are costed as c3 x (calibration.json / reference)",
             }
-        path = calibration_path(name, args.concurrent_stages, args.nfc_max)
+        path = calibration_path(name, args.concurrent_stages, args.nfc_max, args.gp_every)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cal, indent=1))
         total = sum(v["compile_s"] + 2000 * v["s_per_iter"] for v in cal["scales"].values())
@@ -828,8 +856,10 @@ def load_results() -> dict[str, dict[str, dict]]:
     return res
 
 
-def _calibration(image: str, concurrent_stages: int = 1, nfc_max: int | None = None) -> dict | None:
-    path = calibration_path(image, concurrent_stages, nfc_max)
+def _calibration(
+    image: str, concurrent_stages: int = 1, nfc_max: int | None = None, gp_every: int = 1
+) -> dict | None:
+    path = calibration_path(image, concurrent_stages, nfc_max, gp_every)
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -844,20 +874,20 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
     ``reference`` calibration of the published step in the same session, and its per-scale
     costs are converted by ``calibration.json / reference``, so that the two steps' relative
     cost is the one measured side by side. A capped width (``nfc_max``) is another kind of
-    step, calibrated the same way.
+    step, calibrated the same way, and so is the lazily penalised one (``gp_every``).
 
     A reference scale whose step was already compiled in that session (its ``compile_s``
     under ``CACHE_HIT_S``: JAX's cache, not a compile) gives no unit for compile seconds, so
     there the step's own compile seconds are taken unconverted. It happened once, at
     ``ihc``'s scale 0 (0.10 s against 11.5 s), where the ratio had charged 1290 s for one
     compile (found 2026-12-03; every other reference scale compiled, 9-20 s)."""
-    k, width = schedule_stages(name), schedule_width(name)
+    k, width, lazy = schedule_stages(name), schedule_width(name), schedule_gp_every(name)
     base = _calibration(image, 1)
     if base is None:
         return None
-    if k == 1 and width is None:
+    if k == 1 and width is None and lazy == 1:
         return cost_seconds(base, timing)
-    cal = _calibration(image, k, width)
+    cal = _calibration(image, k, width, lazy)
     if cal is None or "reference" not in cal:
         return None
     ref = cal["reference"]["scales"]
@@ -1316,6 +1346,12 @@ def main(argv=None) -> int:
         type=int,
         default=None,
         help="calibrate with the width capped (ModelConfig.nfc_max); default: published",
+    )
+    c.add_argument(
+        "--gp-every",
+        type=int,
+        default=1,
+        help="calibrate the lazily penalised step (TrainConfig.gp_every); default 1",
     )
     c.set_defaults(func=cmd_calibrate)
     f = sub.add_parser("samples", help="a figure of samples from finished jobs, one row each")

@@ -232,6 +232,13 @@ class TrainConfig:
     schedule uses a value other than 1. Files written with the earlier
     ``concurrent_pull="all"/"reconstruction"`` load as 1 / 0
     (``files.pyramid_files.train_config_from_meta``).
+
+    ``gp_every`` k >= 1 applies the gradient penalty lazily: on the first of every k
+    discriminator steps of an iteration (steps 0, k, 2k, ... of its ``d_steps``), weighted by
+    ``k * gp_weight`` so that its expected weight per step is unchanged (StyleGAN2's lazy
+    regularisation, Karras et al. 2020, applied to WGAN-GP); the other steps skip its
+    second-order gradient, which costs about as much as the rest of a D step. 1 (published)
+    applies it on every step. ``d_steps`` must be a multiple of k.
     """
 
     iters: int = 2000
@@ -261,6 +268,7 @@ class TrainConfig:
     concurrent_coarsest_lr: float = 1.0
     concurrent_coarsest_scales: int = 1
     concurrent_adversarial_pull: float = 1.0
+    gp_every: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -293,7 +301,10 @@ class TrainConfig:
             concurrent_coarsest_lr=(0.0, 1.0),
             concurrent_coarsest_scales=(1, 1000),
             concurrent_adversarial_pull=(0.0, 1.0),
+            gp_every=(1, 1000),
         )
+        if self.d_steps % self.gp_every:
+            raise InputError(f"gp_every must divide d_steps ({self.d_steps}), got {self.gp_every}")
 
     @property
     def lr_drop_iter(self) -> int:

@@ -38,10 +38,24 @@ def discriminator_loss(
     alpha: jax.Array,
     gp_weight: float,
     config: ModelConfig,
+    *,
+    penalty: bool = True,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """``-mean D(real) + mean D(fake) + gp_weight * GP``; D runs once per input (own batch stats)."""
+    """``-mean D(real) + mean D(fake) + gp_weight * GP``; D runs once per input (own batch stats).
+
+    ``penalty=False`` leaves the GP out (a lazily regularised step, ``TrainConfig.gp_every``):
+    the loss is the critic's alone and the ``"gp"`` entry is 0, not a measurement.
+    """
     err_real = -jnp.mean(discriminator_apply(d_params, real, config=config))
     err_fake = jnp.mean(discriminator_apply(d_params, fake, config=config))
+    if not penalty:
+        total = err_real + err_fake
+        return total, {
+            "d_real": err_real,
+            "d_fake": err_fake,
+            "gp": jnp.zeros(()),
+            "d_total": total,
+        }
     gp = gradient_penalty(d_params, real, fake, alpha, config)
     total = err_real + err_fake + gp_weight * gp
     return total, {"d_real": err_real, "d_fake": err_fake, "gp": gp, "d_total": total}

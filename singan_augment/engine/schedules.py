@@ -70,6 +70,7 @@ SCHEDULE_FIELDS = (
     "concurrent_coarsest_lr",
     "concurrent_coarsest_scales",
     "concurrent_adversarial_pull",
+    "gp_every",
 )
 
 

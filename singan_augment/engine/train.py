@@ -245,6 +245,8 @@ def _iteration(
     g_tx = g_optimizer(tcfg, scale)  # the lr drop comes from the state
     d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
     p = mcfg.pad
+    gp_every = tcfg.gp_every
+    last_gp = (tcfg.d_steps - 1) // gp_every * gp_every  # the last D step with the penalty
 
     def step(state: ScaleState, consts: ScaleConsts, key: jax.Array):
         g_params, g_stats, d_params, g_opt, d_opt = state
@@ -267,8 +269,9 @@ def _iteration(
 
         # The D and G steps are loops (lax.scan), not unrolled: the same computation, with a
         # third of the program to compile.
-        def d_step(carry, key_d):
+        def d_step(carry, xs):
             stats, d_params, d_opt, _ = carry
+            key_d, j = xs if gp_every > 1 else (xs, 0)
             k_prev, k_alpha = jax.random.split(key_d)
             prev = random_prev(consts.frozen, shapes, k_prev, channels, shared, mcfg)
             fake, stats = run_chain(
@@ -276,17 +279,30 @@ def _iteration(
             )
             fake = jax.lax.stop_gradient(fake)
             alpha = jax.random.uniform(k_alpha, (), jnp.float32)
-            grads, aux = jax.grad(discriminator_loss, has_aux=True)(
-                d_params, real, fake, alpha, tcfg.gp_weight, mcfg
-            )
+            d_grad = jax.grad(discriminator_loss, has_aux=True)
+            if gp_every == 1:  # the published step, every D step penalised
+                grads, aux = d_grad(d_params, real, fake, alpha, tcfg.gp_weight, mcfg)
+            else:  # lazy: only every gp_every-th step pays for the second-order gradient
+                grads, aux = jax.lax.cond(
+                    j % gp_every == 0,
+                    lambda: d_grad(d_params, real, fake, alpha, gp_every * tcfg.gp_weight, mcfg),
+                    lambda: d_grad(
+                        d_params, real, fake, alpha, tcfg.gp_weight, mcfg, penalty=False
+                    ),
+                )
             updates, d_opt = d_tx.update(grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
             return (stats, d_params, d_opt, prev), aux
 
         prev0 = jnp.zeros((real.shape[0], *chain_shapes[0], channels), jnp.float32)
+        d_keys = jax.random.split(k_steps, tcfg.d_steps)
         (stats, d_params, d_opt, prev), d_aux = jax.lax.scan(
-            d_step, (stats, d_params, d_opt, prev0), jax.random.split(k_steps, tcfg.d_steps)
+            d_step,
+            (stats, d_params, d_opt, prev0),
+            d_keys if gp_every == 1 else (d_keys, jnp.arange(tcfg.d_steps)),
         )
+        if gp_every > 1:  # the penalty reported is that of the last D step that computed one
+            d_aux = {**d_aux, "gp": d_aux["gp"][last_gp : last_gp + 1]}
 
         def g_step(carry, _):
             params, stats, g_opt = carry

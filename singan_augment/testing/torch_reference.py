@@ -163,11 +163,20 @@ def noise_map(shape: Sequence[int], channels: int, shared: bool) -> torch.Tensor
 
 
 def discriminator_loss(
-    D: Discriminator, real: torch.Tensor, fake: torch.Tensor, alpha, gp_weight: float = 0.1
+    D: Discriminator,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    alpha,
+    gp_weight: float = 0.1,
+    penalty: bool = True,
 ):
-    """WGAN-GP: ``-mean D(real) + mean D(fake) + gp_weight * GP``; returns (total, terms)."""
+    """WGAN-GP: ``-mean D(real) + mean D(fake) + gp_weight * GP``; returns (total, terms).
+    ``penalty=False``: the critic's loss alone, and no ``"gp"`` term."""
     err_real = -D(real).mean()
     err_fake = D(fake).mean()
+    if not penalty:
+        total = err_real + err_fake
+        return total, {"d_real": err_real, "d_fake": err_fake, "d_total": total}
     x = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (g,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
     gp = ((g.square().sum(dim=1).sqrt() - 1) ** 2).mean()
@@ -231,6 +240,8 @@ class TrainerSettings:
     lr: float = 5e-4
     gp_weight: float = 0.1
     rec_weight: float = 10.0
+    # lazy penalty: on D steps 0, k, 2k, ... of an iteration, weighted k * gp_weight
+    gp_every: int = 1
 
     def make_optimizers(self, g_params, d_params) -> None:
         """Adam(betas 0.5, 0.999) for G (``g_params``: parameters or parameter groups) and D,
@@ -276,12 +287,15 @@ class ScaleTrainer(TrainerSettings):
             return torch.zeros(1, self.channels, *self.shape)
         return resize(run_frozen(self.frozen, self.channels, self.shared_noise), self.shape)
 
-    def d_step(self, noise, prev, alpha) -> dict:
+    def d_step(self, noise, prev, alpha, j: int = 0) -> dict:
         with torch.no_grad():
             prev_p = pad(prev, self.padding)
             fake = self.G(pad(self.amp * noise, self.padding) + prev_p, prev_p)
         self.opt_d.zero_grad(set_to_none=True)
-        loss, terms = discriminator_loss(self.D, self.real, fake, alpha, self.gp_weight)
+        k = self.gp_every
+        loss, terms = discriminator_loss(
+            self.D, self.real, fake, alpha, k * self.gp_weight, penalty=j % k == 0
+        )
         loss.backward()
         self.opt_d.step()
         return terms
@@ -313,7 +327,7 @@ class ScaleTrainer(TrainerSettings):
         for j in range(self.d_steps):
             prev = self.random_prev() if prevs is None else prevs[j]
             alpha = float(torch.rand(())) if alphas is None else float(alphas[j])
-            terms.update(self.d_step(noise, prev, alpha))
+            terms.update(self.d_step(noise, prev, alpha, j))
         self.D.requires_grad_(False)
         with torch.no_grad():
             prev_p = pad(prev, self.padding)

@@ -224,10 +224,13 @@ def _injected_randomness(key, consts, shapes, mcfg, tcfg, scale):
     return noise, prevs, alphas
 
 
-@pytest.mark.parametrize("impl", WHOLE_ITERATION_IMPLS)
-def test_whole_iteration_matches(data, impl):
+@pytest.mark.parametrize(
+    "impl, gp_every", [(impl, 1) for impl in WHOLE_ITERATION_IMPLS] + [("auto", 3)]
+)
+def test_whole_iteration_matches(data, impl, gp_every):
     """Two iterations of ``make_iteration`` at scale 1 (a frozen scale 0 below it) against the
     torch trainer fed the same noise, random prevs and alphas; lr drops before the second.
+    ``gp_every=3``: the lazy penalty (on the first of the three D steps, weighted 3x) in both.
 
     Adam divides each gradient element by its own RMS, so its first steps are ~lr * sign(g):
     an element whose gradient is at rounding level (every pre-BN conv bias, whose true
@@ -236,7 +239,7 @@ def test_whole_iteration_matches(data, impl):
     loosely after that, and the parameters elementwise for 95% of their elements (measured: ~1% off).
     """
     mcfg = ModelConfig(nfc_init=NFC, nfc_max=NFC, conv_impl=impl)
-    tcfg = TrainConfig(iters=1)  # lr drop at iteration 1 (the second one)
+    tcfg = TrainConfig(iters=1, gp_every=gp_every)  # lr drop at iteration 1 (the second one)
     shapes = [(21, 23), (H, W)]
     g0 = init_generator(jax.random.PRNGKey(7), C, NFC, mcfg)
     stage0 = Stage(g0[0], g0[1], jnp.float32(1.0))
@@ -255,6 +258,7 @@ def test_whole_iteration_matches(data, impl):
         float(consts.amp),
         frozen,
         iters=tcfg.iters,
+        gp_every=gp_every,
     )
     iteration = make_iteration(1, shapes, C, mcfg, tcfg)
     for i in range(2):

@@ -563,3 +563,15 @@ def test_a_reconstruction_pull_without_a_reconstruction_weight_leaves_the_coarse
     )
     assert same != coarsest_moves
     assert after1.num_trained == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2, 1.5, "3"])
+def test_the_lazy_penalty_is_part_of_the_schedule_and_checked(bad):
+    """``gp_every`` must be a positive int dividing ``d_steps`` (3): the error names it."""
+    from singan_augment.engine.schedules import schedule_name
+
+    with pytest.raises(InputError, match="gp_every"):
+        TrainConfig(gp_every=bad)
+    assert TrainConfig(d_steps=4, gp_every=2).gp_every == 2
+    assert schedule_name(TrainConfig(gp_every=3)) == "custom"
+    assert TrainConfig.from_dict({"iters": 5}).gp_every == 1  # older pyramid.json
