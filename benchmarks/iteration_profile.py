@@ -2,9 +2,7 @@
 
 Each part (frozen-scale prev, G forward, D step gradient and its two halves, G step gradient,
 one conv) is jitted on its own with its inputs as arguments (no constant folding) and timed
-in interleaved rounds; medians. Untrained weights (same work as trained ones). The whole
-iteration is also timed with the lazy gradient penalty (``TrainConfig.gp_every=3``); its
-share is its time relative to the published iteration's.
+in interleaved rounds; medians. Untrained weights (same work as trained ones).
 
     OMP_WAIT_POLICY=PASSIVE ROUNDS=5 python benchmarks/iteration_profile.py 4
 """
@@ -122,13 +120,7 @@ J = {
     ),
 }
 key = jax.random.PRNGKey(9)
-it_lazy = make_iteration(scale, shapes, 3, mcfg, TrainConfig(gp_every=3))
-calls = {
-    "iteration (3 D + 3 G steps)": lambda: it(state, consts, key),
-    "iteration, lazy penalty (gp_every=3: GP on 1 D step of 3)": lambda: it_lazy(
-        state, consts, key
-    ),
-}
+calls = {"iteration (3 D + 3 G steps)": lambda: it(state, consts, key)}
 calls.update({k: (lambda f=f: f(A, key)) for k, f in J.items()})
 for f in calls.values():
     jax.block_until_ready(f())
