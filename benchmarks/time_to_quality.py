@@ -744,22 +744,19 @@ def calibration_path(
     return ROOT / image / f"{name}.json"
 
 
-def schedule_stages(name: str) -> int:
-    """How many generators a named schedule trains at once (1 unless concurrent)."""
+def schedule_step(name: str) -> tuple[int, int | None, int]:
+    """The kind of training step a named schedule runs, which its calibration is keyed by:
+    (generators trained at once, ``ModelConfig.nfc_max`` or None when published,
+    ``TrainConfig.gp_every``). An unknown name is the published step, (1, None, 1)."""
     sched = SCHEDULES.get(name)
-    return int(sched.train.get("concurrent_stages", 1)) if sched is not None else 1
-
-
-def schedule_width(name: str) -> int | None:
-    """A named schedule's width cap (``ModelConfig.nfc_max``), None when it is the published."""
-    sched = SCHEDULES.get(name)
-    return sched.model.get("nfc_max") if sched is not None else None
-
-
-def schedule_gp_every(name: str) -> int:
-    """A named schedule's lazy-penalty interval (``TrainConfig.gp_every``; 1 when published)."""
-    sched = SCHEDULES.get(name)
-    return int(sched.train.get("gp_every", 1)) if sched is not None else 1
+    if sched is None:
+        return 1, None, 1
+    train = sched.train
+    return (
+        int(train.get("concurrent_stages", 1)),
+        sched.model.get("nfc_max"),
+        int(train.get("gp_every", 1)),
+    )
 
 
 def cost_seconds(cal: dict, timing: dict) -> float:
@@ -881,7 +878,7 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
     there the step's own compile seconds are taken unconverted. It happened once, at
     ``ihc``'s scale 0 (0.10 s against 11.5 s), where the ratio had charged 1290 s for one
     compile (found 2026-12-03; every other reference scale compiled, 9-20 s)."""
-    k, width, lazy = schedule_stages(name), schedule_width(name), schedule_gp_every(name)
+    k, width, lazy = schedule_step(name)
     base = _calibration(image, 1)
     if base is None:
         return None

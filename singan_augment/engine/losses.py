@@ -48,16 +48,11 @@ def discriminator_loss(
     """
     err_real = -jnp.mean(discriminator_apply(d_params, real, config=config))
     err_fake = jnp.mean(discriminator_apply(d_params, fake, config=config))
-    if not penalty:
-        total = err_real + err_fake
-        return total, {
-            "d_real": err_real,
-            "d_fake": err_fake,
-            "gp": jnp.zeros(()),
-            "d_total": total,
-        }
-    gp = gradient_penalty(d_params, real, fake, alpha, config)
-    total = err_real + err_fake + gp_weight * gp
+    if penalty:
+        gp = gradient_penalty(d_params, real, fake, alpha, config)
+        total = err_real + err_fake + gp_weight * gp
+    else:
+        gp, total = jnp.zeros(()), err_real + err_fake
     return total, {"d_real": err_real, "d_fake": err_fake, "gp": gp, "d_total": total}
 
 
