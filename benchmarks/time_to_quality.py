@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -492,6 +493,26 @@ def _schedules() -> dict[str, Schedule]:
         note="con3d039p105rg10f2 with the gradient penalty on one D step in three, weighted "
         "3x (added 2026-12-04, 17:50)",
     )
+    # the concurrent pull as in ConSinGAN (no freeze rule, one schedule for every image) with a
+    # mode-seeking term on the window's coarser generators (TrainConfig.
+    # concurrent_diversity_weight w: -w log mean|y - y'| over two random inputs), at the
+    # weights 1 and 10 and a power grid; the power that runs is read from coffee's
+    # calibration of the step before either trains (registered 2026-12-04, 21:05, before any
+    # run; section "A mode-seeking term on the pulled generators")
+    for w in (1, 10):
+        for power in (1.15, 1.2, 1.25, 1.3, 1.35):
+            tag = f"p{str(power).replace('.', '')}"
+            name = f"con3m{w}{tag}rg10f2"
+            by_name[name] = Schedule(
+                name,
+                {
+                    **by_name["con3p105rg10f2"].train,
+                    "iters_decay": power,
+                    "concurrent_diversity_weight": float(w),
+                },
+                note=f"con3p105rg10f2 at power {power:g} with the mode-seeking term, weight {w} "
+                "(added 2026-12-04, 21:05)",
+            )
     return by_name
 
 
@@ -679,20 +700,33 @@ def quality(image: BenchImage, out: Path) -> dict:
 CALIBRATION_ITERS = 21
 
 
-def calibrate(
-    image: BenchImage, concurrent_stages: int = 1, nfc_max: int | None = None, gp_every: int = 1
-) -> dict:
+class Step(NamedTuple):
+    """The kind of training step a schedule runs, which its calibration is keyed by: how many
+    generators train at once (``TrainConfig.concurrent_stages``), the width cap
+    (``ModelConfig.nfc_max``; None: published), the lazy-penalty interval
+    (``TrainConfig.gp_every``) and whether the mode-seeking term is on
+    (``TrainConfig.concurrent_diversity_weight`` > 0: one more pass of the window's coarser
+    generators; its weight does not change the cost). ``Step()`` is the published step."""
+
+    stages: int = 1
+    nfc_max: int | None = None
+    gp_every: int = 1
+    mode_seeking: bool = False
+
+
+MODE_SEEKING_CALIBRATION_WEIGHT = 1.0  # any weight > 0 runs the same program
+
+
+def calibrate(image: BenchImage, step: Step = Step()) -> dict:
     """Per-scale compile seconds and steady seconds per iteration of this image's pyramid at
     the published architecture, from a short run (``CALIBRATION_ITERS`` iterations per scale)
-    on the same code path as training. Run it on an otherwise idle machine.
-    ``concurrent_stages`` > 1 calibrates the concurrent training step (several generators
-    trained per iteration), which costs more per iteration; ``nfc_max`` caps the width
-    (``ModelConfig.nfc_max``; None: the published 128); ``gp_every`` > 1 calibrates the
-    lazily penalised step (``TrainConfig.gp_every``)."""
+    on the same code path as training. Run it on an otherwise idle machine. ``step`` says
+    which kind of step (``Step``): the concurrent one costs more per iteration, a capped
+    width less."""
     from singan_augment.engine.config import TrainConfig
     from singan_augment.engine.fit import fit
 
-    width = {} if nfc_max is None else {"nfc_max": nfc_max}
+    width = {} if step.nfc_max is None else {"nfc_max": step.nfc_max}
     mcfg, _, pcfg = configs(replace(SCHEDULES["singan"], model=width))
     scales = {}
     mark = {"t": time.perf_counter()}
@@ -708,6 +742,7 @@ def calibrate(
         }
         mark["t"] = time.perf_counter()
 
+    weight = MODE_SEEKING_CALIBRATION_WEIGHT if step.mode_seeking else 0.0
     fit(
         image.load(),
         SEED,
@@ -715,7 +750,10 @@ def calibrate(
         label_channels=image.labels,
         model_config=mcfg,
         train_config=TrainConfig(
-            iters=CALIBRATION_ITERS, concurrent_stages=concurrent_stages, gp_every=gp_every
+            iters=CALIBRATION_ITERS,
+            concurrent_stages=step.stages,
+            gp_every=step.gp_every,
+            concurrent_diversity_weight=weight,
         ),
         pyramid_config=pcfg,
         on_scale_done=done,
@@ -725,37 +763,38 @@ def calibrate(
         "scales": scales,
         "code": _commit(),
         "host_cpus": os.cpu_count(),
-        "concurrent_stages": concurrent_stages,
+        "concurrent_stages": step.stages,
         "nfc_max": mcfg.nfc_max,
-        "gp_every": gp_every,
+        "gp_every": step.gp_every,
+        "concurrent_diversity_weight": weight,
     }
 
 
-def calibration_path(
-    image: str, concurrent_stages: int = 1, nfc_max: int | None = None, gp_every: int = 1
-) -> Path:
+def calibration_path(image: str, step: Step = Step()) -> Path:
     name = "calibration"
-    if concurrent_stages != 1:
-        name += f"_c{concurrent_stages}"
-    if nfc_max is not None:
-        name += f"_w{nfc_max}"
-    if gp_every != 1:
-        name += f"_g{gp_every}"
+    if step.stages != 1:
+        name += f"_c{step.stages}"
+    if step.nfc_max is not None:
+        name += f"_w{step.nfc_max}"
+    if step.gp_every != 1:
+        name += f"_g{step.gp_every}"
+    if step.mode_seeking:
+        name += "_ms"
     return ROOT / image / f"{name}.json"
 
 
-def schedule_step(name: str) -> tuple[int, int | None, int]:
-    """The kind of training step a named schedule runs, which its calibration is keyed by:
-    (generators trained at once, ``ModelConfig.nfc_max`` or None when published,
-    ``TrainConfig.gp_every``). An unknown name is the published step, (1, None, 1)."""
+def schedule_step(name: str) -> Step:
+    """The kind of step (``Step``) a named schedule trains with; an unknown name: the
+    published step."""
     sched = SCHEDULES.get(name)
     if sched is None:
-        return 1, None, 1
+        return Step()
     train = sched.train
-    return (
+    return Step(
         int(train.get("concurrent_stages", 1)),
         sched.model.get("nfc_max"),
         int(train.get("gp_every", 1)),
+        float(train.get("concurrent_diversity_weight", 0.0)) > 0.0,
     )
 
 
@@ -782,21 +821,23 @@ def cmd_calibrate(args) -> int:
             cmd += ["--concurrent-stages", str(args.concurrent_stages)]
             cmd += [] if args.nfc_max is None else ["--nfc-max", str(args.nfc_max)]
             cmd += ["--gp-every", str(args.gp_every)]
+            cmd += ["--mode-seeking"] if args.mode_seeking else []
             if subprocess.run(cmd).returncode != 0:
                 return 1
         return 0
     for name in names:
-        cal = calibrate(IMAGES[name], args.concurrent_stages, args.nfc_max, args.gp_every)
-        if args.concurrent_stages > 1 or args.nfc_max is not None or args.gp_every > 1:
+        step = Step(args.concurrent_stages, args.nfc_max, args.gp_every, args.mode_seeking)
+        cal = calibrate(IMAGES[name], step)
+        if step != Step():
             # the published step right after, in the same session
-            ref = calibrate(IMAGES[name], 1)
+            ref = calibrate(IMAGES[name])
             cal["reference"] = {
                 "scales": ref["scales"],
                 "code": ref["code"],
                 "note": "the published step calibrated right after the concurrent one, in the "
                 "same session: concurrent jobs are costed as c3 x (calibration.json / reference)",
             }
-        path = calibration_path(name, args.concurrent_stages, args.nfc_max, args.gp_every)
+        path = calibration_path(name, step)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cal, indent=1))
         total = sum(v["compile_s"] + 2000 * v["s_per_iter"] for v in cal["scales"].values())
@@ -853,10 +894,8 @@ def load_results() -> dict[str, dict[str, dict]]:
     return res
 
 
-def _calibration(
-    image: str, concurrent_stages: int = 1, nfc_max: int | None = None, gp_every: int = 1
-) -> dict | None:
-    path = calibration_path(image, concurrent_stages, nfc_max, gp_every)
+def _calibration(image: str, step: Step = Step()) -> dict | None:
+    path = calibration_path(image, step)
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -871,20 +910,21 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
     ``reference`` calibration of the published step in the same session, and its per-scale
     costs are converted by ``calibration.json / reference``, so that the two steps' relative
     cost is the one measured side by side. A capped width (``nfc_max``) is another kind of
-    step, calibrated the same way, and so is the lazily penalised one (``gp_every``).
+    step, calibrated the same way, and so are the lazily penalised one (``gp_every``) and
+    the one with the mode-seeking term (``Step``).
 
     A reference scale whose step was already compiled in that session (its ``compile_s``
     under ``CACHE_HIT_S``: JAX's cache, not a compile) gives no unit for compile seconds, so
     there the step's own compile seconds are taken unconverted. It happened once, at
     ``ihc``'s scale 0 (0.10 s against 11.5 s), where the ratio had charged 1290 s for one
     compile (found 2026-12-03; every other reference scale compiled, 9-20 s)."""
-    k, width, lazy = schedule_step(name)
-    base = _calibration(image, 1)
+    step = schedule_step(name)
+    base = _calibration(image)
     if base is None:
         return None
-    if k == 1 and width is None and lazy == 1:
+    if step == Step():
         return cost_seconds(base, timing)
-    cal = _calibration(image, k, width, lazy)
+    cal = _calibration(image, step)
     if cal is None or "reference" not in cal:
         return None
     ref = cal["reference"]["scales"]
@@ -1286,7 +1326,7 @@ def cmd_coarsest_diversity(args) -> int:
 
 def planned_iters(image: str, name: str) -> list[int] | None:
     """A schedule's iteration count at each scale of an image's calibrated pyramid."""
-    cal = _calibration(image, 1)
+    cal = _calibration(image)
     if cal is None:
         return None
     shapes = [tuple(int(v) for v in s["size"].split("x")) for s in cal["scales"].values()]
@@ -1349,6 +1389,12 @@ def main(argv=None) -> int:
         type=int,
         default=1,
         help="calibrate the lazily penalised step (TrainConfig.gp_every); default 1",
+    )
+    c.add_argument(
+        "--mode-seeking",
+        action="store_true",
+        help="calibrate the step with the mode-seeking term "
+        "(TrainConfig.concurrent_diversity_weight > 0)",
     )
     c.set_defaults(func=cmd_calibrate)
     f = sub.add_parser("samples", help="a figure of samples from finished jobs, one row each")

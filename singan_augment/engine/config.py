@@ -242,6 +242,16 @@ class TrainConfig:
     ``fast``'s counts: 7-10 % cheaper, quality kept on a brain slice and lost on an H&E +
     mask tile (start-0 patch SWD 1.58x the published), so no named schedule uses it
     (docs/time_to_quality.md, "A lazy gradient penalty").
+
+    ``concurrent_diversity_weight`` w >= 0 adds a mode-seeking term to the concurrent window's
+    generator loss (MSGAN's, Mao et al. 2019, in log form): ``-w * log(mean |y - y'|)``, where
+    y and y' are the output of the window's coarser generators (all but the trained scale's)
+    for two independent inputs of one iteration (the noise maps, and the image entering the
+    window from the frozen scales below: that of the first and of the last D step). It
+    opposes what the concurrent pull does to those generators, their loss of variety, and
+    leaves the trained scale's own generator alone. Its gradient grows as the variety
+    shrinks. 0 (default) is ConSinGAN's loss and the same program as before; it acts only
+    where more than one generator trains, and needs ``concurrent_adversarial_pull`` 1.
     """
 
     iters: int = 2000
@@ -272,6 +282,7 @@ class TrainConfig:
     concurrent_coarsest_scales: int = 1
     concurrent_adversarial_pull: float = 1.0
     gp_every: int = 1
+    concurrent_diversity_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -305,9 +316,15 @@ class TrainConfig:
             concurrent_coarsest_scales=(1, 1000),
             concurrent_adversarial_pull=(0.0, 1.0),
             gp_every=(1, 1000),
+            concurrent_diversity_weight=(0.0, 1e6),
         )
         if self.d_steps % self.gp_every:
             raise InputError(f"gp_every must divide d_steps ({self.d_steps}), got {self.gp_every}")
+        if self.concurrent_diversity_weight > 0.0 and self.concurrent_adversarial_pull != 1.0:
+            raise InputError(
+                f"concurrent_diversity_weight ({self.concurrent_diversity_weight}) needs "
+                f"concurrent_adversarial_pull 1, got {self.concurrent_adversarial_pull}"
+            )
 
     @property
     def lr_drop_iter(self) -> int:

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from .config import ModelConfig
 from .generate import run_chain
 from .networks import BatchStats, Params, discriminator_apply, generator_apply
+from .scales import resize_prev
 
 T = TypeVar("T")
 
@@ -120,6 +121,9 @@ def chain_generator_loss(
     config: ModelConfig,
     *,
     adversarial_pull: float = 1.0,
+    diversity_weight: float = 0.0,
+    other_prev: jax.Array | None = None,
+    other_noise_p: Sequence[jax.Array] | None = None,
 ) -> tuple[jax.Array, tuple[dict[str, jax.Array], tuple[BatchStats, ...]]]:
     """``-mean D(chain(fake)) + rec_weight * MSE(chain(rec), real)`` through the generators
     ``params`` (coarsest first; ``generate.run_chain``), all in training mode. The loss's
@@ -133,7 +137,18 @@ def chain_generator_loss(
             random and the reconstruction path (unpadded).
         fake_noise_p, rec_noise_p: per generator, its padded scaled noise on each path.
         real: (1, *shapes[-1], C).
+        diversity_weight, other_prev, other_noise_p: with w > 0 (``TrainConfig.
+            concurrent_diversity_weight``; needs ``adversarial_pull`` 1 and two or more
+            generators), the loss also has ``-w * log(mean |y - y'|)``, y the coarser
+            generators' output on the random path and y' theirs on a second random input
+            (``other_prev``, ``other_noise_p``, shaped as ``fake_prev``, ``fake_noise_p``);
+            reported as ``"variety"`` (mean |y - y'|, in the [-1, 1] image range).
     """
+    if diversity_weight > 0.0:
+        return _mode_seeking_chain_loss(
+            params, stats, d_params, fake_prev, fake_noise_p, rec_prev, rec_noise_p, real,
+            rec_weight, shapes, config, diversity_weight, other_prev, other_noise_p,
+        )  # fmt: skip
     adv_params = params
     if adversarial_pull != 1.0:
         lower = (scale_gradient(q, adversarial_pull) for q in params[:-1])
@@ -144,3 +159,39 @@ def chain_generator_loss(
     rec_mse = jnp.mean(jnp.square(rec - real))
     total = err_adv + rec_weight * rec_mse
     return total, ({"g_adv": err_adv, "rec": rec_mse, "g_total": total}, stats)
+
+
+def _mode_seeking_chain_loss(
+    params, stats, d_params, fake_prev, fake_noise_p, rec_prev, rec_noise_p, real,
+    rec_weight, shapes, config, weight, other_prev, other_noise_p,
+):  # fmt: skip
+    """``chain_generator_loss`` with its mode-seeking term (``diversity_weight`` > 0): the
+    random path runs in two parts, the coarser generators and then the last one, so that the
+    coarser generators' output is at hand for the term. The same arithmetic as the one-part
+    chain; the second input's BN statistics are discarded (train mode normalises by the
+    batch's own statistics, so they do not change its output)."""
+    if len(params) < 2 or other_prev is None or other_noise_p is None:
+        raise ValueError(
+            "the mode-seeking term needs two or more generators and a second random input"
+        )
+    lower = slice(0, len(params) - 1)
+    mid, low_stats = run_chain(
+        params[lower], stats[lower], fake_prev, fake_noise_p[lower], shapes[lower], config,
+        train=True,
+    )  # fmt: skip
+    mid_other, _ = run_chain(
+        params[lower], stats[lower], other_prev, other_noise_p[lower], shapes[lower], config,
+        train=True,
+    )  # fmt: skip
+    fake, last_stats = run_chain(
+        params[-1:], stats[-1:], resize_prev(mid, shapes[-1], config.clamp), fake_noise_p[-1:],
+        shapes[-1:], config, train=True,
+    )  # fmt: skip
+    stats = (*low_stats, *last_stats)
+    err_adv = -jnp.mean(discriminator_apply(d_params, fake, config=config))
+    rec, stats = run_chain(params, stats, rec_prev, rec_noise_p, shapes, config, train=True)
+    rec_mse = jnp.mean(jnp.square(rec - real))
+    variety = jnp.mean(jnp.abs(mid - mid_other))
+    total = err_adv + rec_weight * rec_mse - weight * jnp.log(variety + 1e-8)
+    aux = {"g_adv": err_adv, "rec": rec_mse, "g_total": total, "variety": variety}
+    return total, (aux, stats)

@@ -71,6 +71,7 @@ SCHEDULE_FIELDS = (
     "concurrent_coarsest_scales",
     "concurrent_adversarial_pull",
     "gp_every",
+    "concurrent_diversity_weight",
 )
 
 

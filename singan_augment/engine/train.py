@@ -208,6 +208,9 @@ def make_iteration(
         concurrent_adversarial_pull=(
             tcfg.concurrent_adversarial_pull if k > 1 else TrainConfig.concurrent_adversarial_pull
         ),
+        concurrent_diversity_weight=(
+            tcfg.concurrent_diversity_weight if k > 1 else TrainConfig.concurrent_diversity_weight
+        ),
         rec_weight=TrainConfig.rec_weight,  # the scale's alpha comes in ScaleConsts
         rec_weight_growth=0.0,
         rec_weight_growth_scales=0,
@@ -247,6 +250,7 @@ def _iteration(
     p = mcfg.pad
     gp_every = tcfg.gp_every
     last_gp = (tcfg.d_steps - 1) // gp_every * gp_every  # the last D step with the penalty
+    diverse = k > 1 and tcfg.concurrent_diversity_weight > 0.0  # the mode-seeking term
 
     def step(state: ScaleState, consts: ScaleConsts, key: jax.Array):
         g_params, g_stats, d_params, g_opt, d_opt = state
@@ -292,7 +296,7 @@ def _iteration(
                 )
             updates, d_opt = d_tx.update(grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
-            return (stats, d_params, d_opt, prev), aux
+            return (stats, d_params, d_opt, prev), ((aux, prev) if diverse else aux)
 
         prev0 = jnp.zeros((real.shape[0], *chain_shapes[0], channels), jnp.float32)
         d_keys = jax.random.split(k_steps, tcfg.d_steps)
@@ -301,6 +305,19 @@ def _iteration(
             (stats, d_params, d_opt, prev0),
             d_keys if gp_every == 1 else (d_keys, jnp.arange(tcfg.d_steps)),
         )
+        diversity = {}
+        if diverse:  # a second random input: the first D step's prev, and fresh noise maps
+            d_aux, prevs = d_aux
+            other_noise_p = tuple(
+                pad(a * draw_noise(jax.random.fold_in(k_noise, 1000 + j), 1, s, channels,
+                                   shared and n == 0), p)
+                for j, (a, n, s) in enumerate(zip(amps, range(first, scale + 1), chain_shapes))
+            )  # fmt: skip
+            diversity = {
+                "diversity_weight": float(tcfg.concurrent_diversity_weight),
+                "other_prev": prevs[0],
+                "other_noise_p": other_noise_p,
+            }
         if gp_every > 1:  # the penalty reported is that of the last D step that computed one
             d_aux = {**d_aux, "gp": d_aux["gp"][last_gp : last_gp + 1]}
 
@@ -319,6 +336,7 @@ def _iteration(
                 chain_shapes,
                 mcfg,
                 adversarial_pull=float(tcfg.concurrent_adversarial_pull),
+                **diversity,
             )
             grads, opt_params = (grads, params) if k > 1 else (grads[0], params[0])
             updates, g_opt = g_tx.update(grads, g_opt, opt_params)

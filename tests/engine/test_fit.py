@@ -575,3 +575,51 @@ def test_the_lazy_penalty_is_part_of_the_schedule_and_checked(bad):
     assert TrainConfig(d_steps=4, gp_every=2).gp_every == 2
     assert schedule_name(TrainConfig(gp_every=3)) == "custom"
     assert TrainConfig.from_dict({"iters": 5}).gp_every == 1  # older pyramid.json
+
+
+# --- the mode-seeking term on the concurrent window's coarser generators ---
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"concurrent_diversity_weight": -1.0}, "concurrent_diversity_weight"),
+        ({"concurrent_diversity_weight": float("nan")}, "concurrent_diversity_weight"),
+        (
+            {"concurrent_diversity_weight": 1.0, "concurrent_adversarial_pull": 0.5},
+            "concurrent_adversarial_pull",
+        ),
+    ],
+)
+def test_the_mode_seeking_weight_is_part_of_the_schedule_and_checked(kwargs, match):
+    from singan_augment.engine.schedules import schedule_name
+
+    with pytest.raises(InputError, match=match):
+        TrainConfig(**kwargs)
+    assert schedule_name(TrainConfig(concurrent_diversity_weight=1.0)) == "custom"
+    assert TrainConfig.from_dict({"iters": 5}).concurrent_diversity_weight == 0.0  # older file
+
+
+def test_the_mode_seeking_term_keeps_the_coarsest_generators_variety():
+    """Fine-tuned through scale 1's losses, the coarsest generator's own samples vary more
+    with the term than without it, from the same scale-0 weights and seed; the scale-0
+    generator is the same either way (the term acts only on a concurrent window)."""
+    img = tiny_image()
+    runs = {
+        w: _rule_fit(img, 0, dataclasses.replace(RULE, concurrent_diversity_weight=w))
+        for w in (0.0, 10.0)
+    }
+    key = jax.random.PRNGKey(5)
+    after0 = {w: _rule_fit(img, 0, r.train_config, stop_scale=0) for w, r in runs.items()}
+    assert all(np.array_equal(a, b) for a, b in zip(_leaves(after0[0.0]), _leaves(after0[10.0])))
+    d = {w: coarsest_diversity(r, 24, key=key) for w, r in runs.items()}
+    assert d[10.0] > d[0.0] * 1.05, d
+
+
+def test_the_mode_seeking_term_leaves_a_one_generator_step_alone():
+    """Where one generator trains (no concurrent window) the weight changes nothing."""
+    img = tiny_image()
+    one = dataclasses.replace(RULE, concurrent_stages=1)
+    plain = _rule_fit(img, 0, one)
+    weighted = _rule_fit(img, 0, dataclasses.replace(one, concurrent_diversity_weight=10.0))
+    assert all(np.array_equal(a, b) for a, b in zip(_leaves(plain), _leaves(weighted)))
