@@ -513,6 +513,19 @@ def _schedules() -> dict[str, Schedule]:
                 note=f"con3p105rg10f2 at power {power:g} with the mode-seeking term, weight {w} "
                 "(added 2026-12-04, 21:05)",
             )
+    # the term as a floor (TrainConfig.concurrent_diversity_floor 1: w max(0, log v0 - log v),
+    # v0 the window's variety at the scale's start), w = 10, at the power read for the plain
+    # term (the same step): registered 2026-12-04, 21:54, before it ran, after the plain term's
+    # runs had shown the reconstruction traded away (section "A mode-seeking term on the
+    # pulled generators")
+    plain = by_name["con3m10p12rg10f2"]
+    by_name["con3m10h1p12rg10f2"] = replace(
+        plain,
+        name="con3m10h1p12rg10f2",
+        train={**plain.train, "concurrent_diversity_floor": 1.0},
+        note="con3m10p12rg10f2 with the term as a floor at the window's starting variety "
+        "(added 2026-12-04, 21:54)",
+    )
     return by_name
 
 

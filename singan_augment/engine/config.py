@@ -252,6 +252,13 @@ class TrainConfig:
     leaves the trained scale's own generator alone. Its gradient grows as the variety
     shrinks. 0 (default) is ConSinGAN's loss and the same program as before; it acts only
     where more than one generator trains, and needs ``concurrent_adversarial_pull`` 1.
+    ``concurrent_diversity_floor`` f >= 0 turns that term into a floor: with f > 0 it is
+    ``w * max(0, log(f * v0) - log(mean |y - y'|))``, v0 being the same variety at the
+    window's start (the mean over ``VARIETY_REF_PAIRS`` random input pairs, drawn from the
+    scale's key), so it resists the pull's loss of variety below f times where the window
+    began and never rewards more than that. 0 (default) is the plain log term, which is
+    unbounded: measured at w = 10 it traded the reconstruction for variety
+    (docs/time_to_quality.md, "A mode-seeking term on the pulled generators").
     """
 
     iters: int = 2000
@@ -283,6 +290,7 @@ class TrainConfig:
     concurrent_adversarial_pull: float = 1.0
     gp_every: int = 1
     concurrent_diversity_weight: float = 0.0
+    concurrent_diversity_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -317,6 +325,7 @@ class TrainConfig:
             concurrent_adversarial_pull=(0.0, 1.0),
             gp_every=(1, 1000),
             concurrent_diversity_weight=(0.0, 1e6),
+            concurrent_diversity_floor=(0.0, 1e3),
         )
         if self.d_steps % self.gp_every:
             raise InputError(f"gp_every must divide d_steps ({self.d_steps}), got {self.gp_every}")

@@ -305,7 +305,10 @@ def fit_many(
             for p, (g, d) in zip(pyrs, inits)
         ]
         consts = [
-            scale_consts(n, p.reals[n], p.stages, p.shapes, p.z_opt, tcfg, mcfg) for p in pyrs
+            scale_consts(
+                n, p.reals[n], p.stages, p.shapes, p.z_opt, tcfg, mcfg, jax.random.fold_in(k, 2)
+            )
+            for p, k in zip(pyrs, scale_keys)
         ]
         iteration = make_iteration(n, first.shapes, first.num_channels, mcfg, tcfg, batched=True)
         desc = (

@@ -124,6 +124,7 @@ def chain_generator_loss(
     diversity_weight: float = 0.0,
     other_prev: jax.Array | None = None,
     other_noise_p: Sequence[jax.Array] | None = None,
+    variety_floor: jax.Array | None = None,
 ) -> tuple[jax.Array, tuple[dict[str, jax.Array], tuple[BatchStats, ...]]]:
     """``-mean D(chain(fake)) + rec_weight * MSE(chain(rec), real)`` through the generators
     ``params`` (coarsest first; ``generate.run_chain``), all in training mode. The loss's
@@ -143,11 +144,14 @@ def chain_generator_loss(
             generators' output on the random path and y' theirs on a second random input
             (``other_prev``, ``other_noise_p``, shaped as ``fake_prev``, ``fake_noise_p``);
             reported as ``"variety"`` (mean |y - y'|, in the [-1, 1] image range).
+        variety_floor: None for that plain log term; a variety v_f (scalar, same units)
+            makes it the floor ``w * max(0, log v_f - log(mean |y - y'|))``
+            (``TrainConfig.concurrent_diversity_floor``).
     """
     if diversity_weight > 0.0:
         return _mode_seeking_chain_loss(
             params, stats, d_params, fake_prev, fake_noise_p, rec_prev, rec_noise_p, real,
-            rec_weight, shapes, config, diversity_weight, other_prev, other_noise_p,
+            rec_weight, shapes, config, diversity_weight, other_prev, other_noise_p, variety_floor,
         )  # fmt: skip
     adv_params = params
     if adversarial_pull != 1.0:
@@ -163,7 +167,7 @@ def chain_generator_loss(
 
 def _mode_seeking_chain_loss(
     params, stats, d_params, fake_prev, fake_noise_p, rec_prev, rec_noise_p, real,
-    rec_weight, shapes, config, weight, other_prev, other_noise_p,
+    rec_weight, shapes, config, weight, other_prev, other_noise_p, floor,
 ):  # fmt: skip
     """``chain_generator_loss`` with its mode-seeking term (``diversity_weight`` > 0): the
     random path runs in two parts, the coarser generators and then the last one, so that the
@@ -192,6 +196,11 @@ def _mode_seeking_chain_loss(
     rec, stats = run_chain(params, stats, rec_prev, rec_noise_p, shapes, config, train=True)
     rec_mse = jnp.mean(jnp.square(rec - real))
     variety = jnp.mean(jnp.abs(mid - mid_other))
-    total = err_adv + rec_weight * rec_mse - weight * jnp.log(variety + 1e-8)
+    log_variety = jnp.log(variety + 1e-8)
+    if floor is None:
+        term = -log_variety
+    else:
+        term = jnp.maximum(jnp.log(floor + 1e-8) - log_variety, 0.0)
+    total = err_adv + rec_weight * rec_mse + weight * term
     aux = {"g_adv": err_adv, "rec": rec_mse, "g_total": total, "variety": variety}
     return total, (aux, stats)

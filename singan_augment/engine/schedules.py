@@ -72,6 +72,7 @@ SCHEDULE_FIELDS = (
     "concurrent_adversarial_pull",
     "gp_every",
     "concurrent_diversity_weight",
+    "concurrent_diversity_floor",
 )
 
 

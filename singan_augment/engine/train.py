@@ -41,6 +41,9 @@ class ScaleConsts(NamedTuple):
     frozen: tuple[Stage, ...]  # the scales below the first trainable one
     lower_amps: tuple[jax.Array, ...] = ()  # noise amplitudes of scales n-k+1 .. n-1
     rec_weight: Any = 10.0  # alpha of scale n (``TrainConfig.scale_rec_weight``)
+    # the window's coarser generators' variety at the scale's start (``window_variety``; 0
+    # unless ``TrainConfig.concurrent_diversity_floor`` asks for it)
+    variety_ref: Any = 0.0
 
 
 class ScaleState(NamedTuple):
@@ -162,6 +165,47 @@ def init_state(
     return ScaleState(params, stats, d_params, g_tx.init(params), d_tx.init(d_params))
 
 
+VARIETY_REF_PAIRS = 16  # random input pairs that ``window_variety`` averages over
+
+
+def window_variety(
+    stages: Sequence[Stage],
+    shapes: Sequence[tuple[int, ...]],
+    first: int,
+    scale: int,
+    key: jax.Array,
+    channels: int,
+    shared: bool,
+    mcfg: ModelConfig,
+    pairs: int = VARIETY_REF_PAIRS,
+) -> jax.Array:
+    """The variety that ``TrainConfig.concurrent_diversity_weight``'s term measures, averaged:
+    mean |y - y'| (in the [-1, 1] image range) of the output of ``stages[first:scale]`` (the
+    concurrent window's coarser generators, in training mode, one input at a time, as in a
+    step) for ``pairs`` pairs of random inputs (the image from the frozen scales below, and
+    noise maps at the generators' amplitudes). Deterministic in ``key``."""
+    lower = stages[first:scale]
+    chain_shapes = [tuple(sh) for sh in shapes[first:scale]]
+    p = mcfg.pad
+
+    def one(k: jax.Array) -> jax.Array:
+        k_prev, k_noise = jax.random.split(k)
+        prev = random_prev(stages[:first], shapes, k_prev, channels, shared, mcfg)
+        noise_p = tuple(
+            pad(st.amp * draw_noise(jax.random.fold_in(k_noise, j), 1, sh, channels,
+                                    shared and n == 0), p)
+            for j, (st, n, sh) in enumerate(zip(lower, range(first, scale), chain_shapes))
+        )  # fmt: skip
+        y, _ = run_chain(
+            [st.params for st in lower], [st.stats for st in lower], prev, noise_p,
+            chain_shapes, mcfg, train=True,
+        )  # fmt: skip
+        return y
+
+    ys = jax.jit(jax.vmap(one))(jax.random.split(key, 2 * pairs))
+    return jnp.mean(jnp.abs(ys[:pairs] - ys[pairs:]))
+
+
 def random_prev(
     frozen: Sequence[Stage],
     shapes: Sequence[tuple[int, int]],
@@ -210,6 +254,11 @@ def make_iteration(
         ),
         concurrent_diversity_weight=(
             tcfg.concurrent_diversity_weight if k > 1 else TrainConfig.concurrent_diversity_weight
+        ),
+        concurrent_diversity_floor=(
+            tcfg.concurrent_diversity_floor
+            if k > 1 and tcfg.concurrent_diversity_weight > 0.0
+            else TrainConfig.concurrent_diversity_floor
         ),
         rec_weight=TrainConfig.rec_weight,  # the scale's alpha comes in ScaleConsts
         rec_weight_growth=0.0,
@@ -318,6 +367,8 @@ def _iteration(
                 "other_prev": prevs[0],
                 "other_noise_p": other_noise_p,
             }
+            if tcfg.concurrent_diversity_floor > 0.0:
+                diversity["variety_floor"] = tcfg.concurrent_diversity_floor * consts.variety_ref
         if gp_every > 1:  # the penalty reported is that of the last D step that computed one
             d_aux = {**d_aux, "gp": d_aux["gp"][last_gp : last_gp + 1]}
 
@@ -373,10 +424,12 @@ def scale_consts(
     z_opt0: jax.Array,
     tcfg: TrainConfig,
     mcfg: ModelConfig,
+    key: jax.Array | None = None,
 ) -> ScaleConsts:
     """Constants for training ``scale`` given the trained coarser ``stages`` and the fixed
     z_opt (with ``tcfg.concurrent_stages`` > 1: for the chain from scale
-    ``scale - tcfg.trainable_stages(scale) + 1``)."""
+    ``scale - tcfg.trainable_stages(scale) + 1``). ``key`` draws the inputs of
+    ``window_variety`` where ``tcfg.concurrent_diversity_floor`` needs it (and only there)."""
     real = real[None] if real.ndim == len(shapes[0]) + 1 else real
     first = scale - tcfg.trainable_stages(scale) + 1
 
@@ -392,7 +445,17 @@ def scale_consts(
     amp = noise_amplitude(real, rec_prev_n, scale, tcfg)
     lower_amps = tuple(jnp.asarray(stages[n].amp, jnp.float32) for n in range(first, scale))
     alpha = jnp.asarray(tcfg.scale_rec_weight(scale, shapes), jnp.float32)
-    return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:first]), lower_amps, alpha)
+    ref = jnp.float32(0.0)
+    if (
+        first < scale
+        and tcfg.concurrent_diversity_weight > 0
+        and tcfg.concurrent_diversity_floor > 0
+    ):
+        if key is None:
+            raise ValueError("scale_consts: concurrent_diversity_floor needs a key")
+        shared = tcfg.coarsest_noise == "shared"
+        ref = window_variety(stages, shapes, first, scale, key, real.shape[-1], shared, mcfg)
+    return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:first]), lower_amps, alpha, ref)
 
 
 SYNC_EACH_S = 0.5  # an iteration at least this long: the progress bar waits for each one

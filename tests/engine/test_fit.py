@@ -585,6 +585,7 @@ def test_the_lazy_penalty_is_part_of_the_schedule_and_checked(bad):
     [
         ({"concurrent_diversity_weight": -1.0}, "concurrent_diversity_weight"),
         ({"concurrent_diversity_weight": float("nan")}, "concurrent_diversity_weight"),
+        ({"concurrent_diversity_floor": -0.5}, "concurrent_diversity_floor"),
         (
             {"concurrent_diversity_weight": 1.0, "concurrent_adversarial_pull": 0.5},
             "concurrent_adversarial_pull",
@@ -598,22 +599,48 @@ def test_the_mode_seeking_weight_is_part_of_the_schedule_and_checked(kwargs, mat
         TrainConfig(**kwargs)
     assert schedule_name(TrainConfig(concurrent_diversity_weight=1.0)) == "custom"
     assert TrainConfig.from_dict({"iters": 5}).concurrent_diversity_weight == 0.0  # older file
+    assert TrainConfig.from_dict({"iters": 5}).concurrent_diversity_floor == 0.0
 
 
 def test_the_mode_seeking_term_keeps_the_coarsest_generators_variety():
     """Fine-tuned through scale 1's losses, the coarsest generator's own samples vary more
-    with the term than without it, from the same scale-0 weights and seed; the scale-0
-    generator is the same either way (the term acts only on a concurrent window)."""
+    with the term than without it, from the same scale-0 weights and seed, both as the plain
+    log term and as a floor at the window's starting variety; a floor far below that variety
+    never acts, so that run is the run without the term, bit for bit."""
     img = tiny_image()
-    runs = {
-        w: _rule_fit(img, 0, dataclasses.replace(RULE, concurrent_diversity_weight=w))
-        for w in (0.0, 10.0)
+    cfgs = {
+        "none": RULE,
+        "log": dataclasses.replace(RULE, concurrent_diversity_weight=10.0),
+        "floor 1": dataclasses.replace(
+            RULE, concurrent_diversity_weight=10.0, concurrent_diversity_floor=1.0
+        ),
+        "floor 1e-6": dataclasses.replace(
+            RULE, concurrent_diversity_weight=10.0, concurrent_diversity_floor=1e-6
+        ),
     }
+    runs = {name: _rule_fit(img, 0, cfg) for name, cfg in cfgs.items()}
+    after0 = [_rule_fit(img, 0, cfg, stop_scale=0) for cfg in cfgs.values()]
+    assert all(np.array_equal(a, b) for a, b in zip(_leaves(after0[0]), _leaves(after0[1])))
     key = jax.random.PRNGKey(5)
-    after0 = {w: _rule_fit(img, 0, r.train_config, stop_scale=0) for w, r in runs.items()}
-    assert all(np.array_equal(a, b) for a, b in zip(_leaves(after0[0.0]), _leaves(after0[10.0])))
-    d = {w: coarsest_diversity(r, 24, key=key) for w, r in runs.items()}
-    assert d[10.0] > d[0.0] * 1.05, d
+    d = {name: coarsest_diversity(r, 24, key=key) for name, r in runs.items()}
+    assert d["log"] > d["none"] * 1.05, d
+    assert d["floor 1"] > d["none"] * 1.02, d
+    assert all(
+        np.array_equal(a, b) for a, b in zip(_leaves(runs["floor 1e-6"]), _leaves(runs["none"]))
+    )
+
+
+def test_window_variety_is_a_deterministic_and_stable_reference(tiny_pyramid):
+    """The floor's reference: the same for the same key, and, averaged over its 16 pairs,
+    within a fifth of itself under another key (one pair alone varies far more)."""
+    from singan_augment.engine.train import window_variety
+
+    def v(seed, pairs=16):
+        args = (tiny_pyramid.shapes, 0, 2, jax.random.PRNGKey(seed), 3, True, TINY_MODEL)
+        return float(window_variety(tiny_pyramid.stages, *args, pairs=pairs))
+
+    assert v(1) > 0.0 and v(1) == v(1) and v(1) != v(2)
+    assert abs(v(1) - v(2)) < 0.2 * v(1)
 
 
 def test_the_mode_seeking_term_leaves_a_one_generator_step_alone():
