@@ -157,6 +157,11 @@ def reseeded(sched: Schedule, seed: int, note: str | None = None) -> Schedule:
     )
 
 
+def variant(base: Schedule, name: str, note: str, **train) -> Schedule:
+    """``base`` renamed, with the ``TrainConfig`` fields in ``train`` changed."""
+    return replace(base, name=name, train={**base.train, **train}, note=note)
+
+
 def _schedules() -> dict[str, Schedule]:
     out = [
         Schedule("singan", note="published: 2000 iterations at every scale"),
@@ -486,12 +491,12 @@ def _schedules() -> dict[str, Schedule]:
     # iteration's three D steps, weighted 3x), the same iteration counts: a cheaper step, not
     # a new schedule of counts (registered 2026-12-04, 17:50, before it ran; section "A lazy
     # gradient penalty")
-    by_name["con3d039g3p105rg10f2"] = replace(
+    by_name["con3d039g3p105rg10f2"] = variant(
         fast,
-        name="con3d039g3p105rg10f2",
-        train={**fast.train, "gp_every": 3},
-        note="con3d039p105rg10f2 with the gradient penalty on one D step in three, weighted "
-        "3x (added 2026-12-04, 17:50)",
+        "con3d039g3p105rg10f2",
+        "con3d039p105rg10f2 with the gradient penalty on one D step in three, weighted 3x "
+        "(added 2026-12-04, 17:50)",
+        gp_every=3,
     )
     # the concurrent pull as in ConSinGAN (no freeze rule, one schedule for every image) with a
     # mode-seeking term on the window's coarser generators (TrainConfig.
@@ -519,12 +524,12 @@ def _schedules() -> dict[str, Schedule]:
     # runs had shown the reconstruction traded away (section "A mode-seeking term on the
     # pulled generators")
     plain = by_name["con3m10p12rg10f2"]
-    by_name["con3m10h1p12rg10f2"] = replace(
+    by_name["con3m10h1p12rg10f2"] = variant(
         plain,
-        name="con3m10h1p12rg10f2",
-        train={**plain.train, "concurrent_diversity_floor": 1.0},
-        note="con3m10p12rg10f2 with the term as a floor at the window's starting variety "
+        "con3m10h1p12rg10f2",
+        "con3m10p12rg10f2 with the term as a floor at the window's starting variety "
         "(added 2026-12-04, 21:54)",
+        concurrent_diversity_floor=1.0,
     )
     return by_name
 

@@ -257,8 +257,9 @@ class TrainConfig:
     window's start (the mean over ``VARIETY_REF_PAIRS`` random input pairs, drawn from the
     scale's key), so it resists the pull's loss of variety below f times where the window
     began and never rewards more than that. 0 (default) is the plain log term, which is
-    unbounded: measured at w = 10 it traded the reconstruction for variety
-    (docs/time_to_quality.md, "A mode-seeking term on the pulled generators").
+    unbounded: on a 128-px natural image at w = 1 and 10 it traded the reconstruction and
+    the fidelity for variety (start-0 patch SWD 8x the published; docs/time_to_quality.md,
+    "A mode-seeking term on the pulled generators"), so use it with a floor.
     """
 
     iters: int = 2000
