@@ -1025,6 +1025,9 @@ def cmd_report(args) -> int:
     return 0
 
 
+OFF_SCALE = 3.0  # the figure's SWD axis ends at this multiple of the baseline's
+
+
 def figure(res: dict, path: Path) -> None:
     import matplotlib
 
@@ -1060,6 +1063,10 @@ def figure(res: dict, path: Path) -> None:
                 for x, y, name in fam:
                     ax.annotate(name, (x, y), fontsize=7)
             base = runs.get("singan")
+            # points over OFF_SCALE x the baseline's SWD are drawn at that line as triangles,
+            # labelled with their ratio, so that one broken run does not squash a panel
+            top = None if base is None else OFF_SCALE * base["quality"][start]["swd"]
+            clipped = False
             shown = set()
             for name, r in runs.items():
                 if name == "singan" or name.startswith("iters"):
@@ -1074,6 +1081,14 @@ def figure(res: dict, path: Path) -> None:
                 label = None if kind in shown else (f"fast ({name})" if kind == "fast" else kind)
                 shown.add(kind)
                 x, y = x_of(r, name), r["quality"][start]["swd"]
+                if top is not None and y > top:
+                    clipped = True
+                    style = {**style, "marker": "^"}
+                    ax.annotate(
+                        f"{y / base['quality'][start]['swd']:.0f}x", (x, top), fontsize=6,
+                        xytext=(3, -8), textcoords="offset points",
+                    )  # fmt: skip
+                    y = top
                 ax.plot(x, y, ls="none", label=label, **style)
                 if ok or kind == "fast":
                     ax.annotate(name, (x, y), fontsize=5, xytext=(3, 3), textcoords="offset points")
@@ -1090,6 +1105,8 @@ def figure(res: dict, path: Path) -> None:
                     ax.axvline(
                         t0 / frac, color="tab:blue", lw=0.7, ls=ls, label=f"1/{frac} of its time"
                     )
+            if clipped:
+                ax.set_ylim(top=top * 1.05)
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_xlabel(
