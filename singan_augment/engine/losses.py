@@ -149,31 +149,41 @@ def chain_generator_loss(
             (``TrainConfig.concurrent_diversity_floor``).
     """
     if diversity_weight > 0.0:
-        return _mode_seeking_chain_loss(
-            params, stats, d_params, fake_prev, fake_noise_p, rec_prev, rec_noise_p, real,
-            rec_weight, shapes, config, diversity_weight, other_prev, other_noise_p, variety_floor,
-        )  # fmt: skip
-    adv_params = params
-    if adversarial_pull != 1.0:
-        lower = (scale_gradient(q, adversarial_pull) for q in params[:-1])
-        adv_params = (*lower, params[-1])
-    fake, stats = run_chain(adv_params, stats, fake_prev, fake_noise_p, shapes, config, train=True)
+        fake, stats, variety = _random_path_and_variety(
+            params, stats, fake_prev, fake_noise_p, other_prev, other_noise_p, shapes, config
+        )
+    else:
+        adv_params = params
+        if adversarial_pull != 1.0:
+            lower = (scale_gradient(q, adversarial_pull) for q in params[:-1])
+            adv_params = (*lower, params[-1])
+        fake, stats = run_chain(
+            adv_params, stats, fake_prev, fake_noise_p, shapes, config, train=True
+        )
     err_adv = -jnp.mean(discriminator_apply(d_params, fake, config=config))
     rec, stats = run_chain(params, stats, rec_prev, rec_noise_p, shapes, config, train=True)
     rec_mse = jnp.mean(jnp.square(rec - real))
     total = err_adv + rec_weight * rec_mse
-    return total, ({"g_adv": err_adv, "rec": rec_mse, "g_total": total}, stats)
+    aux = {"g_adv": err_adv, "rec": rec_mse}
+    if diversity_weight > 0.0:
+        log_variety = jnp.log(variety + 1e-8)
+        if variety_floor is None:
+            term = -log_variety
+        else:
+            term = jnp.maximum(jnp.log(variety_floor + 1e-8) - log_variety, 0.0)
+        total = total + diversity_weight * term
+        aux["variety"] = variety
+    return total, ({**aux, "g_total": total}, stats)
 
 
-def _mode_seeking_chain_loss(
-    params, stats, d_params, fake_prev, fake_noise_p, rec_prev, rec_noise_p, real,
-    rec_weight, shapes, config, weight, other_prev, other_noise_p, floor,
-):  # fmt: skip
-    """``chain_generator_loss`` with its mode-seeking term (``diversity_weight`` > 0): the
-    random path runs in two parts, the coarser generators and then the last one, so that the
-    coarser generators' output is at hand for the term. The same arithmetic as the one-part
-    chain; the second input's BN statistics are discarded (train mode normalises by the
-    batch's own statistics, so they do not change its output)."""
+def _random_path_and_variety(
+    params, stats, fake_prev, fake_noise_p, other_prev, other_noise_p, shapes, config
+):
+    """The random path of ``chain_generator_loss`` run in two parts, the coarser generators
+    and then the last one, so that the coarser generators' output y is at hand; the same
+    arithmetic as the one-part chain. Returns (output, new BN states, mean |y - y'|), y' the
+    coarser generators' output on the second input, whose BN states are discarded (train mode
+    normalises by the batch's own statistics, so they do not change its output)."""
     if len(params) < 2 or other_prev is None or other_noise_p is None:
         raise ValueError(
             "the mode-seeking term needs two or more generators and a second random input"
@@ -191,16 +201,4 @@ def _mode_seeking_chain_loss(
         params[-1:], stats[-1:], resize_prev(mid, shapes[-1], config.clamp), fake_noise_p[-1:],
         shapes[-1:], config, train=True,
     )  # fmt: skip
-    stats = (*low_stats, *last_stats)
-    err_adv = -jnp.mean(discriminator_apply(d_params, fake, config=config))
-    rec, stats = run_chain(params, stats, rec_prev, rec_noise_p, shapes, config, train=True)
-    rec_mse = jnp.mean(jnp.square(rec - real))
-    variety = jnp.mean(jnp.abs(mid - mid_other))
-    log_variety = jnp.log(variety + 1e-8)
-    if floor is None:
-        term = -log_variety
-    else:
-        term = jnp.maximum(jnp.log(floor + 1e-8) - log_variety, 0.0)
-    total = err_adv + rec_weight * rec_mse + weight * term
-    aux = {"g_adv": err_adv, "rec": rec_mse, "g_total": total, "variety": variety}
-    return total, (aux, stats)
+    return fake, (*low_stats, *last_stats), jnp.mean(jnp.abs(mid - mid_other))

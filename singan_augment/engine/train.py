@@ -165,6 +165,28 @@ def init_state(
     return ScaleState(params, stats, d_params, g_tx.init(params), d_tx.init(d_params))
 
 
+def scaled_noise_p(
+    keys: Sequence[jax.Array],
+    amps: Sequence[Any],
+    first: int,
+    shapes: Sequence[tuple[int, ...]],
+    channels: int,
+    shared: bool,
+    pad_width: int,
+) -> tuple[jax.Array, ...]:
+    """The noise inputs of the generators of scales ``first, first + 1, ...`` as
+    ``generate.run_chain`` takes them: generator j's map (1, *shapes[first + j], C) drawn from
+    ``keys[j]`` (one map shared across channels at scale 0 when ``shared``), times
+    ``amps[j]``, zero-padded by ``pad_width``."""
+    return tuple(
+        pad(
+            a * draw_noise(key, 1, shapes[first + j], channels, shared and first + j == 0),
+            pad_width,
+        )
+        for j, (key, a) in enumerate(zip(keys, amps))
+    )
+
+
 VARIETY_REF_PAIRS = 16  # random input pairs that ``window_variety`` averages over
 
 
@@ -186,16 +208,13 @@ def window_variety(
     noise maps at the generators' amplitudes). Deterministic in ``key``."""
     lower = stages[first:scale]
     chain_shapes = [tuple(sh) for sh in shapes[first:scale]]
-    p = mcfg.pad
+    amps = [st.amp for st in lower]
 
     def one(k: jax.Array) -> jax.Array:
         k_prev, k_noise = jax.random.split(k)
         prev = random_prev(stages[:first], shapes, k_prev, channels, shared, mcfg)
-        noise_p = tuple(
-            pad(st.amp * draw_noise(jax.random.fold_in(k_noise, j), 1, sh, channels,
-                                    shared and n == 0), p)
-            for j, (st, n, sh) in enumerate(zip(lower, range(first, scale), chain_shapes))
-        )  # fmt: skip
+        keys = [jax.random.fold_in(k_noise, j) for j in range(len(lower))]
+        noise_p = scaled_noise_p(keys, amps, first, shapes, channels, shared, mcfg.pad)
         y, _ = run_chain(
             [st.params for st in lower], [st.stats for st in lower], prev, noise_p,
             chain_shapes, mcfg, train=True,
@@ -308,13 +327,9 @@ def _iteration(
         k_noise, k_steps = jax.random.split(key)
         # One noise map per trainable scale per iteration; scale n's is drawn from k_noise
         # (as in the published schedule), the lower ones from k_noise folded with 1, 2, ...
-        noises = [
-            draw_noise(jax.random.fold_in(k_noise, j + 1), 1, s, channels, shared and n == 0)
-            for j, (n, s) in enumerate(zip(range(first, scale), chain_shapes))
-        ]
-        noises.append(draw_noise(k_noise, 1, shapes[scale], channels, shared and scale == 0))
         amps = (*consts.lower_amps, consts.amp)
-        fake_noise_p = tuple(pad(a * z, p) for a, z in zip(amps, noises))
+        noise_keys = [jax.random.fold_in(k_noise, j + 1) for j in range(k - 1)] + [k_noise]
+        fake_noise_p = scaled_noise_p(noise_keys, amps, first, shapes, channels, shared, p)
         rec_noise_p = (pad(amps[0] * consts.z_opt, p),) + tuple(
             jnp.zeros_like(z) for z in fake_noise_p[1:]
         )
@@ -357,11 +372,8 @@ def _iteration(
         diversity = {}
         if diverse:  # a second random input: the first D step's prev, and fresh noise maps
             d_aux, prevs = d_aux
-            other_noise_p = tuple(
-                pad(a * draw_noise(jax.random.fold_in(k_noise, 1000 + j), 1, s, channels,
-                                   shared and n == 0), p)
-                for j, (a, n, s) in enumerate(zip(amps, range(first, scale + 1), chain_shapes))
-            )  # fmt: skip
+            other_keys = [jax.random.fold_in(k_noise, 1000 + j) for j in range(k)]
+            other_noise_p = scaled_noise_p(other_keys, amps, first, shapes, channels, shared, p)
             diversity = {
                 "diversity_weight": float(tcfg.concurrent_diversity_weight),
                 "other_prev": prevs[0],
