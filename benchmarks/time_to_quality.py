@@ -532,7 +532,7 @@ def _schedules() -> dict[str, Schedule]:
         concurrent_diversity_floor=1.0,
     )
     # the coffee candidate nearest the bar with training seed 1, scored over 5 draws of the
-    # samples (registered 2026-12-05, 00:10, before it ran; section "A second seed of the
+    # samples (registered 2026-12-05, 00:00, before it ran; section "A second seed of the
     # coffee candidate nearest the bar")
     j1 = by_name["con3f1w32j1p115rg10f2"]
     by_name[f"{j1.name}s1"] = reseeded(j1, 1, note=f"{j1.note}; seed 1 (added 2026-12-05)")
