@@ -23,3 +23,16 @@ def positive(text: str) -> int:
 def with_overrides(config: T, **values: Any) -> T:
     """``config`` with the fields whose command-line value was given (not ``None``) replaced."""
     return dataclasses.replace(config, **{k: v for k, v in values.items() if v is not None})
+
+
+def add_coarsest_argument(parser: argparse.ArgumentParser) -> None:
+    """``--coarsest {rule,freeze,train}``: the coarsest generator's fate in a concurrent
+    schedule (``engine.schedules.with_coarsest``)."""
+    parser.add_argument(
+        "--coarsest",
+        choices=["rule", "freeze", "train"],
+        help="with a concurrent schedule (fast, finetune): freeze the coarsest generator once "
+        "it has trained (start-0 samples keep the published variety, may be less faithful), "
+        "train it on with the finer scales (more faithful, less varied), or let the "
+        "schedule's per-image rule decide (default); docs/time_to_quality.md",
+    )

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from .args import add_coarsest_argument, with_overrides
 from .args import positive as _positive
-from .args import with_overrides
 
 
 def _names(text: str) -> list[str]:
@@ -24,6 +24,10 @@ def cmd_fit_dataset(args: argparse.Namespace) -> int:
     ref = schedule(args.schedule or ("finetune" if args.warm_start else "fast"))
     check_warm_start_schedule(ref, args.warm_start)  # before --iters makes it "custom"
     tcfg = with_overrides(ref, iters=args.iters, concurrent_stages=args.concurrent_stages)
+    if args.coarsest is not None:
+        from singan_augment.engine.schedules import with_coarsest
+
+        tcfg = with_coarsest(tcfg, args.coarsest)
     pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
     mcfg = with_overrides(
         ModelConfig(),
@@ -113,6 +117,7 @@ def register(sub) -> None:
         type=_positive,
         help="generators trained together (overrides the schedule's: fast 3, singan 1)",
     )
+    add_coarsest_argument(f)
     f.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
     f.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")
     f.add_argument("--nfc", type=_positive, help="width at scale 0 (default 32)")

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import dataset_commands, demo
+from .args import add_coarsest_argument, with_overrides
 from .args import positive as _positive
-from .args import with_overrides
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -97,9 +97,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     image = read_stack(args.image, volume=True, slice_at=args.slice)
     out = Path(args.out)
-    # One writer per folder: a second train (or fit-dataset) into --out fails here at once.
-    with FolderLock(out, "train"):
-        return _train(args, image, out)
+    created = not out.exists()
+    try:
+        # One writer per folder: a second train (or fit-dataset) into --out fails here at once.
+        with FolderLock(out, "train"):
+            return _train(args, image, out)
+    except BaseException:
+        # a run that stopped before its first checkpoint (bad options, an early signal)
+        # leaves no empty --out behind
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
 def _train(args: argparse.Namespace, image, out: Path) -> int:
@@ -134,6 +142,10 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
         coarsest_noise=args.coarsest_noise,
         concurrent_stages=args.concurrent_stages,
     )
+    if args.coarsest is not None:
+        from singan_augment.engine.schedules import with_coarsest
+
+        tcfg = with_coarsest(tcfg, args.coarsest)
     pcfg = with_overrides(
         pcfg, max_size=args.max_size, min_size=args.min_size, scale_factor=args.scale_factor
     )
@@ -356,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the generators of this many scales together, ConSinGAN-style (default: "
         "the schedule's, 1 = published)",
     )
+    add_coarsest_argument(t)
     t.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
     t.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")
     t.add_argument("--scale-factor", type=float, help="pyramid factor (default 0.75)")

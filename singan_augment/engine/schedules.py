@@ -117,11 +117,52 @@ def with_schedule(config: TrainConfig, name: str) -> TrainConfig:
     return dataclasses.replace(config, **{f: getattr(ref, f) for f in SCHEDULE_FIELDS})
 
 
+# What a concurrent schedule does with the coarsest generator once it has trained alone.
+COARSEST_CHOICES = ("rule", "freeze", "train")
+
+
+def with_coarsest(config: TrainConfig, choice: str) -> TrainConfig:
+    """``config`` with the coarsest generator's fate in a concurrent schedule set by hand.
+
+    ``"rule"`` keeps the schedule's own setting (for ``fast``, the per-image rule
+    ``concurrent_freeze_diversity``). ``"freeze"`` trains it alone and keeps it fixed
+    (``concurrent_frozen_scales`` >= 1), as published: on the three held-out images of
+    docs/time_to_quality.md (seed 0) its start-0 samples kept 0.87-1.06x the published
+    pyramid's diversity, where the rule's fine-tuning kept 0.44-0.75x, and on two of them it
+    cost fidelity (SWD 2.1x from start 0 on coffee, at somewhat fewer iterations than
+    ``fast``'s, and 2.2x from start 1 on ``retina``).
+    ``"train"`` always trains it on with the finer scales, at the concurrent learning rate
+    (the rule's choice for a layout, e.g. a brain slice): more faithful samples that vary
+    less.
+
+    Raises:
+        InputError: an unknown choice, or a choice other than ``"rule"`` for a schedule that
+            trains one scale at a time (``concurrent_stages`` 1), where the coarsest generator
+            is always trained alone and frozen.
+    """
+    if choice not in COARSEST_CHOICES:
+        raise InputError(f"coarsest {choice!r} is not one of {', '.join(COARSEST_CHOICES)}")
+    if choice == "rule":
+        return config
+    if config.concurrent_stages < 2:
+        raise InputError(
+            f"coarsest {choice!r} needs concurrent training (concurrent_stages > 1, e.g. the "
+            f"'fast' schedule), got concurrent_stages={config.concurrent_stages}: one scale at "
+            "a time, the coarsest generator is always trained alone and frozen"
+        )
+    frozen = max(1, config.concurrent_frozen_scales) if choice == "freeze" else 0  # "train"
+    return dataclasses.replace(
+        config, concurrent_frozen_scales=frozen, concurrent_freeze_diversity=0.0
+    )
+
+
 __all__ = [
+    "COARSEST_CHOICES",
     "SCHEDULES",
     "WARM_START_ONLY",
     "check_warm_start_schedule",
     "schedule",
     "schedule_name",
+    "with_coarsest",
     "with_schedule",
 ]

@@ -141,6 +141,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make, args, match):
     err = capsys.readouterr().err
     assert rc == 2
     assert match in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # a refused train leaves no empty --out behind
 
 
 def test_out_of_range_scale_on_cli(tiny_pyramid_dir, tmp_path, capsys):
@@ -209,3 +210,41 @@ def test_train_a_volume_pyramid_from_nifti_and_a_slice_of_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", *paths, "--out", str(tmp_path / "q"), "--slice", "0:99", *common]) == 2
     assert "outside the volume" in capsys.readouterr().err
+
+
+def test_coarsest_reaches_the_train_config_and_a_refused_one_leaves_nothing(
+    tmp_path, capsys, monkeypatch
+):
+    from singan_augment.engine.schedules import schedule, with_coarsest
+
+    img = tmp_path / "x.npy"
+    np.save(img, tiny_image())
+    out = tmp_path / "o"
+    # the published schedule trains one scale at a time: nothing to choose
+    assert main(["train", str(img), "--out", str(out), "--coarsest", "freeze"]) == 2
+    assert "concurrent_stages=1" in capsys.readouterr().err and not out.exists()
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def fake(*args, **kwargs):  # record the configs the command built, train nothing
+        seen["config"] = kwargs["train_config"]
+        raise Stop
+
+    import importlib
+
+    monkeypatch.setattr("singan_augment.engine.fit.fit", fake)
+    # the package re-exports a function of the module's name, so patch the module itself
+    dataset_module = importlib.import_module("singan_augment.expansion.fit_dataset")
+    monkeypatch.setattr(dataset_module, "fit_dataset", fake)
+    for cmd in (
+        ["train", str(img), "--schedule", "fast"],
+        ["fit-dataset", str(tmp_path)],  # fast is fit-dataset's default
+    ):
+        for choice in ("freeze", "train"):
+            with pytest.raises(Stop):
+                main([*cmd, "--out", str(out), "--coarsest", choice, "--quiet"])
+            assert seen.pop("config") == with_coarsest(schedule("fast"), choice)
+    assert not out.exists()

@@ -4,7 +4,7 @@ import pytest
 from singan_augment import SCHEDULES, TrainConfig, schedule, schedule_name
 from singan_augment.engine.fit import fit
 from singan_augment.engine.sample import sample
-from singan_augment.engine.schedules import with_schedule
+from singan_augment.engine.schedules import COARSEST_CHOICES, with_coarsest, with_schedule
 from singan_augment.errors import InputError
 from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid, save_pyramid
 from singan_augment.testing import TINY_MODEL, TINY_PYRAMID, tiny_image
@@ -201,3 +201,37 @@ def jax_leaves_of(stage):
     import jax
 
     return [np.asarray(x) for x in jax.tree.leaves((stage.params, stage.stats, stage.amp))]
+
+
+@pytest.mark.parametrize("name", ["fast", "finetune"])
+def test_coarsest_choice_sets_only_the_coarsest_generators_fate(name):
+    import dataclasses
+
+    cfg = schedule(name)
+    assert with_coarsest(cfg, "rule") == cfg
+    frozen, trained = with_coarsest(cfg, "freeze"), with_coarsest(cfg, "train")
+    assert (frozen.concurrent_frozen_scales, frozen.concurrent_freeze_diversity) == (1, 0.0)
+    assert (trained.concurrent_frozen_scales, trained.concurrent_freeze_diversity) == (0, 0.0)
+    back = dict(
+        concurrent_frozen_scales=cfg.concurrent_frozen_scales,
+        concurrent_freeze_diversity=cfg.concurrent_freeze_diversity,
+    )
+    assert dataclasses.replace(frozen, **back) == dataclasses.replace(trained, **back) == cfg
+    # scale 1 trains alone when the coarsest is frozen, with it when it trains on
+    assert (frozen.trainable_stages(1), trained.trainable_stages(1)) == (1, 2)
+    assert schedule_name(frozen) == schedule_name(trained) == "custom"  # recorded as such
+    # a config that freezes more scales keeps them frozen
+    more = dataclasses.replace(cfg, concurrent_frozen_scales=2)
+    assert with_coarsest(more, "freeze").concurrent_frozen_scales == 2
+
+
+@pytest.mark.parametrize("choice", [c for c in COARSEST_CHOICES if c != "rule"])
+def test_coarsest_choice_needs_a_concurrent_schedule(choice):
+    assert with_coarsest(schedule("singan"), "rule") == schedule("singan")
+    with pytest.raises(InputError, match=f"coarsest '{choice}'.*concurrent_stages=1"):
+        with_coarsest(schedule("singan"), choice)
+
+
+def test_an_unknown_coarsest_choice_is_refused():
+    with pytest.raises(InputError, match="'thaw' is not one of rule, freeze, train"):
+        with_coarsest(schedule("fast"), "thaw")
