@@ -53,7 +53,7 @@ _LAZY = {
     "singan_augment.engine.channels": ("ChannelSpec", "decode_labels", "one_hot"),
     "singan_augment.engine.pyramid": ("Pyramid",),
     "singan_augment.engine.fit": ("fit", "fit_many"),
-    "singan_augment.engine.schedules": ("SCHEDULES", "schedule", "schedule_name"),
+    "singan_augment.engine.schedules": ("SCHEDULES", "schedule", "schedule_name", "with_coarsest"),
     "singan_augment.engine.sample": ("Samples", "sample"),
     "singan_augment.engine.harmonize": ("edit", "harmonize", "inject"),
     "singan_augment.files.pyramid_files": ("load_pyramid", "read_metadata", "save_pyramid"),
@@ -73,7 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .engine.harmonize import edit, harmonize, inject
     from .engine.pyramid import Pyramid
     from .engine.sample import Samples, sample
-    from .engine.schedules import SCHEDULES, schedule, schedule_name
+    from .engine.schedules import SCHEDULES, schedule, schedule_name, with_coarsest
     from .files.pyramid_files import load_pyramid, read_metadata, save_pyramid
 
 
@@ -123,4 +123,5 @@ __all__ = [
     "save_pyramid",
     "schedule",
     "schedule_name",
+    "with_coarsest",
 ]
