@@ -126,14 +126,12 @@ def with_coarsest(config: TrainConfig, choice: str) -> TrainConfig:
 
     ``"rule"`` keeps the schedule's own setting (for ``fast``, the per-image rule
     ``concurrent_freeze_diversity``). ``"freeze"`` trains it alone and keeps it fixed
-    (``concurrent_frozen_scales`` >= 1), as published: on the three held-out images of
-    docs/time_to_quality.md (seed 0) its start-0 samples kept 0.87-1.06x the published
-    pyramid's diversity, where the rule's fine-tuning kept 0.44-0.75x, and on two of them it
-    cost fidelity (SWD 2.1x from start 0 on coffee, at somewhat fewer iterations than
-    ``fast``'s, and 2.2x from start 1 on ``retina``).
-    ``"train"`` always trains it on with the finer scales, at the concurrent learning rate
-    (the rule's choice for a layout, e.g. a brain slice): more faithful samples that vary
-    less.
+    (``concurrent_frozen_scales`` >= 1), as published: with ``fast``'s counts on the five
+    images of docs/time_to_quality.md (seed 0), start-0 samples kept 0.81-1.08x the published
+    pyramid's diversity, where fine-tuning kept 0.44-0.88x, and on three of them it cost
+    fidelity (start-0 SWD 1.2-1.7x; 2.2x from start 1 on ``retina``). ``"train"`` always
+    trains it on with the finer scales, at the concurrent learning rate: more faithful
+    samples that vary less. The README has the table.
 
     Raises:
         InputError: an unknown choice, or a choice other than ``"rule"`` for a schedule that
