@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 from typing import Any, TypeVar
 
+from singan_augment.engine.schedules import COARSEST_CHOICES
+
 T = TypeVar("T")
 
 
@@ -30,7 +32,7 @@ def add_coarsest_argument(parser: argparse.ArgumentParser) -> None:
     schedule (``engine.schedules.with_coarsest``)."""
     parser.add_argument(
         "--coarsest",
-        choices=["rule", "freeze", "train"],
+        choices=COARSEST_CHOICES,
         help="with a concurrent schedule (fast, finetune): freeze the coarsest generator once "
         "it has trained (start-0 samples keep the published variety, may be less faithful), "
         "train it on with the finer scales (more faithful, less varied), or let the "
