@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from singan_augment.engine.schedules import with_coarsest
+
 from .args import add_coarsest_argument, with_overrides
 from .args import positive as _positive
 
@@ -24,10 +26,7 @@ def cmd_fit_dataset(args: argparse.Namespace) -> int:
     ref = schedule(args.schedule or ("finetune" if args.warm_start else "fast"))
     check_warm_start_schedule(ref, args.warm_start)  # before --iters makes it "custom"
     tcfg = with_overrides(ref, iters=args.iters, concurrent_stages=args.concurrent_stages)
-    if args.coarsest is not None:
-        from singan_augment.engine.schedules import with_coarsest
-
-        tcfg = with_coarsest(tcfg, args.coarsest)
+    tcfg = with_coarsest(tcfg, args.coarsest or "rule")  # "rule" keeps the schedule's
     pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
     mcfg = with_overrides(
         ModelConfig(),

@@ -14,6 +14,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from singan_augment.engine.schedules import with_coarsest
+
 from . import dataset_commands, demo
 from .args import add_coarsest_argument, with_overrides
 from .args import positive as _positive
@@ -142,10 +144,7 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
         coarsest_noise=args.coarsest_noise,
         concurrent_stages=args.concurrent_stages,
     )
-    if args.coarsest is not None:
-        from singan_augment.engine.schedules import with_coarsest
-
-        tcfg = with_coarsest(tcfg, args.coarsest)
+    tcfg = with_coarsest(tcfg, args.coarsest or "rule")  # "rule" keeps the schedule's
     pcfg = with_overrides(
         pcfg, max_size=args.max_size, min_size=args.min_size, scale_factor=args.scale_factor
     )
