@@ -138,7 +138,8 @@ IMAGES = {
 
 @dataclass(frozen=True)
 class Schedule:
-    """A named way to train: train-config overrides, model-config overrides, warm start."""
+    """A named way to train: train-config overrides, model-config overrides, warm start,
+    pyramid-config overrides (``num_scales``: a fixed scale count)."""
 
     name: str
     train: dict = field(default_factory=dict)
@@ -147,6 +148,7 @@ class Schedule:
     sibling_schedule: str = "singan"  # the schedule the sibling's pyramid is trained with
     note: str = ""
     seed: int = SEED  # a repeat of a schedule with another training seed has its own name
+    pyramid: dict = field(default_factory=dict)
 
 
 def reseeded(sched: Schedule, seed: int, note: str | None = None) -> Schedule:
@@ -540,6 +542,23 @@ def _schedules() -> dict[str, Schedule]:
     # own seed moves the bar (registered 2026-12-05, 00:04, before it ran; section "The
     # baseline's own second seed on coffee")
     by_name["singans1"] = reseeded(by_name["singan"], 1)
+    # ConSinGAN's other half: a fixed, smaller scale count (PyramidConfig.num_scales 5 or 6,
+    # evenly spaced between the published pyramid's two ends), with `fast --coarsest freeze`'s
+    # step (three concurrent stages, the coarsest generator frozen); the power that runs is the
+    # smallest on this grid that coffee's calibration of the step costs at <= 1/6.3
+    # (registered 2026-12-05, 03:20, before any run; section "Fewer scales")
+    frozen = by_name["con3f1p105rg10f2"]
+    for count in (5, 6):
+        for power in (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05):
+            tag = f"p{str(power).replace('.', '')}"
+            name = f"con3f1n{count}{tag}rg10f2"
+            by_name[name] = Schedule(
+                name,
+                {**frozen.train, "iters_decay": power},
+                note=f"con3f1p105rg10f2 at power {power:g} on a pyramid of {count} scales "
+                "(added 2026-12-05, 03:20)",
+                pyramid={"num_scales": count},
+            )
     return by_name
 
 
@@ -564,21 +583,19 @@ def configs(schedule: Schedule):
     return (
         ModelConfig(**schedule.model),
         TrainConfig(**schedule.train),
-        PyramidConfig(max_size=MAX_SIZE),
+        PyramidConfig(max_size=MAX_SIZE, **schedule.pyramid),
     )
 
 
 def fast_name() -> str:
     """The benchmark's name of the engine's ``fast`` schedule: the from-scratch schedule with
     the default model, the benchmark's seed and ``fast``'s train config."""
-    from singan_augment.engine.config import ModelConfig
+    from singan_augment.engine.config import ModelConfig, PyramidConfig
     from singan_augment.engine.schedules import schedule
 
-    fast = schedule("fast")
+    fast = (ModelConfig(), schedule("fast"), PyramidConfig(max_size=MAX_SIZE))
     return next(
-        n
-        for n, s in SCHEDULES.items()
-        if not s.warm and s.seed == SEED and configs(s)[:2] == (ModelConfig(), fast)
+        n for n, s in SCHEDULES.items() if not s.warm and s.seed == SEED and configs(s) == fast
     )
 
 
@@ -743,14 +760,17 @@ class Step(NamedTuple):
     """The kind of training step a schedule runs, which its calibration is keyed by: how many
     generators train at once (``TrainConfig.concurrent_stages``), the width cap
     (``ModelConfig.nfc_max``; None: published), the lazy-penalty interval
-    (``TrainConfig.gp_every``) and whether the mode-seeking term is on
+    (``TrainConfig.gp_every``), whether the mode-seeking term is on
     (``TrainConfig.concurrent_diversity_weight`` > 0: one more pass of the window's coarser
-    generators; its weight does not change the cost). ``Step()`` is the published step."""
+    generators; its weight does not change the cost) and a fixed scale count
+    (``PyramidConfig.num_scales``; 0: SinGAN's count): another pyramid has other shapes, so
+    its own calibration. ``Step()`` is the published step."""
 
     stages: int = 1
     nfc_max: int | None = None
     gp_every: int = 1
     mode_seeking: bool = False
+    num_scales: int = 0
 
 
 MODE_SEEKING_CALIBRATION_WEIGHT = 1.0  # any weight > 0 runs the same program
@@ -766,7 +786,8 @@ def calibrate(image: BenchImage, step: Step = Step()) -> dict:
     from singan_augment.engine.fit import fit
 
     width = {} if step.nfc_max is None else {"nfc_max": step.nfc_max}
-    mcfg, _, pcfg = configs(replace(SCHEDULES["singan"], model=width))
+    count = {"num_scales": step.num_scales} if step.num_scales else {}
+    mcfg, _, pcfg = configs(replace(SCHEDULES["singan"], model=width, pyramid=count))
     scales = {}
     mark = {"t": time.perf_counter()}
 
@@ -806,6 +827,7 @@ def calibrate(image: BenchImage, step: Step = Step()) -> dict:
         "nfc_max": mcfg.nfc_max,
         "gp_every": step.gp_every,
         "concurrent_diversity_weight": weight,
+        "num_scales": len(scales),
     }
 
 
@@ -819,6 +841,8 @@ def calibration_path(image: str, step: Step = Step()) -> Path:
         name += f"_g{step.gp_every}"
     if step.mode_seeking:
         name += "_ms"
+    if step.num_scales:
+        name += f"_n{step.num_scales}"
     return ROOT / image / f"{name}.json"
 
 
@@ -834,6 +858,7 @@ def schedule_step(name: str) -> Step:
         sched.model.get("nfc_max"),
         int(train.get("gp_every", 1)),
         float(train.get("concurrent_diversity_weight", 0.0)) > 0.0,
+        int(sched.pyramid.get("num_scales", 0)),
     )
 
 
@@ -861,11 +886,14 @@ def cmd_calibrate(args) -> int:
             cmd += [] if args.nfc_max is None else ["--nfc-max", str(args.nfc_max)]
             cmd += ["--gp-every", str(args.gp_every)]
             cmd += ["--mode-seeking"] if args.mode_seeking else []
+            cmd += ["--num-scales", str(args.num_scales)]
             if subprocess.run(cmd).returncode != 0:
                 return 1
         return 0
     for name in names:
-        step = Step(args.concurrent_stages, args.nfc_max, args.gp_every, args.mode_seeking)
+        step = Step(
+            args.concurrent_stages, args.nfc_max, args.gp_every, args.mode_seeking, args.num_scales
+        )
         cal = calibrate(IMAGES[name], step)
         if step != Step():
             # the published step right after, in the same session
@@ -967,6 +995,8 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
     if cal is None or "reference" not in cal:
         return None
     ref = cal["reference"]["scales"]
+    if step.num_scales:
+        return cost_seconds(_machine_converted(cal, base, ref), timing)
     conv = {
         n: {
             key: v[key]
@@ -977,6 +1007,25 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
         for n, v in cal["scales"].items()
     }
     return cost_seconds({"scales": conv}, timing)
+
+
+def _machine_converted(cal: dict, base: dict, ref: dict) -> dict:
+    """``cal``'s per-scale costs on a pyramid whose scales are not the published pyramid's
+    (``PyramidConfig.num_scales``), in ``calibration.json``'s units. Scale n of that pyramid
+    has no counterpart in the reference, so one factor per key converts every scale: the
+    published pyramid's total in ``calibration.json`` over its total in the reference
+    calibrated in the same session (compile seconds: over the reference scales that
+    compiled, as in ``modelled_seconds``)."""
+    factor = {}
+    for key in ("s_per_iter", "compile_s"):
+        keep = [n for n in ref if key != "compile_s" or ref[n][key] >= CACHE_HIT_S]
+        factor[key] = sum(base["scales"][n][key] for n in keep) / sum(ref[n][key] for n in keep)
+    return {
+        "scales": {
+            n: {key: v[key] * factor[key] for key in ("s_per_iter", "compile_s")}
+            for n, v in cal["scales"].items()
+        }
+    }
 
 
 def meets_bar(q: dict, bq: dict) -> bool:
@@ -1392,8 +1441,10 @@ def cmd_coarsest_diversity(args) -> int:
 
 
 def planned_iters(image: str, name: str) -> list[int] | None:
-    """A schedule's iteration count at each scale of an image's calibrated pyramid."""
-    cal = _calibration(image)
+    """A schedule's iteration count at each scale of an image's calibrated pyramid (the
+    pyramid of the schedule's own scale count where it fixes one)."""
+    step = schedule_step(name)
+    cal = _calibration(image, step if step.num_scales else Step())
     if cal is None:
         return None
     shapes = [tuple(int(v) for v in s["size"].split("x")) for s in cal["scales"].values()]
@@ -1462,6 +1513,13 @@ def main(argv=None) -> int:
         action="store_true",
         help="calibrate the step with the mode-seeking term "
         "(TrainConfig.concurrent_diversity_weight > 0)",
+    )
+    c.add_argument(
+        "--num-scales",
+        type=int,
+        default=0,
+        help="calibrate on a pyramid of this many scales (PyramidConfig.num_scales); "
+        "default 0: SinGAN's count",
     )
     c.set_defaults(func=cmd_calibrate)
     f = sub.add_parser("samples", help="a figure of samples from finished jobs, one row each")

@@ -77,14 +77,23 @@ class PyramidConfig:
 
     The factor is refitted so that the coarsest scale's short side is ``min_size``
     (SinGAN's ``adjust_scales2image``); the finest scale's long side is at most ``max_size``.
+
+    ``num_scales``: 0 (the default) counts the scales as SinGAN does, from ``scale_factor``
+    and the image's size, so that the count varies between images (6-8 at 128 px for the
+    benchmark's images). A number >= 2 fixes the count instead, as ConSinGAN fixes its
+    stages: the scales are spaced evenly in log size between ``min_size`` and the finest
+    scale, and ``scale_factor`` is not used.
     """
 
     scale_factor: float = 0.75
     min_size: int = 25
     max_size: int = 250
+    num_scales: int = 0
 
     def __post_init__(self) -> None:
-        _check_fields(self, min_size=(1, 65536), max_size=(1, 65536))
+        _check_fields(self, min_size=(1, 65536), max_size=(1, 65536), num_scales=(0, 64))
+        if self.num_scales == 1:
+            raise InputError("num_scales must be 0 (from scale_factor) or >= 2, got 1")
         if not 0.0 < self.scale_factor < 1.0:
             raise InputError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
         if self.min_size < 11:

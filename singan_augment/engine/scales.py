@@ -34,12 +34,14 @@ def pyramid_shapes(
 
     Follows SinGAN: the finest scale's longest side is capped at ``max_size``, and the factor
     is refitted so that the coarsest shortest side is ``min_size``. Every axis is scaled by
-    the same factor.
+    the same factor. With ``config.num_scales`` set, that many scales, evenly spaced in log
+    size between the two.
 
     Raises:
         InputError: if the shortest side is below ``config.min_size``, or if ``max_size``
             shrinks the finest scale's shortest side below ``min_size`` (the "coarsest" scale
-            would be larger than the finest: an inverted pyramid).
+            would be larger than the finest: an inverted pyramid), or if a fixed
+            ``num_scales`` would give two scales the same shape.
     """
     spatial = tuple(int(v) for v in spatial)
     short, long = min(spatial), max(spatial)
@@ -57,15 +59,24 @@ def pyramid_shapes(
             f"{format_shape(finest)}, whose short side is below min_size {config.min_size}, so the "
             f"pyramid would be inverted; raise max_size to at least {need} or lower min_size"
         )
-    f0 = config.scale_factor
-    num_scales = _ceil(math.log(config.min_size / short) / math.log(f0)) + 1
-    scale_to_stop = _ceil(math.log(min(config.max_size, long) / long) / math.log(f0))
-    stop_scale = max(num_scales - scale_to_stop, 1)
+    if config.num_scales:
+        stop_scale = config.num_scales - 1
+    else:
+        f0 = config.scale_factor
+        num_scales = _ceil(math.log(config.min_size / short) / math.log(f0)) + 1
+        scale_to_stop = _ceil(math.log(min(config.max_size, long) / long) / math.log(f0))
+        stop_scale = max(num_scales - scale_to_stop, 1)
     factor = (config.min_size / min(finest)) ** (1.0 / stop_scale)
     shapes = []
     for i in range(stop_scale + 1):
         s = factor ** (stop_scale - i)
         shapes.append(tuple(max(_ceil(v * s), 1) for v in finest))
+    if config.num_scales and len(set(shapes)) < len(shapes):
+        raise InputError(
+            f"num_scales {config.num_scales} is too many for an image whose scales run from "
+            f"{format_shape(shapes[0])} to {format_shape(finest)}: two scales would have the "
+            "same shape; use fewer scales or a smaller min_size"
+        )
     return shapes
 
 

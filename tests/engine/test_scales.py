@@ -25,6 +25,31 @@ def test_shapes_are_monotone_and_bounded(h, w):
         assert b[0] >= a[0] and b[1] >= a[1]
 
 
+@pytest.mark.parametrize("n", [2, 4, 5, 6])
+@pytest.mark.parametrize("h,w", [(400, 533), (187, 151), (512, 512), (750, 1000)])
+def test_a_fixed_scale_count_spaces_the_scales_evenly_between_the_same_ends(h, w, n):
+    published = scale_shapes(h, w, PyramidConfig(max_size=128))
+    shapes = scale_shapes(h, w, PyramidConfig(max_size=128, num_scales=n))
+    assert len(shapes) == n
+    assert shapes[0] == published[0] and shapes[-1] == published[-1]  # the same two ends
+    ratios = [b[0] / a[0] for a, b in zip(shapes, shapes[1:])]
+    assert max(ratios) - min(ratios) < 0.1  # even steps in log size, up to rounding
+    assert all(r > 1 for r in ratios)
+
+
+def test_a_fixed_scale_count_is_checked():
+    with pytest.raises(InputError, match="num_scales"):
+        PyramidConfig(num_scales=1)
+    with pytest.raises(InputError, match="num_scales"):
+        PyramidConfig(num_scales=-2)
+    with pytest.raises(InputError, match="num_scales 30 is too many"):
+        scale_shapes(40, 50, PyramidConfig(num_scales=30))
+    # a pyramid file written before the field existed loads with the published count
+    assert PyramidConfig.from_dict({"scale_factor": 0.75, "min_size": 25, "max_size": 250}) == (
+        PyramidConfig()
+    )
+
+
 def test_too_small_image_is_rejected():
     with pytest.raises(InputError, match="min_size"):
         scale_shapes(20, 100)
