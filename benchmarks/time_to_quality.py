@@ -550,7 +550,7 @@ def _schedules() -> dict[str, Schedule]:
     frozen = by_name["con3f1p105rg10f2"]
     for count in (5, 6):
         for power in (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05):
-            tag = f"p{str(power).replace('.', '')}"
+            tag = f"p{str(power).replace('.', '').rstrip('0')}"
             name = f"con3f1n{count}{tag}rg10f2"
             by_name[name] = Schedule(
                 name,
