@@ -38,3 +38,14 @@ def add_coarsest_argument(parser: argparse.ArgumentParser) -> None:
         "train it on with the finer scales (more faithful, less varied), or let the "
         "schedule's per-image rule decide (default); docs/time_to_quality.md",
     )
+
+
+def add_num_scales_argument(parser: argparse.ArgumentParser) -> None:
+    """``--num-scales N``: a fixed scale count (``PyramidConfig.num_scales``)."""
+    parser.add_argument(
+        "--num-scales",
+        type=positive,
+        help="a fixed number of scales (>= 2), evenly spaced between the coarsest and the "
+        "finest, as ConSinGAN fixes its stages (default: SinGAN's count from the image's "
+        "size and --scale-factor); docs/time_to_quality.md",
+    )

@@ -9,7 +9,7 @@ import argparse
 
 from singan_augment.engine.schedules import with_coarsest
 
-from .args import add_coarsest_argument, with_overrides
+from .args import add_coarsest_argument, add_num_scales_argument, with_overrides
 from .args import positive as _positive
 
 
@@ -27,7 +27,9 @@ def cmd_fit_dataset(args: argparse.Namespace) -> int:
     check_warm_start_schedule(ref, args.warm_start)  # before --iters makes it "custom"
     tcfg = with_overrides(ref, iters=args.iters, concurrent_stages=args.concurrent_stages)
     tcfg = with_coarsest(tcfg, args.coarsest or "rule")  # "rule" keeps the schedule's
-    pcfg = with_overrides(PyramidConfig(), max_size=args.max_size, min_size=args.min_size)
+    pcfg = with_overrides(
+        PyramidConfig(), max_size=args.max_size, min_size=args.min_size, num_scales=args.num_scales
+    )
     mcfg = with_overrides(
         ModelConfig(),
         nfc_init=args.nfc,
@@ -119,6 +121,7 @@ def register(sub) -> None:
     add_coarsest_argument(f)
     f.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
     f.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")
+    add_num_scales_argument(f)
     f.add_argument("--nfc", type=_positive, help="width at scale 0 (default 32)")
     f.add_argument("--nfc-max", type=_positive, help="maximum width (default 128)")
     f.add_argument(

@@ -17,7 +17,7 @@ from pathlib import Path
 from singan_augment.engine.schedules import with_coarsest
 
 from . import dataset_commands, demo
-from .args import add_coarsest_argument, with_overrides
+from .args import add_coarsest_argument, add_num_scales_argument, with_overrides
 from .args import positive as _positive
 
 
@@ -146,7 +146,11 @@ def _train(args: argparse.Namespace, image, out: Path) -> int:
     )
     tcfg = with_coarsest(tcfg, args.coarsest or "rule")  # "rule" keeps the schedule's
     pcfg = with_overrides(
-        pcfg, max_size=args.max_size, min_size=args.min_size, scale_factor=args.scale_factor
+        pcfg,
+        max_size=args.max_size,
+        min_size=args.min_size,
+        scale_factor=args.scale_factor,
+        num_scales=args.num_scales,
     )
     mcfg = with_overrides(
         mcfg,
@@ -371,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-size", type=_positive, help="finest scale's long side (default 250)")
     t.add_argument("--min-size", type=_positive, help="coarsest scale's short side (default 25)")
     t.add_argument("--scale-factor", type=float, help="pyramid factor (default 0.75)")
+    add_num_scales_argument(t)
     t.add_argument("--coarsest-noise", choices=["shared", "independent"])
     t.add_argument("--nfc", type=_positive, help="width at scale 0 (default 32)")
     t.add_argument("--nfc-max", type=_positive, help="maximum width (default 128)")

@@ -38,6 +38,8 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
             "1",
             "--max-size",
             "36",
+            "--num-scales",
+            "2",
             "--channels",
             "t1,t2",
             *TINY_MODEL_FLAGS,
@@ -63,6 +65,8 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
     tc = read_metadata(out)["train_config"]
     assert tc["iters"] == 3 and tc["iters_decay"] == 1.05 and tc["iters_min"] == 100
     assert tc["concurrent_stages"] == 1  # the flag overrides the schedule's 3
+    assert read_metadata(out)["pyramid_config"]["num_scales"] == 2
+    assert len(read_metadata(out)["shapes"]) == 2  # SinGAN's count is 3 here
     rc = main(
         [
             "sample",
@@ -133,6 +137,11 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
         (lambda p: None, ["train", "{p}/missing.png", "--out", "{p}/o"], "no such file"),
         (lambda p: None, ["sample", "{p}/nopyr", "--out", "{p}/o"], "no such pyramid"),
         (lambda p: None, ["info", "{p}"], "missing pyramid.json"),
+        (
+            lambda p: np.save(p / "x.npy", np.zeros((1, 30, 30), np.float32)),
+            ["train", "{p}/x.npy", "--out", "{p}/o", "--num-scales", "1"],
+            "num_scales must be 0 (from scale_factor) or >= 2, got 1",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make, args, match):
