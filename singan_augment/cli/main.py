@@ -290,7 +290,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     mcfg = model_config_from_meta(meta)
     tcfg = train_config_from_meta(meta)
     shapes = [tuple(s) for s in meta["shapes"]]
-    print(f"pyramid {args.pyramid}: {meta['num_trained']}/{len(meta['shapes'])} scales trained")
+    fixed = meta.get("pyramid_config", {}).get("num_scales", 0)
+    count = f" (a fixed count, --num-scales {fixed})" if fixed else ""
+    print(
+        f"pyramid {args.pyramid}: {meta['num_trained']}/{len(meta['shapes'])} scales "
+        f"trained{count}"
+    )
     print("channels: " + ", ".join(f"{n} ({k})" for n, k in zip(ch["names"], ch["kinds"])))
     print(
         f"schedule: {meta.get('schedule', schedule_name(tcfg))}; "

@@ -56,6 +56,7 @@ def test_train_sample_harmonize_info(tmp_path, capsys):
     info = capsys.readouterr().out
     assert "t1 (image)" in info and "clamp to [-1, 1]: yes" in info
     assert "finest-scale pixel spacing: 0.5 x 0.5" in info
+    assert "2/2 scales trained (a fixed count, --num-scales 2)" in info
     # --schedule fast with --iters 3: the fast schedule's decay, the count overridden
     assert "schedule: custom" in info and "iters 3" in info
     assert "trained concurrently" not in info  # --concurrent-stages 1 overrides fast's 3
