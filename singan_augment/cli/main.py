@@ -293,8 +293,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     fixed = meta.get("pyramid_config", {}).get("num_scales", 0)
     count = f" (a fixed count, --num-scales {fixed})" if fixed else ""
     print(
-        f"pyramid {args.pyramid}: {meta['num_trained']}/{len(meta['shapes'])} scales "
-        f"trained{count}"
+        f"pyramid {args.pyramid}: {meta['num_trained']}/{len(meta['shapes'])} scales trained{count}"
     )
     print("channels: " + ", ".join(f"{n} ({k})" for n, k in zip(ch["names"], ch["kinds"])))
     print(
