@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from singan_augment.engine.config import PyramidConfig
-from singan_augment.engine.scales import build_pyramid, resize, scale_shapes
+from singan_augment.engine.scales import build_pyramid, pyramid_shapes, resize, scale_shapes
 from singan_augment.errors import InputError
 
 
@@ -35,6 +35,13 @@ def test_a_fixed_scale_count_spaces_the_scales_evenly_between_the_same_ends(h, w
     ratios = [b[0] / a[0] for a, b in zip(shapes, shapes[1:])]
     assert max(ratios) - min(ratios) < 0.1  # even steps in log size, up to rounding
     assert all(r > 1 for r in ratios)
+
+
+def test_a_fixed_scale_count_applies_to_volumes():
+    cfg = PyramidConfig(min_size=12, max_size=64, num_scales=4)
+    shapes = pyramid_shapes((60, 72, 50), cfg)
+    assert len(shapes) == 4 and min(shapes[0]) == 12 and shapes[-1] == (60, 72, 50)
+    assert all(all(b > a for a, b in zip(p, q)) for p, q in zip(shapes, shapes[1:]))
 
 
 def test_a_fixed_scale_count_is_checked():
