@@ -546,7 +546,7 @@ def _schedules() -> dict[str, Schedule]:
     # evenly spaced between the published pyramid's two ends), with `fast --coarsest freeze`'s
     # step (three concurrent stages, the coarsest generator frozen); the power that runs is the
     # smallest on this grid that coffee's calibration of the step costs at <= 1/6.3
-    # (registered 2026-12-05, 03:20, before any run; section "Fewer scales")
+    # (registered 2026-12-05, 03:13, before any run; section "Fewer scales")
     frozen = by_name["con3f1p105rg10f2"]
     for count in (5, 6):
         for power in (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05):
@@ -556,7 +556,7 @@ def _schedules() -> dict[str, Schedule]:
                 name,
                 {**frozen.train, "iters_decay": power},
                 note=f"con3f1p105rg10f2 at power {power:g} on a pyramid of {count} scales "
-                "(added 2026-12-05, 03:20)",
+                "(added 2026-12-05, 03:13)",
                 pyramid={"num_scales": count},
             )
     return by_name
