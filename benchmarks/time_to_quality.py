@@ -1289,17 +1289,41 @@ def cmd_diversity_by_scale(args) -> int:
     return 0
 
 
-def score_spread(image: BenchImage, names: list[str], draws: int) -> dict:
+def _weights_sha256(out: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256((out / "weights.safetensors").read_bytes()).hexdigest()
+
+
+def score_spread(
+    image: BenchImage, names: list[str], draws: int, cache: Path | None = None
+) -> dict:
     """The bar's four measures of finished jobs over ``draws`` fresh draws of the 50 samples and
     of the SWD's patches and projections (draw 0 is the one ``quality.json`` holds): how much of
     a measured ratio is the measurement's own noise. ``{name: {"start0": {"swd": [...],
-    "diversity": [...]}, "start1": ...}}``, one value per draw."""
+    "diversity": [...]}, "start1": ...}}``, one value per draw.
+
+    ``cache``: a JSON file of earlier scores, keyed by schedule and by the sha256 of its
+    weights; a job scored there with at least ``draws`` draws is not scored again (the draws
+    are seeded, so a rerun would give the same values), and new scores are added to it."""
     from singan_augment import metrics
     from singan_augment.files.pyramid_files import load_pyramid
 
+    cached = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     out = {}
     for name in names:
+        sha = _weights_sha256(job_dir(image.name, name))
+        hit = cached.get(name)
+        if hit is not None and hit["weights_sha256"] == sha and hit["draws"] >= draws:
+            out[name] = {
+                key: {m: v[:draws] for m, v in row.items()} for key, row in hit["scores"].items()
+            }
+            continue
         pyr = load_pyramid(job_dir(image.name, name))
+        if pyr.num_trained != pyr.num_scales:
+            raise SystemExit(
+                f"{image.name}/{name}: {pyr.num_trained}/{pyr.num_scales} scales trained"
+            )
         ref = reference(image, pyr.shapes[-1])
         out[name] = {}
         for start in (0, 1):
@@ -1309,26 +1333,53 @@ def score_spread(image: BenchImage, names: list[str], draws: int) -> dict:
                 row["swd"].append(metrics.sliced_wasserstein(imgs, ref, seed=r))
                 row["diversity"].append(metrics.diversity(imgs, ref))
             out[name][f"start{start}"] = row
+        if cache is not None:  # after every job, so an interrupted reading keeps what it scored
+            cached[name] = {"weights_sha256": sha, "draws": draws, "scores": out[name]}
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps(cached, indent=1))
+            tmp.replace(cache)
     return out
 
 
-def cmd_score_spread(args) -> int:
-    names = args.schedules.split(",")
-    base = names[0]
-    res = score_spread(IMAGES[args.image], names, args.draws)
-    print(f"{args.image}: {args.draws} draws of the samples and the SWD's patches; ratios are to")
-    print(f"`{base}` with the same draw (mean, min-max over draws)")
-    print("| schedule | start | SWD | SWD ratio | diversity | diversity ratio |")
-    print("|---|---|---|---|---|---|")
+def spread_ratio_table(res: dict, bases: list[str]) -> list[str]:
+    """Markdown rows of each job's measures over the draws and their ratios to the per-draw mean
+    of ``bases`` (one base: that job's same draw; several: the mean of their same draws)."""
+    rows = [
+        "| schedule | start | SWD | SWD ratio | diversity | diversity ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, starts in res.items():
         for key, row in starts.items():
             cells = []
             for m in ("swd", "diversity"):
                 v = np.asarray(row[m])
-                ratio = v / np.asarray(res[base][key][m])
+                ref = np.mean([np.asarray(res[b][key][m]) for b in bases], axis=0)
+                ratio = v / ref
                 cells.append(f"{v.mean():.4f} ({v.min():.4f}-{v.max():.4f})")
                 cells.append(f"{ratio.mean():.2f} ({ratio.min():.2f}-{ratio.max():.2f})")
-            print(f"| `{name}` | {key[-1]} | {' | '.join(cells)} |")
+            rows.append(f"| `{name}` | {key[-1]} | {' | '.join(cells)} |")
+    return rows
+
+
+def cmd_score_spread(args) -> int:
+    names = args.schedules.split(",")
+    bases = args.bases.split(",") if args.bases else names[:1]
+    missing = [b for b in bases if b not in names]
+    if missing:
+        raise SystemExit(f"--bases {','.join(missing)} must be among --schedules")
+    cache = ROOT / args.image / "score_spread.json" if args.cache else None
+    res = score_spread(IMAGES[args.image], names, args.draws, cache)
+    readings = [[b] for b in bases] + ([bases] if len(bases) > 1 else [])
+    for group in readings:
+        what = f"`{group[0]}`" if len(group) == 1 else " and ".join(f"`{b}`" for b in group)
+        print(
+            f"{args.image}: {args.draws} draws of the samples and the SWD's patches; ratios are to"
+        )
+        print(
+            f"{what}{'' if len(group) == 1 else ' (their mean)'} with the same draw (mean, min-max over draws)"
+        )
+        print("\n".join(spread_ratio_table(res, group)))
+        print()
     return 0
 
 
@@ -1540,6 +1591,18 @@ def main(argv=None) -> int:
     ss.add_argument("--image", default="coffee")
     ss.add_argument("--schedules", default="singan", help="the first is the ratios' base")
     ss.add_argument("--draws", type=int, default=5)
+    ss.add_argument(
+        "--bases",
+        default="",
+        help="comma-separated bases among --schedules: a table of ratios to each, and, for "
+        "several, one to their per-draw mean (default: the first schedule)",
+    )
+    ss.add_argument(
+        "--cache",
+        action="store_true",
+        help="keep the scores in <image>/score_spread.json (keyed by the weights' sha256) and "
+        "reuse them",
+    )
     ss.set_defaults(func=cmd_score_spread)
     s = sub.add_parser(
         "screen", help="validation screen of concurrent settings on the sibling images"
