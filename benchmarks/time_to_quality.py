@@ -559,6 +559,20 @@ def _schedules() -> dict[str, Schedule]:
                 "(added 2026-12-05, 03:13)",
                 pyramid={"num_scales": count},
             )
+    # the learning rate of a scale's own generator and critic raised as its count falls
+    # (TrainConfig.lr_iters_power q = 0.5: lr * (2000 / iters_n)^0.5), on `fast --coarsest
+    # freeze`'s step at power 1.15; coffee, seeds 0 and 1 (registered 2026-12-05, 06:25, before
+    # any code for it existed; section "A learning rate that grows as a scale's iterations
+    # shrink")
+    f1p115 = by_name["con3f1p115rg10f2"]
+    q05 = variant(
+        f1p115,
+        "con3f1q05p115rg10f2",
+        "con3f1p115rg10f2 with each scale's own lr x (2000 / iters_n)^0.5 (added 2026-12-05)",
+        lr_iters_power=0.5,
+    )
+    by_name[q05.name] = q05
+    by_name[f"{q05.name}s1"] = reseeded(q05, 1, note=f"{q05.note}; seed 1")
     return by_name
 
 

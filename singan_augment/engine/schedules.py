@@ -73,6 +73,7 @@ SCHEDULE_FIELDS = (
     "gp_every",
     "concurrent_diversity_weight",
     "concurrent_diversity_floor",
+    "lr_iters_power",
 )
 
 

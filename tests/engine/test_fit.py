@@ -199,6 +199,9 @@ def test_the_step_depends_only_on_how_many_generators_train():
     assert step(2, **frozen) is step(2, concurrent_stages=2)
     assert step(2, **frozen) is not step(2, concurrent_stages=3)
     assert step(2, concurrent_stages=2) is not step(2, concurrent_stages=2, concurrent_lr_scale=0.5)
+    # the lr boost reaches the step only as its factor: none at the published counts
+    assert step(2, lr_iters_power=0.5) is step(2)
+    assert step(2, iters_decay=1.0, lr_iters_power=0.5) is not step(2, iters_decay=1.0)
 
 
 def test_rec_weight_growth_is_part_of_the_schedule_and_checked():
