@@ -573,6 +573,12 @@ def _schedules() -> dict[str, Schedule]:
     )
     by_name[q05.name] = q05
     by_name[f"{q05.name}s1"] = reseeded(q05, 1, note=f"{q05.note}; seed 1")
+    # the j line's seed 0 trained again with identical settings into a directory of its own,
+    # its first run kept no weights (registered 2026-12-05, 08:26; section "Two-seed verdicts
+    # on coffee")
+    by_name[f"{j1.name}r"] = replace(
+        j1, name=f"{j1.name}r", note=f"{j1.note}; trained again for its weights (2026-12-05)"
+    )
     return by_name
 
 
