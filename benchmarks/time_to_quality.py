@@ -1309,12 +1309,6 @@ def cmd_diversity_by_scale(args) -> int:
     return 0
 
 
-def _weights_sha256(out: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256((out / "weights.safetensors").read_bytes()).hexdigest()
-
-
 def score_spread(
     image: BenchImage, names: list[str], draws: int, cache: Path | None = None
 ) -> dict:
@@ -1323,16 +1317,18 @@ def score_spread(
     a measured ratio is the measurement's own noise. ``{name: {"start0": {"swd": [...],
     "diversity": [...]}, "start1": ...}}``, one value per draw.
 
-    ``cache``: a JSON file of earlier scores, keyed by schedule and by the sha256 of its
-    weights; a job scored there with at least ``draws`` draws is not scored again (the draws
-    are seeded, so a rerun would give the same values), and new scores are added to it."""
+    ``cache``: a JSON file of earlier scores, keyed by schedule and by the weights' sha256
+    that ``pyramid.json`` records; a job scored there with at least ``draws`` draws is not
+    scored again (the draws are seeded, so a rerun would give the same values), and new
+    scores are added to it. A partly trained job is refused by ``load_pyramid``."""
     from singan_augment import metrics
-    from singan_augment.files.pyramid_files import load_pyramid
+    from singan_augment.files.atomic import atomic_write
+    from singan_augment.files.pyramid_files import load_pyramid, read_metadata
 
     cached = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     out = {}
     for name in names:
-        sha = _weights_sha256(job_dir(image.name, name))
+        sha = read_metadata(job_dir(image.name, name))["weights_sha256"]
         hit = cached.get(name)
         if hit is not None and hit["weights_sha256"] == sha and hit["draws"] >= draws:
             out[name] = {
@@ -1340,10 +1336,6 @@ def score_spread(
             }
             continue
         pyr = load_pyramid(job_dir(image.name, name))
-        if pyr.num_trained != pyr.num_scales:
-            raise SystemExit(
-                f"{image.name}/{name}: {pyr.num_trained}/{pyr.num_scales} scales trained"
-            )
         ref = reference(image, pyr.shapes[-1])
         out[name] = {}
         for start in (0, 1):
@@ -1355,9 +1347,7 @@ def score_spread(
             out[name][f"start{start}"] = row
         if cache is not None:  # after every job, so an interrupted reading keeps what it scored
             cached[name] = {"weights_sha256": sha, "draws": draws, "scores": out[name]}
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_text(json.dumps(cached, indent=1))
-            tmp.replace(cache)
+            atomic_write(cache, json.dumps(cached, indent=1).encode())
     return out
 
 
@@ -1391,13 +1381,9 @@ def cmd_score_spread(args) -> int:
     res = score_spread(IMAGES[args.image], names, args.draws, cache)
     readings = [[b] for b in bases] + ([bases] if len(bases) > 1 else [])
     for group in readings:
-        what = f"`{group[0]}`" if len(group) == 1 else " and ".join(f"`{b}`" for b in group)
-        print(
-            f"{args.image}: {args.draws} draws of the samples and the SWD's patches; ratios are to"
-        )
-        print(
-            f"{what}{'' if len(group) == 1 else ' (their mean)'} with the same draw (mean, min-max over draws)"
-        )
+        what = " and ".join(f"`{b}`" for b in group) + (" (their mean)" if len(group) > 1 else "")
+        print(f"{args.image}: {args.draws} draws of the samples and the SWD's patches; ratios")
+        print(f"are to {what} with the same draw (mean, min-max over draws)")
         print("\n".join(spread_ratio_table(res, group)))
         print()
     return 0
