@@ -49,7 +49,7 @@ N_SAMPLES = 50
 SEED = 0
 
 
-def _commit() -> str:
+def commit_id() -> str:
     import subprocess
 
     run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -579,6 +579,27 @@ def _schedules() -> dict[str, Schedule]:
     by_name[f"{j1.name}r"] = replace(
         j1, name=f"{j1.name}r", note=f"{j1.note}; trained again for its weights (2026-12-05)"
     )
+    # the j line with the mode-seeking floor on its pulled generators (w = 10, f = 1, as
+    # con3m10h1p12rg10f2), seeds 0 and 1, read by the two-seed rule of 08:26; the power is the
+    # smallest of 1.15, 1.2, 1.25 that coffee's calibration of the width-32 step with the term
+    # costs at <= 1/6.3 (registered 2026-12-05, 09:23, before any run; section "The mode-seeking
+    # floor on the j line")
+    for power in (1.15, 1.2, 1.25):
+        tag = f"p{str(power).replace('.', '').rstrip('0')}"
+        jm = Schedule(
+            f"con3f1w32j1m10h1{tag}rg10f2",
+            {
+                **j1.train,
+                "iters_decay": power,
+                "concurrent_diversity_weight": 10.0,
+                "concurrent_diversity_floor": 1.0,
+            },
+            dict(j1.model),
+            note=f"con3f1w32j1p115rg10f2 at power {power:g} with the mode-seeking floor "
+            "(w 10, f 1) on the window's pulled generators (added 2026-12-05, 09:23)",
+        )
+        by_name[jm.name] = jm
+        by_name[f"{jm.name}s1"] = reseeded(jm, 1, note=f"{jm.note}; seed 1")
     return by_name
 
 
@@ -645,7 +666,7 @@ def train(image: BenchImage, schedule: Schedule, out: Path, *, sibling: bool = F
     if schedule.warm:
         warm = ensure_sibling(image, schedule.sibling_schedule)
     img = image.sibling() if sibling else image.load()
-    timing.setdefault("code", []).append(_commit())  # one entry per (re)start of this job
+    timing.setdefault("code", []).append(commit_id())  # one entry per (re)start of this job
     marks = {"wall": time.perf_counter(), "cpu": cpu_seconds()}
 
     def checkpoint(pyrs, scale, summaries):
@@ -841,7 +862,7 @@ def calibrate(image: BenchImage, step: Step = Step()) -> dict:
     )
     return {
         "scales": scales,
-        "code": _commit(),
+        "code": commit_id(),
         "host_cpus": os.cpu_count(),
         "concurrent_stages": step.stages,
         "nfc_max": mcfg.nfc_max,

@@ -88,6 +88,8 @@ def generate(
     noise: float = 0.75,
     passes: int = 10,
     min_size: int = 25,
+    shapes: Sequence[tuple[int, int]] | None = None,
+    start_level: int = 0,
 ) -> np.ndarray:
     """One sample like ``image``.
 
@@ -95,6 +97,12 @@ def generate(
         image: (C, H, W) float in [0, 1] (label channels 0/1, one-hot if several).
         seed: noise seed; the result is deterministic in it.
         label_channels: indices of label channels: carried, not matched, thresholded at the end.
+        shapes: the levels' (H, W), coarsest first, ending at (H, W) of ``image``; default
+            ``level_shapes`` (factor 0.75 down to ``min_size``). A SinGAN pyramid's
+            ``shapes`` make level n the pyramid's scale n.
+        start_level: the level whose query gets the noise. 0 (GPNN): the coarsest source level
+            plus noise. s > 0, the analogue of a SinGAN start scale s: the source's level s - 1
+            upsampled to level s, plus noise, so the coarser layout is the source's own.
     Returns:
         (C, H, W) float32; image channels in [0, 1], label channels exactly 0/1.
     """
@@ -105,11 +113,20 @@ def generate(
     labels = list(label_channels)
     match = [i for i in range(c) if i not in labels]
     gen = torch.Generator().manual_seed(int(seed))
-    shapes = level_shapes(h, w, max(min_size, patch))
+    if shapes is None:
+        shapes = level_shapes(h, w, max(min_size, patch))
+    shapes = [tuple(int(v) for v in s) for s in shapes]
+    if not shapes or shapes[-1] != (h, w):
+        raise ValueError(f"shapes must end at the image's size {(h, w)}, got {shapes[-1:]}")
+    if not 0 <= start_level < len(shapes):
+        raise ValueError(f"start_level {start_level} is outside 0..{len(shapes) - 1}")
     src = [_resize(x, s) for s in shapes]
-    out = src[0] + noise * torch.randn(src[0].shape, generator=gen)
+    first = src[0] if start_level == 0 else _resize(src[start_level - 1], shapes[start_level])
+    out = first + noise * torch.randn(first.shape, generator=gen)
     for n, shape in enumerate(shapes):
-        if n > 0:
+        if n < start_level:
+            continue
+        if n > start_level:
             out = _resize(out, shape)
         keys_img = _resize(_resize(src[n], shapes[n - 1]), shape) if n > 0 else src[0]
         k = min(patch, *shape)

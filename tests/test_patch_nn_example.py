@@ -67,3 +67,48 @@ def test_one_hot_labels_stay_one_hot_and_small_inputs_are_refused():
 def test_level_shapes_end_at_the_image():
     shapes = patch_nn.level_shapes(64, 80)
     assert shapes[-1] == (64, 80) and min(shapes[0]) <= 26
+
+
+def test_explicit_shapes_equal_the_default_levels():
+    x = _blobs()
+    shapes = patch_nn.level_shapes(*x.shape[1:], 25)
+    np.testing.assert_array_equal(
+        patch_nn.generate(x, 3, label_channels=[1], passes=1),
+        patch_nn.generate(x, 3, label_channels=[1], passes=1, shapes=shapes),
+    )
+
+
+def test_a_later_start_level_keeps_the_source_layout():
+    """From level s > 0 the coarser layout is the source's, so samples stay nearer to it (the
+    analogue of SinGAN's start scales)."""
+    x = _blobs(48, 56)
+    shapes = [(27, 32), (36, 42), (48, 56)]
+
+    def err(level):
+        return np.mean(
+            [
+                np.abs(patch_nn.generate(x, s, passes=1, shapes=shapes, start_level=level) - x)[
+                    0
+                ].mean()
+                for s in range(3)
+            ]
+        )
+
+    e0, e1, e2 = err(0), err(1), err(2)
+    assert e2 < e0 and e1 < e0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"start_level": 3}, "start_level 3 is outside"),
+        ({"start_level": -1}, "start_level -1 is outside"),
+        ({"shapes": [(20, 20), (30, 30)]}, "shapes must end at"),
+    ],
+)
+def test_bad_levels_are_refused(kwargs, match):
+    x = _blobs()
+    if "shapes" not in kwargs:
+        kwargs = {**kwargs, "shapes": [(18, 20), (27, 30), (36, 40)]}
+    with pytest.raises(ValueError, match=match):
+        patch_nn.generate(x, 0, **kwargs)
