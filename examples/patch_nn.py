@@ -58,16 +58,14 @@ def _nearest(
     query: torch.Tensor, keys: torch.Tensor, alpha: float, chunk: int = 4096
 ) -> torch.Tensor:
     """Index of the best key for every query row under GPNN's normalised score."""
-    # min over queries of each key's distance (the completeness normaliser)
+    # min over queries of each key's distance (the completeness normaliser); the chunks'
+    # distances are kept for the second pass (about 0.5 GB at 128 px) instead of recomputed
     kmin = torch.full((keys.shape[0],), float("inf"))
+    dists = []
     for i in range(0, query.shape[0], chunk):
-        d = torch.cdist(query[i : i + chunk], keys).square_()
-        kmin = torch.minimum(kmin, d.min(dim=0).values)
-    out = torch.empty(query.shape[0], dtype=torch.long)
-    for i in range(0, query.shape[0], chunk):
-        d = torch.cdist(query[i : i + chunk], keys).square_()
-        out[i : i + chunk] = (d / (alpha + kmin)).argmin(dim=1)
-    return out
+        dists.append(torch.cdist(query[i : i + chunk], keys).square_())
+        kmin = torch.minimum(kmin, dists[-1].min(dim=0).values)
+    return torch.cat([(d / (alpha + kmin)).argmin(dim=1) for d in dists])
 
 
 def _fold_mean(patches: torch.Tensor, shape: tuple[int, int], k: int) -> torch.Tensor:
@@ -76,6 +74,15 @@ def _fold_mean(patches: torch.Tensor, shape: tuple[int, int], k: int) -> torch.T
     out = F.fold(cols, shape, k)
     norm = F.fold(torch.ones_like(cols[:, : k * k]), shape, k)
     return out / norm
+
+
+def noisy_start(
+    coarsest: torch.Tensor, noise: float, gen: torch.Generator, *, shared: bool = False
+) -> torch.Tensor:
+    """The first query: the (1, C, h, w) coarsest source level plus Gaussian noise of std
+    ``noise``, one map for every channel if ``shared`` (GPNN's code), else one per channel."""
+    shape = (1, 1, *coarsest.shape[2:]) if shared else tuple(coarsest.shape)
+    return coarsest + noise * torch.randn(shape, generator=gen)
 
 
 def generate(
@@ -88,8 +95,7 @@ def generate(
     noise: float = 0.75,
     passes: int = 10,
     min_size: int = 25,
-    shapes: Sequence[tuple[int, int]] | None = None,
-    start_level: int = 0,
+    shared_noise: bool = False,
 ) -> np.ndarray:
     """One sample like ``image``.
 
@@ -97,12 +103,10 @@ def generate(
         image: (C, H, W) float in [0, 1] (label channels 0/1, one-hot if several).
         seed: noise seed; the result is deterministic in it.
         label_channels: indices of label channels: carried, not matched, thresholded at the end.
-        shapes: the levels' (H, W), coarsest first, ending at (H, W) of ``image``; default
-            ``level_shapes`` (factor 0.75 down to ``min_size``). A SinGAN pyramid's
-            ``shapes`` make level n the pyramid's scale n.
-        start_level: the level whose query gets the noise. 0 (GPNN): the coarsest source level
-            plus noise. s > 0, the analogue of a SinGAN start scale s: the source's level s - 1
-            upsampled to level s, plus noise, so the coarser layout is the source's own.
+        noise: the coarsest level's noise std in [-1, 1] units (GPNN's sigma is in [0, 1]
+            units: its default 0.75 is 1.5 here).
+        shared_noise: one noise map added to every channel, as GPNN's code does; by default
+            each channel draws its own.
     Returns:
         (C, H, W) float32; image channels in [0, 1], label channels exactly 0/1.
     """
@@ -113,20 +117,11 @@ def generate(
     labels = list(label_channels)
     match = [i for i in range(c) if i not in labels]
     gen = torch.Generator().manual_seed(int(seed))
-    if shapes is None:
-        shapes = level_shapes(h, w, max(min_size, patch))
-    shapes = [tuple(int(v) for v in s) for s in shapes]
-    if not shapes or shapes[-1] != (h, w):
-        raise ValueError(f"shapes must end at the image's size {(h, w)}, got {shapes[-1:]}")
-    if not 0 <= start_level < len(shapes):
-        raise ValueError(f"start_level {start_level} is outside 0..{len(shapes) - 1}")
+    shapes = level_shapes(h, w, max(min_size, patch))
     src = [_resize(x, s) for s in shapes]
-    first = src[0] if start_level == 0 else _resize(src[start_level - 1], shapes[start_level])
-    out = first + noise * torch.randn(first.shape, generator=gen)
+    out = noisy_start(src[0], noise, gen, shared=shared_noise)
     for n, shape in enumerate(shapes):
-        if n < start_level:
-            continue
-        if n > start_level:
+        if n > 0:
             out = _resize(out, shape)
         keys_img = _resize(_resize(src[n], shapes[n - 1]), shape) if n > 0 else src[0]
         k = min(patch, *shape)

@@ -69,46 +69,21 @@ def test_level_shapes_end_at_the_image():
     assert shapes[-1] == (64, 80) and min(shapes[0]) <= 26
 
 
-def test_explicit_shapes_equal_the_default_levels():
-    x = _blobs()
-    shapes = patch_nn.level_shapes(*x.shape[1:], 25)
+@pytest.mark.parametrize("shared", [True, False])
+def test_shared_noise_is_one_map_for_every_channel(shared):
+    torch = pytest.importorskip("torch")
+    src = torch.zeros(1, 3, 9, 11)
+    q = patch_nn.noisy_start(src, 1.5, torch.Generator().manual_seed(0), shared=shared)
+    assert q.shape == src.shape
+    same = [torch.equal(q[0, 0], q[0, c]) for c in (1, 2)]
+    assert same == [shared, shared]
+    assert 1.0 < float(q.std()) < 2.0  # the noise's std, 1.5
+
+
+def test_shared_noise_changes_the_sample_and_stays_deterministic():
+    x = np.repeat(_blobs()[:1], 3, axis=0)
+    a = patch_nn.generate(x, 1, passes=1, noise=1.5, shared_noise=True)
     np.testing.assert_array_equal(
-        patch_nn.generate(x, 3, label_channels=[1], passes=1),
-        patch_nn.generate(x, 3, label_channels=[1], passes=1, shapes=shapes),
+        a, patch_nn.generate(x, 1, passes=1, noise=1.5, shared_noise=True)
     )
-
-
-def test_a_later_start_level_keeps_the_source_layout():
-    """From level s > 0 the coarser layout is the source's, so samples stay nearer to it (the
-    analogue of SinGAN's start scales)."""
-    x = _blobs(48, 56)
-    shapes = [(27, 32), (36, 42), (48, 56)]
-
-    def err(level):
-        return np.mean(
-            [
-                np.abs(patch_nn.generate(x, s, passes=1, shapes=shapes, start_level=level) - x)[
-                    0
-                ].mean()
-                for s in range(3)
-            ]
-        )
-
-    e0, e1, e2 = err(0), err(1), err(2)
-    assert e2 < e0 and e1 < e0
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"start_level": 3}, "start_level 3 is outside"),
-        ({"start_level": -1}, "start_level -1 is outside"),
-        ({"shapes": [(20, 20), (30, 30)]}, "shapes must end at"),
-    ],
-)
-def test_bad_levels_are_refused(kwargs, match):
-    x = _blobs()
-    if "shapes" not in kwargs:
-        kwargs = {**kwargs, "shapes": [(18, 20), (27, 30), (36, 40)]}
-    with pytest.raises(ValueError, match=match):
-        patch_nn.generate(x, 0, **kwargs)
+    assert not np.array_equal(a, patch_nn.generate(x, 1, passes=1, noise=1.5))
