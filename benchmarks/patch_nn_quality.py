@@ -57,15 +57,23 @@ def result_path(image: str, noise: float) -> Path:
     return OUT / f"{image}_noise{noise:g}.json"
 
 
+def finest_shape(image: ttq.BenchImage) -> tuple[int, int]:
+    """The finest scale's (H, W) of the image's pyramids in ``time_to_quality`` (the shape
+    every schedule is scored at; not every ``singan`` job kept its weights to read it from)."""
+    from singan_augment.engine.config import PyramidConfig
+    from singan_augment.engine.scales import pyramid_shapes
+
+    return tuple(pyramid_shapes(image.load().shape[1:], PyramidConfig(max_size=ttq.MAX_SIZE))[-1])
+
+
 def score(image: ttq.BenchImage, noise: float, n: int = ttq.N_SAMPLES) -> dict:
     """``n`` samples at GPNN's published settings, scored as ``ttq.quality`` scores start 0."""
     import torch
 
     from singan_augment import metrics
-    from singan_augment.files.pyramid_files import read_metadata
 
     patch_nn = _patch_nn()
-    shape = tuple(read_metadata(ttq.job_dir(image.name, "singan"))["shapes"][-1])
+    shape = finest_shape(image)
     ref = ttq.reference(image, shape)
     labels = [image.channels.index(c) for c in image.labels]
     wall0, cpu0 = time.perf_counter(), ttq.cpu_seconds()
@@ -130,6 +138,49 @@ def cmd_table(args) -> int:
     return 0
 
 
+def cmd_figure(args) -> int:
+    """The training image, then ``--n`` patch-NN samples (the first of the scored ones: seeds
+    0, 1, ...) above ``--n`` samples from each named schedule's pyramid at start 0 (the first
+    of its scored ones), each channel stretched to the training image's range."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from singan_augment.expansion.report import display_image
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    img = ttq.IMAGES[args.image]
+    shown = slice(0, 3) if tuple(img.channels[:3]) == ("r", "g", "b") else slice(0, 1)
+    names = args.schedules.split(",")
+    pyrs = [load_pyramid(ttq.job_dir(args.image, name)) for name in names]
+    ref = ttq.reference(img, pyrs[0].shapes[-1])
+    labels = [img.channels.index(c) for c in img.labels]
+    patch_nn = _patch_nn()
+    rows = {
+        f"patch NN (GPNN settings), {args.cpu_s}": [
+            patch_nn.generate(ref, i, label_channels=labels, **GPNN, noise=GPNN_NOISE)
+            for i in tqdm(range(args.n), desc="patch-NN samples", leave=False)
+        ]
+    }
+    for name, pyr in zip(names, pyrs):
+        rows[f"{name}, start 0"] = list(ttq.draw_samples(pyr, 0).images[: args.n])
+    fig, axes = plt.subplots(len(rows), 1 + args.n, figsize=(1.5 * (1 + args.n), 1.6 * len(rows)))
+    for r, (label, xs) in enumerate(rows.items()):
+        for c, x in enumerate([ref, *xs]):
+            ax = axes[r, c]
+            ax.imshow(display_image(np.asarray(x)[shown], np.asarray(ref)[shown]), cmap="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 1].set_title(label, fontsize=7, loc="left")
+    axes[0, 0].set_title("training image", fontsize=7)
+    fig.tight_layout()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -140,6 +191,13 @@ def main(argv=None) -> int:
     r.set_defaults(func=cmd_run)
     t = sub.add_parser("table", help="ratios to each image's singan, from the saved results")
     t.set_defaults(func=cmd_table)
+    f = sub.add_parser("figure", help="patch-NN samples beside pyramids' start-0 samples")
+    f.add_argument("--image", default="coffee")
+    f.add_argument("--schedules", default="singan", help="finished time_to_quality jobs")
+    f.add_argument("--n", type=int, default=4)
+    f.add_argument("--cpu-s", default="", help="a label for the patch-NN row, e.g. its cost")
+    f.add_argument("--out", default="docs/figures/time_to_quality_patch_nn_coffee.png")
+    f.set_defaults(func=cmd_figure)
     args = ap.parse_args(argv)
     return args.func(args)
 

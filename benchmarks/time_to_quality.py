@@ -1553,6 +1553,51 @@ def cmd_cost(args) -> int:
     return 0
 
 
+def variety_ref_seconds(image: str, name: str) -> dict[int, float]:
+    """Seconds (compile included, as in training: one fresh ``jax.jit`` per scale) that the
+    mode-seeking floor's reference variety v0 (``engine.train.window_variety``) costs at each
+    scale of a finished job, with the finished pyramid's generators in the window (the same
+    shapes and widths as at the scale's start). ``timing.json`` and the calibration do not
+    count it; it is added to the modelled time. Run it on an idle machine."""
+    import jax
+
+    from singan_augment.engine.train import window_variety
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    pyr = load_pyramid(job_dir(image, name))
+    mcfg, tcfg, _ = configs(SCHEDULES[name])
+    shared = tcfg.coarsest_noise == "shared"
+    out = {}
+    for scale in range(1, pyr.num_scales):
+        first = scale - tcfg.trainable_stages(scale) + 1
+        if first >= scale:
+            continue
+        t0 = time.perf_counter()
+        v = window_variety(
+            pyr.stages, pyr.shapes, first, scale, jax.random.key(scale), pyr.num_channels,
+            shared, mcfg,
+        )  # fmt: skip
+        v.block_until_ready()
+        out[scale] = time.perf_counter() - t0
+    return out
+
+
+def cmd_variety_ref_seconds(args) -> int:
+    secs = variety_ref_seconds(args.image, args.schedule)
+    base = planned_seconds(args.image, "singan")
+    sec = planned_seconds(args.image, args.schedule)
+    total = sum(secs.values())
+    print(
+        f"{args.image} {args.schedule}: v0 seconds per scale",
+        {k: round(v, 1) for k, v in secs.items()},
+    )
+    print(
+        f"modelled {sec:.0f} s + v0 {total:.0f} s = {sec + total:.0f} s: 1/{base / (sec + total):.2f}"
+        f" of singan's {base:.0f} s (1/6 is {base / 6:.0f} s)"
+    )
+    return 0
+
+
 def cmd_samples(args) -> int:
     samples_figure(args.image, args.schedules.split(","), Path(args.out))
     print(f"wrote {args.out}")
@@ -1652,6 +1697,13 @@ def main(argv=None) -> int:
     k.add_argument("--images", default="brain,histology,coffee")
     k.add_argument("--schedules", default="singan")
     k.set_defaults(func=cmd_cost)
+    v = sub.add_parser(
+        "variety-ref-seconds",
+        help="time the mode-seeking floor's reference variety per scale (idle machine)",
+    )
+    v.add_argument("--image", default="coffee")
+    v.add_argument("--schedule", default="con3f1w32j1m10h1p12rg10f2")
+    v.set_defaults(func=cmd_variety_ref_seconds)
     p = sub.add_parser("report", help="print the table (and write the figure) from the cache")
     p.add_argument("--figure", default="docs/figures/time_to_quality.png")
     p.set_defaults(func=cmd_report)
