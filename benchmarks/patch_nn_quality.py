@@ -165,7 +165,7 @@ def cmd_figure(args) -> int:
     }
     for name, pyr in zip(names, pyrs):
         rows[f"{name}, start 0"] = list(ttq.draw_samples(pyr, 0).images[: args.n])
-    fig, axes = plt.subplots(len(rows), 1 + args.n, figsize=(1.5 * (1 + args.n), 1.6 * len(rows)))
+    fig, axes = plt.subplots(len(rows), 1 + args.n, figsize=(1.5 * (1 + args.n), 1.35 * len(rows)))
     for r, (label, xs) in enumerate(rows.items()):
         for c, x in enumerate([ref, *xs]):
             ax = axes[r, c]
