@@ -147,11 +147,9 @@ def cmd_figure(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from singan_augment.expansion.report import display_image
     from singan_augment.files.pyramid_files import load_pyramid
 
     img = ttq.IMAGES[args.image]
-    shown = slice(0, 3) if tuple(img.channels[:3]) == ("r", "g", "b") else slice(0, 1)
     names = args.schedules.split(",")
     pyrs = [load_pyramid(ttq.job_dir(args.image, name)) for name in names]
     ref = ttq.reference(img, pyrs[0].shapes[-1])
@@ -168,10 +166,7 @@ def cmd_figure(args) -> int:
     fig, axes = plt.subplots(len(rows), 1 + args.n, figsize=(1.5 * (1 + args.n), 1.35 * len(rows)))
     for r, (label, xs) in enumerate(rows.items()):
         for c, x in enumerate([ref, *xs]):
-            ax = axes[r, c]
-            ax.imshow(display_image(np.asarray(x)[shown], np.asarray(ref)[shown]), cmap="gray")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ttq.show_image(axes[r, c], x, ref, img)
         axes[r, 1].set_title(label, fontsize=7, loc="left")
     axes[0, 0].set_title("training image", fontsize=7)
     fig.tight_layout()

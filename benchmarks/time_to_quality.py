@@ -1247,6 +1247,17 @@ def figure(res: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def show_image(ax, x, ref, image: BenchImage) -> None:
+    """``x`` (C, H, W) on ``ax`` without ticks: in colour if ``image``'s first channels are
+    ``r, g, b``, else its first channel in grey; each channel stretched to ``ref``'s range."""
+    from singan_augment.expansion.report import display_image
+
+    shown = slice(0, 3) if tuple(image.channels[:3]) == ("r", "g", "b") else slice(0, 1)
+    ax.imshow(display_image(np.asarray(x)[shown], np.asarray(ref)[shown]), cmap="gray")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None:
     """A grid: one row per schedule, the training image, then ``n`` samples from start scale 0
     and ``n`` from start scale 1 (the seeds ``quality`` uses, so these are the first of the
@@ -1259,11 +1270,9 @@ def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None
     import matplotlib.pyplot as plt
 
     from singan_augment.engine.sample import sample
-    from singan_augment.expansion.report import display_image
     from singan_augment.files.pyramid_files import load_pyramid
 
     img = IMAGES[image]
-    shown = slice(0, 3) if tuple(img.channels[:3]) == ("r", "g", "b") else slice(0, 1)
     fig, axes = plt.subplots(len(names), 1 + 2 * n, figsize=(1.3 * (1 + 2 * n), 1.6 * len(names)))
     axes = np.atleast_2d(axes)
     for r, name in enumerate(names):
@@ -1274,9 +1283,7 @@ def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None
         ]
         for c, x in enumerate(row):
             ax = axes[r, c]
-            ax.imshow(display_image(np.asarray(x)[shown], np.asarray(ref)[shown]), cmap="gray")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            show_image(ax, x, ref, img)
             if r == 0:
                 ax.set_title(
                     "training image" if c == 0 else f"start {0 if c <= n else 1}", fontsize=7
