@@ -24,7 +24,6 @@ Results: ``benchmarks/results/patch_nn_quality/<image>_noise<noise>.json`` (comm
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -34,6 +33,8 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import patch_nn  # noqa: E402
 import time_to_quality as ttq  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "patch_nn_quality"
@@ -43,14 +44,6 @@ OUT = Path(__file__).resolve().parent / "results" / "patch_nn_quality"
 # [-1, 1] units ``generate`` takes)
 GPNN = {"patch": 7, "alpha": 0.005, "passes": 10, "min_size": 14, "shared_noise": True}
 GPNN_NOISE = 1.5
-_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "patch_nn.py"
-
-
-def _patch_nn():
-    spec = importlib.util.spec_from_file_location("patch_nn", _EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def result_path(image: str, noise: float) -> Path:
@@ -72,7 +65,6 @@ def score(image: ttq.BenchImage, noise: float, n: int = ttq.N_SAMPLES) -> dict:
 
     from singan_augment import metrics
 
-    patch_nn = _patch_nn()
     shape = finest_shape(image)
     ref = ttq.reference(image, shape)
     labels = [image.channels.index(c) for c in image.labels]
@@ -85,8 +77,7 @@ def score(image: ttq.BenchImage, noise: float, n: int = ttq.N_SAMPLES) -> dict:
     )
     wall, cpu = time.perf_counter() - wall0, ttq.cpu_seconds() - cpu0
     entry = {
-        "swd": metrics.sliced_wasserstein(imgs, ref),
-        "diversity": metrics.diversity(imgs, ref),
+        **ttq.sample_scores(imgs, ref),
         "wall_s_per_sample": wall / n,
         "cpu_s_per_sample": cpu / n,
     }
@@ -154,7 +145,6 @@ def cmd_figure(args) -> int:
     pyrs = [load_pyramid(ttq.job_dir(args.image, name)) for name in names]
     ref = ttq.reference(img, pyrs[0].shapes[-1])
     labels = [img.channels.index(c) for c in img.labels]
-    patch_nn = _patch_nn()
     rows = {
         f"patch NN (GPNN settings), {args.cpu_s}": [
             patch_nn.generate(ref, i, label_channels=labels, **GPNN, noise=GPNN_NOISE)

@@ -756,6 +756,24 @@ def draw_samples(pyr, start: int, draw: int = 0):
     return sample(pyr, 1000 + start + 10 * draw, N_SAMPLES, start_scale=start)
 
 
+def sample_scores(imgs: np.ndarray, ref: np.ndarray) -> dict:
+    """The bar's measures of (N, C, H, W) samples against the (C, H, W) reference: pooled
+    multi-scale patch SWD, its per-sample spread, diversity, and diversity's bootstrap spread
+    (200 resamples, seed 0)."""
+    from singan_augment import metrics
+
+    rng = np.random.default_rng(0)
+    boot = [metrics.diversity(imgs[rng.integers(0, len(imgs), len(imgs))], ref) for _ in range(200)]
+    return {
+        "swd": metrics.sliced_wasserstein(imgs, ref),
+        "swd_per_sample": spread(
+            [metrics.sliced_wasserstein(x, ref, n_patches=1024) for x in imgs]
+        ),
+        "diversity": metrics.diversity(imgs, ref),
+        "diversity_boot": spread(boot),
+    }
+
+
 def quality(image: BenchImage, out: Path) -> dict:
     from singan_augment import metrics
     from singan_augment.files.pyramid_files import load_pyramid
@@ -766,18 +784,7 @@ def quality(image: BenchImage, out: Path) -> dict:
     for start in (0, 1):
         s = draw_samples(pyr, start)
         imgs = s.images
-        rng = np.random.default_rng(0)
-        boot = [
-            metrics.diversity(imgs[rng.integers(0, len(imgs), len(imgs))], ref) for _ in range(200)
-        ]
-        entry = {
-            "swd": metrics.sliced_wasserstein(imgs, ref),
-            "swd_per_sample": spread(
-                [metrics.sliced_wasserstein(x, ref, n_patches=1024) for x in imgs]
-            ),
-            "diversity": metrics.diversity(imgs, ref),
-            "diversity_boot": spread(boot),
-        }
+        entry = sample_scores(imgs, ref)
         if image.labels:
             li = pyr.channels.label_indices
             ii = pyr.channels.image_indices
