@@ -1355,22 +1355,38 @@ def score_spread(
     ``cache``: a JSON file of earlier scores, keyed by schedule and by the weights' sha256
     that ``pyramid.json`` records; a job scored there with at least ``draws`` draws is not
     scored again (the draws are seeded, so a rerun would give the same values), and new
-    scores are added to it. A partly trained job is refused by ``load_pyramid``."""
+    scores are added to it. A partly trained job is refused by ``load_pyramid``.
+
+    A job that kept no weights (the earliest runs) has draw 0 only, in its ``quality.json``:
+    it is read from there when ``draws`` is 1 and refused otherwise."""
     from singan_augment import metrics
     from singan_augment.files.atomic import atomic_write
-    from singan_augment.files.pyramid_files import load_pyramid, read_metadata
+    from singan_augment.files.pyramid_files import JSON_NAME, load_pyramid, read_metadata
 
     cached = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     out = {}
     for name in names:
-        sha = read_metadata(job_dir(image.name, name))["weights_sha256"]
+        jd = job_dir(image.name, name)
+        if not (jd / JSON_NAME).exists() and (jd / "quality.json").exists():
+            if draws != 1:
+                raise SystemExit(
+                    f"{image.name}/{name} kept no weights, so it has draw 0 only (its "
+                    f"quality.json); use --draws 1, not {draws}"
+                )
+            q = json.loads((jd / "quality.json").read_text())
+            out[name] = {
+                key: {"swd": [q[key]["swd"]], "diversity": [q[key]["diversity"]]}
+                for key in ("start0", "start1")
+            }
+            continue
+        sha = read_metadata(jd)["weights_sha256"]
         hit = cached.get(name)
         if hit is not None and hit["weights_sha256"] == sha and hit["draws"] >= draws:
             out[name] = {
                 key: {m: v[:draws] for m, v in row.items()} for key, row in hit["scores"].items()
             }
             continue
-        pyr = load_pyramid(job_dir(image.name, name))
+        pyr = load_pyramid(jd)
         ref = reference(image, pyr.shapes[-1])
         out[name] = {}
         for start in (0, 1):

@@ -1,0 +1,61 @@
+"""benchmarks/time_to_quality.py's ``score_spread`` on a job that kept no weights: its draw 0
+comes from ``quality.json`` when one draw is asked for, and more draws are refused by name."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_quality.py"
+_spec = importlib.util.spec_from_file_location("time_to_quality", _PATH)
+ttq = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("time_to_quality", ttq)  # its dataclasses look their module up
+_spec.loader.exec_module(ttq)
+
+
+@pytest.fixture
+def weightless_job(tmp_path, monkeypatch):
+    """A results tree with one brain job holding only ``quality.json``, as the earliest runs do."""
+    monkeypatch.setattr(ttq, "ROOT", tmp_path)
+    job = tmp_path / "brain" / "old"
+    job.mkdir(parents=True)
+    q = {
+        "start0": {"swd": 0.031, "diversity": 0.25, "diversity_boot": {"median": 0.24}},
+        "start1": {"swd": 0.012, "diversity": 0.02, "swd_per_sample": {"median": 0.013}},
+    }
+    (job / "quality.json").write_text(json.dumps(q))
+    return q
+
+
+def test_one_draw_of_a_weightless_job_is_its_quality_json(weightless_job):
+    out = ttq.score_spread(ttq.IMAGES["brain"], ["old"], draws=1)
+    assert out == {
+        "old": {
+            key: {
+                "swd": [weightless_job[key]["swd"]],
+                "diversity": [weightless_job[key]["diversity"]],
+            }
+            for key in ("start0", "start1")
+        }
+    }
+
+
+@pytest.mark.parametrize("draws", [2, 5])
+def test_more_draws_of_a_weightless_job_are_refused_by_name(weightless_job, draws):
+    with pytest.raises(SystemExit, match=rf"brain/old kept no weights.*--draws 1, not {draws}"):
+        ttq.score_spread(ttq.IMAGES["brain"], ["old"], draws=draws)
+
+
+def test_ratio_table_reads_a_weightless_base(weightless_job):
+    """The two-seed table's arithmetic on one draw: a job twice its base's SWD reads 2.00."""
+    res = ttq.score_spread(ttq.IMAGES["brain"], ["old"], draws=1)
+    res["twice"] = {
+        key: {m: [2 * v[0] for v in [row[m]]] for m in row} for key, row in res["old"].items()
+    }
+    rows = ttq.spread_ratio_table(res, ["old"])
+    twice = [r for r in rows if r.startswith("| `twice` | 0 |")]
+    assert len(twice) == 1 and "| 2.00 (2.00-2.00) |" in twice[0]
