@@ -53,9 +53,7 @@ def test_more_draws_of_a_weightless_job_are_refused_by_name(weightless_job, draw
 def test_ratio_table_reads_a_weightless_base(weightless_job):
     """The two-seed table's arithmetic on one draw: a job twice its base's SWD reads 2.00."""
     res = ttq.score_spread(ttq.IMAGES["brain"], ["old"], draws=1)
-    res["twice"] = {
-        key: {m: [2 * v[0] for v in [row[m]]] for m in row} for key, row in res["old"].items()
-    }
+    res["twice"] = {key: {m: [2 * v[0]] for m, v in row.items()} for key, row in res["old"].items()}
     rows = ttq.spread_ratio_table(res, ["old"])
     twice = [r for r in rows if r.startswith("| `twice` | 0 |")]
     assert len(twice) == 1 and "| 2.00 (2.00-2.00) |" in twice[0]
