@@ -600,6 +600,17 @@ def _schedules() -> dict[str, Schedule]:
         )
         by_name[jm.name] = jm
         by_name[f"{jm.name}s1"] = reseeded(jm, 1, note=f"{jm.note}; seed 1")
+    # training windows (TrainConfig.crop = 64: every scale wider or taller than 64 px trained
+    # on random 64-px windows), first at `fast`'s own counts and rule: the same schedule made
+    # cheaper, if its quality holds (registered 2026-12-05, 15:33, before any run; section
+    # "Training windows at `fast`'s counts")
+    fast = by_name["con3d039p105rg10f2"]
+    by_name["con3d039x64p105rg10f2"] = Schedule(
+        "con3d039x64p105rg10f2",
+        {**fast.train, "crop": 64},
+        note="fast (con3d039p105rg10f2) with every scale over 64 px trained on random 64-px "
+        "windows (added 2026-12-05)",
+    )
     return by_name
 
 
@@ -810,15 +821,17 @@ class Step(NamedTuple):
     (``ModelConfig.nfc_max``; None: published), the lazy-penalty interval
     (``TrainConfig.gp_every``), whether the mode-seeking term is on
     (``TrainConfig.concurrent_diversity_weight`` > 0: one more pass of the window's coarser
-    generators; its weight does not change the cost) and a fixed scale count
+    generators; its weight does not change the cost), a fixed scale count
     (``PyramidConfig.num_scales``; 0: SinGAN's count): another pyramid has other shapes, so
-    its own calibration. ``Step()`` is the published step."""
+    its own calibration; and the training window (``TrainConfig.crop``; 0: the whole scale).
+    ``Step()`` is the published step."""
 
     stages: int = 1
     nfc_max: int | None = None
     gp_every: int = 1
     mode_seeking: bool = False
     num_scales: int = 0
+    crop: int = 0
 
 
 MODE_SEEKING_CALIBRATION_WEIGHT = 1.0  # any weight > 0 runs the same program
@@ -862,6 +875,7 @@ def calibrate(image: BenchImage, step: Step = Step()) -> dict:
             concurrent_stages=step.stages,
             gp_every=step.gp_every,
             concurrent_diversity_weight=weight,
+            crop=step.crop,
         ),
         pyramid_config=pcfg,
         on_scale_done=done,
@@ -876,6 +890,7 @@ def calibrate(image: BenchImage, step: Step = Step()) -> dict:
         "gp_every": step.gp_every,
         "concurrent_diversity_weight": weight,
         "num_scales": len(scales),
+        "crop": step.crop,
     }
 
 
@@ -891,6 +906,8 @@ def calibration_path(image: str, step: Step = Step()) -> Path:
         name += "_ms"
     if step.num_scales:
         name += f"_n{step.num_scales}"
+    if step.crop:
+        name += f"_x{step.crop}"
     return ROOT / image / f"{name}.json"
 
 
@@ -907,6 +924,7 @@ def schedule_step(name: str) -> Step:
         int(train.get("gp_every", 1)),
         float(train.get("concurrent_diversity_weight", 0.0)) > 0.0,
         int(sched.pyramid.get("num_scales", 0)),
+        int(train.get("crop", 0)),
     )
 
 
@@ -935,12 +953,18 @@ def cmd_calibrate(args) -> int:
             cmd += ["--gp-every", str(args.gp_every)]
             cmd += ["--mode-seeking"] if args.mode_seeking else []
             cmd += ["--num-scales", str(args.num_scales)]
+            cmd += ["--crop", str(args.crop)]
             if subprocess.run(cmd).returncode != 0:
                 return 1
         return 0
     for name in names:
         step = Step(
-            args.concurrent_stages, args.nfc_max, args.gp_every, args.mode_seeking, args.num_scales
+            args.concurrent_stages,
+            args.nfc_max,
+            args.gp_every,
+            args.mode_seeking,
+            args.num_scales,
+            args.crop,
         )
         cal = calibrate(IMAGES[name], step)
         if step != Step():
@@ -1673,6 +1697,13 @@ def main(argv=None) -> int:
         default=0,
         help="calibrate on a pyramid of this many scales (PyramidConfig.num_scales); "
         "default 0: SinGAN's count",
+    )
+    c.add_argument(
+        "--crop",
+        type=int,
+        default=0,
+        help="calibrate with every scale trained on random windows of this many pixels a side "
+        "(TrainConfig.crop); default 0: the whole scale",
     )
     c.set_defaults(func=cmd_calibrate)
     f = sub.add_parser("samples", help="a figure of samples from finished jobs, one row each")

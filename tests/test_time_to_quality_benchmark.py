@@ -57,3 +57,13 @@ def test_ratio_table_reads_a_weightless_base(weightless_job):
     rows = ttq.spread_ratio_table(res, ["old"])
     twice = [r for r in rows if r.startswith("| `twice` | 0 |")]
     assert len(twice) == 1 and "| 2.00 (2.00-2.00) |" in twice[0]
+
+
+def test_a_windowed_schedule_is_costed_from_its_own_calibration():
+    """A schedule with ``TrainConfig.crop`` is another kind of step: its calibration file is
+    its own, and the published schedules' steps are not moved by it."""
+    step = ttq.schedule_step("con3d039x64p105rg10f2")
+    assert step.crop == 64 and step.stages == 3
+    assert ttq.calibration_path("coffee", step).name == "calibration_c3_x64.json"
+    assert ttq.schedule_step("con3d039p105rg10f2").crop == 0
+    assert ttq.calibration_path("coffee", ttq.schedule_step("singan")).name == "calibration.json"

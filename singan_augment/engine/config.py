@@ -279,6 +279,17 @@ class TrainConfig:
     generator frozen: the finer scales reconstructed worse (finest RMSE 0.041-0.058 against
     0.031 at q = 0) and start-0 fidelity did not improve (docs/time_to_quality.md, "A learning
     rate that grows as a scale's iterations shrink"), so no named schedule uses it.
+
+    ``crop`` c >= 0 trains every scale wider or taller than c pixels on random windows of
+    ``min(c, side)`` pixels along each axis (``engine.windows``): each D step draws its own
+    window, the G steps of an iteration share one, and the trained scale's generator, its
+    critic and both loss terms see only the window, while the coarser generators of a
+    concurrent window still run whole. The critic is a patch discriminator and the
+    generators are fully convolutional, so a window costs about its share of the scale's
+    pixels and changes only which patches an iteration sees and the trained generator's
+    BatchNorm statistics (the window's in training mode). 0 (published) trains on the whole
+    scale; c must exceed the critic's border, ``2 * ModelConfig.pad`` (checked where the
+    pyramid is built).
     """
 
     iters: int = 2000
@@ -312,6 +323,7 @@ class TrainConfig:
     concurrent_diversity_weight: float = 0.0
     concurrent_diversity_floor: float = 0.0
     lr_iters_power: float = 0.0
+    crop: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -348,6 +360,7 @@ class TrainConfig:
             concurrent_diversity_weight=(0.0, 1e6),
             concurrent_diversity_floor=(0.0, 1e3),
             lr_iters_power=(0.0, 2.0),
+            crop=(0, 10**6),
         )
         if self.d_steps % self.gp_every:
             raise InputError(f"gp_every must divide d_steps ({self.d_steps}), got {self.gp_every}")

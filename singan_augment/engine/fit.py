@@ -70,6 +70,11 @@ def init_pyramid(
         InputError: bad image (rank, NaN/Inf, too small), bad channel names or spacing.
     """
     image = check_image(image, spatial_dims=(2, 3))
+    if 0 < train_config.crop <= 2 * model_config.pad:
+        raise InputError(
+            f"TrainConfig.crop must be 0 or more than the critic's border 2 * pad = "
+            f"{2 * model_config.pad} pixels, got {train_config.crop}"
+        )
     if image.ndim == 4 and model_config.conv_impl not in ("auto", *IMPLS_3D):
         raise InputError(
             f"ModelConfig.conv_impl {model_config.conv_impl!r} has no 3-D form; a volume "

@@ -26,6 +26,7 @@ from .config import ModelConfig
 from .draws import normal_rows
 from .networks import generator_apply
 from .scales import pad, resize_prev
+from .windows import Window, take_window
 
 
 class Stage(NamedTuple):
@@ -130,6 +131,7 @@ def run_chain(
     config: ModelConfig,
     *,
     train: bool,
+    window: Window | None = None,
 ) -> tuple[jax.Array, tuple[Any, ...]]:
     """Generators run coarse to fine with their BN state threaded: the trainable part of a
     pyramid (one generator in the published schedule; several with
@@ -141,16 +143,26 @@ def run_chain(
             (zeros at the coarsest scale); it is resized (and clamped) between generators.
         noise_p: per generator, its scaled noise, zero-padded: (N, *(shape + 2 * pad), C).
         shapes: the output shape of each generator.
+        window: None, or a window of ``shapes[-1]`` (``windows.Window``) to which the last
+            generator is confined (``TrainConfig.crop``): it runs on its padded input inside
+            the window grown by ``config.pad``, so its output is the window's part of the
+            whole output (bit for bit in eval mode; in training mode its BatchNorm
+            statistics are the window's).
     Returns:
-        ((N, *shapes[-1], C) output of the last generator, the new BN state of each).
+        ((N, *shapes[-1], C) output of the last generator, or (N, *window.size, C) with a
+        window; the new BN state of each).
     """
     p = config.pad
     new_stats = []
+    last = len(shapes) - 1
     for j, (prm, st, z_p, shape) in enumerate(zip(params, stats, noise_p, shapes)):
         if j > 0:
             prev = resize_prev(prev, shape, config.clamp)
         prev_p = pad(prev, p)
-        prev, st = generator_apply(prm, st, z_p + prev_p, prev_p, train=train, config=config)
+        z_in = z_p + prev_p
+        if window is not None and j == last:
+            z_in, prev_p = take_window(z_in, window, p), take_window(prev_p, window, p)
+        prev, st = generator_apply(prm, st, z_in, prev_p, train=train, config=config)
         new_stats.append(st)
     return prev, tuple(new_stats)
 

@@ -17,6 +17,7 @@ from .config import ModelConfig
 from .generate import run_chain
 from .networks import BatchStats, Params, discriminator_apply, generator_apply
 from .scales import resize_prev
+from .windows import Window, take_window
 
 T = TypeVar("T")
 
@@ -125,6 +126,7 @@ def chain_generator_loss(
     other_prev: jax.Array | None = None,
     other_noise_p: Sequence[jax.Array] | None = None,
     variety_floor: jax.Array | None = None,
+    window: Window | None = None,
 ) -> tuple[jax.Array, tuple[dict[str, jax.Array], tuple[BatchStats, ...]]]:
     """``-mean D(chain(fake)) + rec_weight * MSE(chain(rec), real)`` through the generators
     ``params`` (coarsest first; ``generate.run_chain``), all in training mode. The loss's
@@ -147,21 +149,29 @@ def chain_generator_loss(
         variety_floor: None for that plain log term; a variety v_f (scalar, same units)
             makes it the floor ``w * max(0, log v_f - log(mean |y - y'|))``
             (``TrainConfig.concurrent_diversity_floor``).
+        window: None, or a window of ``shapes[-1]`` (``TrainConfig.crop``): both terms are
+            then taken over it (the last generator confined to it, ``real`` cut to it); the
+            coarser generators still run whole.
     """
     if diversity_weight > 0.0:
         fake, stats, variety = _random_path_and_variety(
-            params, stats, fake_prev, fake_noise_p, other_prev, other_noise_p, shapes, config
-        )
+            params, stats, fake_prev, fake_noise_p, other_prev, other_noise_p, shapes, config,
+            window,
+        )  # fmt: skip
     else:
         adv_params = params
         if adversarial_pull != 1.0:
             lower = (scale_gradient(q, adversarial_pull) for q in params[:-1])
             adv_params = (*lower, params[-1])
         fake, stats = run_chain(
-            adv_params, stats, fake_prev, fake_noise_p, shapes, config, train=True
+            adv_params, stats, fake_prev, fake_noise_p, shapes, config, train=True, window=window
         )
     err_adv = -jnp.mean(discriminator_apply(d_params, fake, config=config))
-    rec, stats = run_chain(params, stats, rec_prev, rec_noise_p, shapes, config, train=True)
+    rec, stats = run_chain(
+        params, stats, rec_prev, rec_noise_p, shapes, config, train=True, window=window
+    )
+    if window is not None:
+        real = take_window(real, window)
     rec_mse = jnp.mean(jnp.square(rec - real))
     total = err_adv + rec_weight * rec_mse
     aux = {"g_adv": err_adv, "rec": rec_mse}
@@ -177,7 +187,7 @@ def chain_generator_loss(
 
 
 def _random_path_and_variety(
-    params, stats, fake_prev, fake_noise_p, other_prev, other_noise_p, shapes, config
+    params, stats, fake_prev, fake_noise_p, other_prev, other_noise_p, shapes, config, window
 ):
     """The random path of ``chain_generator_loss`` run in two parts, the coarser generators
     and then the last one, so that the coarser generators' output y is at hand; the same
@@ -199,6 +209,6 @@ def _random_path_and_variety(
     )  # fmt: skip
     fake, last_stats = run_chain(
         params[-1:], stats[-1:], resize_prev(mid, shapes[-1], config.clamp), fake_noise_p[-1:],
-        shapes[-1:], config, train=True,
+        shapes[-1:], config, train=True, window=window,
     )  # fmt: skip
     return fake, (*low_stats, *last_stats), jnp.mean(jnp.abs(mid - mid_other))

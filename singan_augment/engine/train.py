@@ -24,6 +24,7 @@ from .generate import Stage, draw_noise, draw_noises, reconstruction, run_chain,
 from .losses import chain_generator_loss, discriminator_loss
 from .networks import BatchStats, Params
 from .scales import pad, resize_prev
+from .windows import random_window, take_window, window_size
 
 
 class ScaleConsts(NamedTuple):
@@ -291,6 +292,7 @@ def make_iteration(
         plateau_window=0,
         plateau_tol=TrainConfig.plateau_tol,
         lr_iters_power=0.0,
+        crop=tcfg.crop if window_size(shapes[scale], tcfg.crop) else 0,
     )
     key = (
         int(scale),
@@ -324,6 +326,7 @@ def _iteration(
     gp_every = tcfg.gp_every
     last_gp = (tcfg.d_steps - 1) // gp_every * gp_every  # the last D step with the penalty
     diverse = k > 1 and tcfg.concurrent_diversity_weight > 0.0  # the mode-seeking term
+    win_size = window_size(shapes[scale], tcfg.crop)  # None: the whole scale (published)
 
     def step(state: ScaleState, consts: ScaleConsts, key: jax.Array):
         g_params, g_stats, d_params, g_opt, d_opt = state
@@ -345,10 +348,16 @@ def _iteration(
         def d_step(carry, xs):
             stats, d_params, d_opt, _ = carry
             key_d, j = xs if gp_every > 1 else (xs, 0)
-            k_prev, k_alpha = jax.random.split(key_d)
+            if win_size is None:
+                k_prev, k_alpha = jax.random.split(key_d)
+                window, real = None, consts.real
+            else:  # each D step sees its own window of the scale
+                k_prev, k_alpha, k_win = jax.random.split(key_d, 3)
+                window = random_window(k_win, shapes[scale], win_size)
+                real = take_window(consts.real, window)
             prev = random_prev(consts.frozen, shapes, k_prev, channels, shared, mcfg)
             fake, stats = run_chain(
-                params, stats, prev, fake_noise_p, chain_shapes, mcfg, train=True
+                params, stats, prev, fake_noise_p, chain_shapes, mcfg, train=True, window=window
             )
             fake = jax.lax.stop_gradient(fake)
             alpha = jax.random.uniform(k_alpha, (), jnp.float32)
@@ -386,6 +395,11 @@ def _iteration(
             }
             if tcfg.concurrent_diversity_floor > 0.0:
                 diversity["variety_floor"] = tcfg.concurrent_diversity_floor * consts.variety_ref
+        g_window = (  # one window for the iteration's G steps
+            None
+            if win_size is None
+            else random_window(jax.random.fold_in(k_steps, 1), shapes[scale], win_size)
+        )
         if gp_every > 1:  # the penalty reported is that of the last D step that computed one
             d_aux = {**d_aux, "gp": d_aux["gp"][last_gp : last_gp + 1]}
 
@@ -404,6 +418,7 @@ def _iteration(
                 chain_shapes,
                 mcfg,
                 adversarial_pull=float(tcfg.concurrent_adversarial_pull),
+                window=g_window,
                 **diversity,
             )
             grads, opt_params = (grads, params) if k > 1 else (grads[0], params[0])
