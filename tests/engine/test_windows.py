@@ -106,7 +106,9 @@ CROPPED = TrainConfig(iters=8, crop=20)  # every scale of the tiny pyramid (25x2
 
 
 def _leaves(pyr):
-    return [np.asarray(v) for v in jax.tree.leaves([(s.params, s.stats, s.amp) for s in pyr.stages])]
+    return [
+        np.asarray(v) for v in jax.tree.leaves([(s.params, s.stats, s.amp) for s in pyr.stages])
+    ]
 
 
 def _same(a, b):
@@ -165,6 +167,4 @@ def test_the_crop_is_checked_by_the_config(bad):
 @pytest.mark.parametrize("crop", [1, 4])  # TINY_MODEL's critic border: 2 * pad = 4
 def test_a_window_the_critic_cannot_see_through_is_refused_before_training(crop):
     with pytest.raises(InputError, match=r"TrainConfig.crop .* 4 pixels, got " + str(crop)):
-        init_pyramid(
-            tiny_image(), 0, model_config=TINY_MODEL, train_config=TrainConfig(crop=crop)
-        )
+        init_pyramid(tiny_image(), 0, model_config=TINY_MODEL, train_config=TrainConfig(crop=crop))
