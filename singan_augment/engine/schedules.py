@@ -74,6 +74,7 @@ SCHEDULE_FIELDS = (
     "concurrent_diversity_weight",
     "concurrent_diversity_floor",
     "lr_iters_power",
+    "crop",
 )
 
 

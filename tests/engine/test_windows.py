@@ -164,6 +164,13 @@ def test_the_crop_is_checked_by_the_config(bad):
     assert TrainConfig.from_dict({"iters": 5}).crop == 0  # a pyramid.json from before it
 
 
+def test_the_crop_is_part_of_the_schedule():
+    from singan_augment.engine.schedules import schedule, schedule_name, with_schedule
+
+    assert schedule_name(dataclasses.replace(schedule("singan"), crop=64)) == "custom"
+    assert with_schedule(TrainConfig(crop=64), "singan").crop == schedule("singan").crop
+
+
 @pytest.mark.parametrize("crop", [1, 4])  # TINY_MODEL's critic border: 2 * pad = 4
 def test_a_window_the_critic_cannot_see_through_is_refused_before_training(crop):
     with pytest.raises(InputError, match=r"TrainConfig.crop .* 4 pixels, got " + str(crop)):
