@@ -289,7 +289,12 @@ class TrainConfig:
     pixels and changes only which patches an iteration sees and the trained generator's
     BatchNorm statistics (the window's in training mode). 0 (published) trains on the whole
     scale; c must exceed the critic's border, ``2 * ModelConfig.pad`` (checked where the
-    pyramid is built).
+    pyramid is built). Measured at c = 64 on ``fast``'s counts at 128 px: 0.64-0.75x the
+    published step's cost per iteration at the finest scales (the concurrent step without
+    windows: 1.4x), and the windowed scales lost fidelity (start-0 patch SWD 1.10x and 1.17x
+    the published on a brain slice and an H&E tile, where ``fast`` scores 0.68-1.04x;
+    docs/time_to_quality.md, "Training windows at `fast`'s counts"), so no named schedule
+    uses it.
     """
 
     iters: int = 2000
