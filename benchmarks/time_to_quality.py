@@ -611,6 +611,17 @@ def _schedules() -> dict[str, Schedule]:
         note="fast (con3d039p105rg10f2) with every scale over 64 px trained on random 64-px "
         "windows (added 2026-12-05)",
     )
+    # the windows' saving spent on iterations, on histology only: power 0.85, the smallest
+    # on a 0.05 grid that histology's window calibration costs at <= 1/6.3 (1/6.34)
+    # (registered 2026-12-05, 17:16, before it ran; a diagnosis, not a candidate; section
+    # "Training windows at `fast`'s counts")
+    x = by_name["con3d039x64p105rg10f2"]
+    by_name["con3d039x64p085rg10f2"] = replace(
+        x,
+        name="con3d039x64p085rg10f2",
+        train={**x.train, "iters_decay": 0.85},
+        note="con3d039x64p105rg10f2 at power 0.85 (added 2026-12-05)",
+    )
     return by_name
 
 
