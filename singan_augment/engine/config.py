@@ -293,8 +293,8 @@ class TrainConfig:
     published step's cost per iteration at the finest scales (the concurrent step without
     windows: 1.4x), and the windowed scales lost fidelity (start-0 patch SWD 1.10x and 1.17x
     the published on a brain slice and an H&E tile, where ``fast`` scores 0.68-1.04x;
-    docs/time_to_quality.md, "Training windows at `fast`'s counts"), so no named schedule
-    uses it.
+    docs/time_to_quality.md, "Training windows at `fast`'s counts"); with 50-70 % more
+    iterations at the windowed scales it lost more (1.22x), so no named schedule uses it.
     """
 
     iters: int = 2000
