@@ -87,6 +87,12 @@ def tiny_volume(
     return vol
 
 
+def stage_leaves(pyr: Pyramid) -> list:
+    """Every array a pyramid's trained stages hold (generator params, BN state, noise
+    amplitude), in a fixed order: what two pyramids must share to be the same training."""
+    return jax.tree.leaves([(s.params, s.stats, s.amp) for s in pyr.stages])
+
+
 def untrained_pyramid(
     image: np.ndarray,
     seed: int = 0,

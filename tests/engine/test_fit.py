@@ -21,6 +21,7 @@ from singan_augment.testing import (
     TINY_TRAIN,
     TINY_VOLUME_MODEL,
     TINY_VOLUME_PYRAMID,
+    stage_leaves,
     tiny_image,
     tiny_volume,
 )
@@ -28,10 +29,6 @@ from singan_augment.testing import (
 KW = dict(
     model_config=TINY_MODEL, train_config=TINY_TRAIN, pyramid_config=TINY_PYRAMID, progress=False
 )
-
-
-def _leaves(pyr):
-    return jax.tree.leaves([(s.params, s.stats, s.amp) for s in pyr.stages])
 
 
 def test_reconstruction_error_falls_with_training():
@@ -75,7 +72,7 @@ def test_resume_is_equivalent_to_an_uninterrupted_run(tmp_path, tiny_pyramid):
     partial = load_pyramid(tmp_path / "ckpt", require_complete=False)
     assert partial.num_trained == 1
     resumed = fit(tiny_image(), 0, channel_names=["t1", "t2", "flair"], resume=partial, **KW)
-    for a, b in zip(_leaves(resumed), _leaves(tiny_pyramid), strict=True):
+    for a, b in zip(stage_leaves(resumed), stage_leaves(tiny_pyramid), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -98,9 +95,9 @@ def test_fit_many_lanes_are_independent():
     ]
     ab = fit_many(pyrs, stop_scale=0, progress=False)
     ba = fit_many(pyrs[::-1], stop_scale=0, progress=False)
-    for a, b in zip(_leaves(ab[0]), _leaves(ba[1]), strict=True):
+    for a, b in zip(stage_leaves(ab[0]), stage_leaves(ba[1]), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert not np.allclose(np.asarray(_leaves(ab[0])[0]), np.asarray(_leaves(ab[1])[0]))
+    assert not np.allclose(np.asarray(stage_leaves(ab[0])[0]), np.asarray(stage_leaves(ab[1])[0]))
 
 
 def test_fit_many_rejects_mixed_shapes():
@@ -228,7 +225,7 @@ def test_a_decayed_schedule_trains_fewer_iterations_at_the_fine_scales():
     a = fit(tiny_image(), 3, on_scale_done=record, **kw)
     b = fit(tiny_image(), 3, **kw)
     assert seen[0] == 12 and seen == sorted(seen, reverse=True) and seen[-1] < 12
-    for x, y in zip(_leaves(a), _leaves(b), strict=True):
+    for x, y in zip(stage_leaves(a), stage_leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
@@ -327,7 +324,7 @@ def test_a_resumed_volume_pyramid_is_the_uninterrupted_one(tmp_path, tiny_volume
     partial = load_pyramid(tmp_path / "ckpt", require_complete=False)
     assert partial.num_trained == 1 and partial.spatial_dims == 3
     resumed = fit(tiny_volume(mask=True), 2, resume=partial, **VOLUME_KW)
-    for a, b in zip(_leaves(resumed), _leaves(tiny_volume_pyramid), strict=True):
+    for a, b in zip(stage_leaves(resumed), stage_leaves(tiny_volume_pyramid), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -466,7 +463,7 @@ def test_the_freeze_rule_trains_exactly_the_retrained_or_the_frozen_schedule(thr
     img = tiny_image()
     ruled = _rule_fit(img, 0, dataclasses.replace(RULE, concurrent_freeze_diversity=threshold))
     fixed = _rule_fit(img, 0, dataclasses.replace(RULE, concurrent_frozen_scales=frozen))
-    assert all(np.array_equal(a, b) for a, b in zip(_leaves(ruled), _leaves(fixed)))
+    assert all(np.array_equal(a, b) for a, b in zip(stage_leaves(ruled), stage_leaves(fixed)))
     d = ruled.provenance["coarsest_diversity"]
     assert (d > threshold) == bool(frozen)
     assert scale_train_config(ruled) == fixed.train_config  # the rule resolves to that schedule
@@ -489,8 +486,8 @@ def test_fit_many_trains_pyramids_the_rule_splits_apart_as_if_alone():
     assert seen == [1, 1]  # each kind trained in its own group
     for start, got in zip(starts, both):
         alone = fit_many([start], progress=False, stop_scale=1)[0]
-        assert all(np.array_equal(x, y) for x, y in zip(_leaves(got), _leaves(alone)))
-        kept = np.array_equal(_leaves(got)[0], _leaves(start)[0])
+        assert all(np.array_equal(x, y) for x, y in zip(stage_leaves(got), stage_leaves(alone)))
+        kept = np.array_equal(stage_leaves(got)[0], stage_leaves(start)[0])
         assert kept == (scale_train_config(start).concurrent_frozen_scales == 1)
 
 
@@ -524,7 +521,7 @@ def test_a_slower_coarsest_generator_moves_less_and_the_finer_ones_alike():
         for f, r in runs.items()
     }
     assert moved[0.0] == 0.0 < moved[0.3] < moved[1.0]
-    assert all(np.array_equal(a, b) for a, b in zip(_leaves(runs[1.0]), _leaves(plain)))
+    assert all(np.array_equal(a, b) for a, b in zip(stage_leaves(runs[1.0]), stage_leaves(plain)))
 
 
 @pytest.mark.parametrize("braked, scale1_moves", [(1, True), (2, False)])
@@ -623,13 +620,16 @@ def test_the_mode_seeking_term_keeps_the_coarsest_generators_variety():
     }
     runs = {name: _rule_fit(img, 0, cfg) for name, cfg in cfgs.items()}
     after0 = [_rule_fit(img, 0, cfg, stop_scale=0) for cfg in cfgs.values()]
-    assert all(np.array_equal(a, b) for a, b in zip(_leaves(after0[0]), _leaves(after0[1])))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(stage_leaves(after0[0]), stage_leaves(after0[1]))
+    )
     key = jax.random.PRNGKey(5)
     d = {name: coarsest_diversity(r, 24, key=key) for name, r in runs.items()}
     assert d["log"] > d["none"] * 1.05, d
     assert d["floor 1"] > d["none"] * 1.02, d
     assert all(
-        np.array_equal(a, b) for a, b in zip(_leaves(runs["floor 1e-6"]), _leaves(runs["none"]))
+        np.array_equal(a, b)
+        for a, b in zip(stage_leaves(runs["floor 1e-6"]), stage_leaves(runs["none"]))
     )
 
 
@@ -652,4 +652,4 @@ def test_the_mode_seeking_term_leaves_a_one_generator_step_alone():
     one = dataclasses.replace(RULE, concurrent_stages=1)
     plain = _rule_fit(img, 0, one)
     weighted = _rule_fit(img, 0, dataclasses.replace(one, concurrent_diversity_weight=10.0))
-    assert all(np.array_equal(a, b) for a, b in zip(_leaves(plain), _leaves(weighted)))
+    assert all(np.array_equal(a, b) for a, b in zip(stage_leaves(plain), stage_leaves(weighted)))

@@ -6,11 +6,7 @@ import pytest
 
 from singan_augment.engine import train
 from singan_augment.engine.fit import fit
-from singan_augment.testing import TINY_MODEL, TINY_PYRAMID, TINY_TRAIN, tiny_image
-
-
-def _leaves(pyr):
-    return jax.tree.leaves([(s.params, s.stats, s.amp) for s in pyr.stages])
+from singan_augment.testing import TINY_MODEL, TINY_PYRAMID, TINY_TRAIN, stage_leaves, tiny_image
 
 
 @pytest.mark.parametrize("sync_each_s", [0.0, 1e9])
@@ -26,7 +22,7 @@ def test_the_progress_bar_waiting_for_each_iteration_changes_nothing(monkeypatch
     n_shown = len(waited)
     waited.clear()
     quiet = fit(tiny_image(), 3, progress=False, **kw)
-    for a, b in zip(_leaves(shown), _leaves(quiet)):
+    for a, b in zip(stage_leaves(shown), stage_leaves(quiet)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     per_scale = TINY_TRAIN.iters
     scales = len(shown.stages)

@@ -26,6 +26,7 @@ from singan_augment.testing import (
     TINY_PYRAMID,
     TINY_VOLUME_MODEL,
     TINY_VOLUME_PYRAMID,
+    stage_leaves,
     tiny_image,
     tiny_volume,
     untrained_pyramid,
@@ -105,14 +106,8 @@ KW = dict(model_config=TINY_MODEL, pyramid_config=TINY_PYRAMID, progress=False)
 CROPPED = TrainConfig(iters=8, crop=20)  # every scale of the tiny pyramid (25x29 .. 32x36) cut
 
 
-def _leaves(pyr):
-    return [
-        np.asarray(v) for v in jax.tree.leaves([(s.params, s.stats, s.amp) for s in pyr.stages])
-    ]
-
-
 def _same(a, b):
-    return all(np.array_equal(x, y) for x, y in zip(_leaves(a), _leaves(b), strict=True))
+    return all(np.array_equal(x, y) for x, y in zip(stage_leaves(a), stage_leaves(b), strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +121,7 @@ def test_training_on_windows_is_deterministic_and_differs_from_the_whole(cropped
     assert _same(cropped, again)
     assert not _same(cropped, whole)
     assert cropped.train_config.crop == 20
-    assert all(np.isfinite(v).all() for v in _leaves(cropped))
+    assert all(np.isfinite(v).all() for v in stage_leaves(cropped))
 
 
 def test_a_window_covering_every_scale_is_the_published_step():
