@@ -13,6 +13,14 @@ samples from start scales 0 and 1, against the same reference and with the same 
 
 ``--swap-coarsest`` instead replaces the pyramid's scale-0 generator by the ``singan``
 baseline's (same seed, same 2000 iterations alone at scale 0) and scores both.
+
+``--refreshed`` scores nothing: it prints, per scale, the noise amplitude the published rule
+(0.1 x the RMSE between the real image and the upsampled reconstruction entering the scale)
+gives with the pyramid's finished generators, over the amplitude it trained with. For a
+schedule that trains one scale at a time the ratio is 1 at every scale; a concurrent schedule
+goes on training the coarser generators after a scale's amplitude is set.
+
+    python benchmarks/noise_amp_probe.py --image coffee --refreshed singan,con3f1w32j1m10h1p12rg10f2
 """
 
 from __future__ import annotations
@@ -64,14 +72,32 @@ def swapped(image: str, schedule: str) -> list[dict]:
     ]  # fmt: skip
 
 
+def refreshed(image: str, schedule: str) -> dict:
+    from singan_augment.engine.generate import reconstruction
+    from singan_augment.engine.scales import resize_prev
+    from singan_augment.engine.train import noise_amplitude
+
+    pyr = load_pyramid(ttq.job_dir(image, schedule))
+    ratios = [1.0]
+    for n in range(1, pyr.num_trained):
+        rec = reconstruction(pyr.stages[:n], pyr.shapes, pyr.z_opt, pyr.model_config)
+        up = resize_prev(rec, pyr.shapes[n], pyr.model_config.clamp)
+        amp = noise_amplitude(pyr.reals[n][None], up, n, pyr.train_config)
+        ratios.append(round(float(amp) / float(pyr.stages[n].amp), 3))
+    return {"image": image, "schedule": schedule, "refreshed_over_trained": ratios}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("variants", help="SCHEDULE:FROM:MULT,... (or SCHEDULE,... with --swap-coarsest)")
+    p.add_argument("variants", help="SCHEDULE:FROM:MULT,... (or SCHEDULE,... with --swap-coarsest or --refreshed)")
     p.add_argument("--image", default="brain", choices=sorted(ttq.IMAGES))
     p.add_argument("--swap-coarsest", action="store_true")
+    p.add_argument("--refreshed", action="store_true")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     for spec in args.variants.split(","):
-        if args.swap_coarsest:
+        if args.refreshed:
+            rows = [refreshed(args.image, spec)]
+        elif args.swap_coarsest:
             rows = swapped(args.image, spec)
         else:
             schedule, first, mult = spec.split(":")

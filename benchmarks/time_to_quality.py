@@ -622,6 +622,18 @@ def _schedules() -> dict[str, Schedule]:
         train={**x.train, "iters_decay": 0.85},
         note="con3d039x64p105rg10f2 at power 0.85 (added 2026-12-05)",
     )
+    # `fast` with the finest two scales' reconstruction weight grown with area^0.5 instead of
+    # area^1 (alpha 35/43 instead of 121/183 on histology), seeds 0 and 1 on histology and
+    # brain, read by the two-seed rule of 08:26 (registered 2026-12-05, 17:51, before any run;
+    # section "A milder reconstruction weight at the finest scales")
+    g05 = variant(
+        fast,
+        "con3d039p105rg05f2",
+        "fast (con3d039p105rg10f2) with rec_weight_growth 0.5 (added 2026-12-05)",
+        rec_weight_growth=0.5,
+    )
+    by_name[g05.name] = g05
+    by_name[f"{g05.name}s1"] = reseeded(g05, 1, note=f"{g05.note}; seed 1")
     return by_name
 
 
@@ -1336,27 +1348,38 @@ def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None
     fig.savefig(path, dpi=110)
 
 
-def quality_by_scale(image: str, name: str, n: int = 50, seed: int = 0) -> dict[str, list[float]]:
-    """Start-0 diversity and SWD of a finished job's pyramid cut after each scale: 50 samples
-    of the scales 0..k, scored against the training image at scale k (normalised units)."""
+def quality_by_scale(
+    image: str, name: str, n: int = 50, seed: int = 0, start: int = 0
+) -> dict[str, list[float]]:
+    """Diversity and SWD of a finished job's samples from ``start``, the pyramid cut after
+    each scale: 50 samples of the scales start..k, scored against the training image at scale
+    k (normalised units)."""
     from singan_augment.files.pyramid_files import load_pyramid
 
-    return pyramid_quality_by_scale(load_pyramid(job_dir(image, name)), n, seed)
+    return pyramid_quality_by_scale(load_pyramid(job_dir(image, name)), n, seed, start)
 
 
-def pyramid_quality_by_scale(p, n: int = 50, seed: int = 0) -> dict[str, list[float]]:
+def pyramid_quality_by_scale(
+    p, n: int = 50, seed: int = 0, start: int = 0
+) -> dict[str, list[float]]:
     """``quality_by_scale`` of a pyramid (its trained scales): ``{"diversity": [...], "swd":
-    [...]}``, one value per trained scale."""
-    from singan_augment.engine.generate import synthesize
+    [...]}``, one value per trained scale from ``start`` on. Below ``start`` the samples
+    follow the reconstruction path, as ``sample(start_scale=start)``'s do."""
+    from singan_augment.engine.generate import reconstruction, synthesize
     from singan_augment.engine.sample import per_sample_keys
+    from singan_augment.engine.scales import resize
     from singan_augment.metrics import diversity, sliced_wasserstein
 
     shared = p.train_config.coarsest_noise == "shared"
+    prev = None
+    if start > 0:
+        rec = reconstruction(p.stages[:start], p.shapes, p.z_opt, p.model_config)
+        prev = resize(rec, p.shapes[start])
     out = {"diversity": [], "swd": []}
-    for k in range(p.num_trained):
+    for k in range(start, p.num_trained):
         x = synthesize(
-            p.stages[: k + 1], p.shapes[: k + 1], per_sample_keys(seed, n), None,
-            p.model_config, channels=p.num_channels, shared_coarsest=shared,
+            p.stages[start : k + 1], p.shapes[start : k + 1], per_sample_keys(seed, n), prev,
+            p.model_config, channels=p.num_channels, first_scale=start, shared_coarsest=shared,
         )  # fmt: skip
         real = np.moveaxis(np.asarray(p.reals[k]), -1, 0)[None]  # (1, C, H, W)
         imgs = np.moveaxis(np.asarray(x), -1, 1)
@@ -1367,11 +1390,12 @@ def pyramid_quality_by_scale(p, n: int = 50, seed: int = 0) -> dict[str, list[fl
 
 def cmd_diversity_by_scale(args) -> int:
     names = args.schedules.split(",")
-    rows = {name: quality_by_scale(args.image, name) for name in names}
+    start = args.start
+    rows = {name: quality_by_scale(args.image, name, start=start) for name in names}
     width = max(len(r["diversity"]) for r in rows.values())
     for key, what in (("diversity", "diversity"), ("swd", "pooled patch SWD")):
-        print(f"start-0 {what} after each scale, {args.image} (50 samples, seed 0)")
-        print(f"| schedule | {' | '.join(f'scale {k}' for k in range(width))} |")
+        print(f"start-{start} {what} after each scale, {args.image} (50 samples, seed 0)")
+        print(f"| schedule | {' | '.join(f'scale {k}' for k in range(start, start + width))} |")
         print("|---|" + "---|" * width)
         for name, row in rows.items():
             print(f"| `{name}` | {' | '.join(f'{v:.4f}' for v in row[key])} |")
@@ -1723,10 +1747,13 @@ def main(argv=None) -> int:
     f.add_argument("--out", default="docs/figures/time_to_quality_samples.png")
     f.set_defaults(func=cmd_samples)
     d = sub.add_parser(
-        "diversity-by-scale", help="start-0 diversity and SWD of finished jobs cut after each scale"
+        "diversity-by-scale", help="diversity and SWD of finished jobs cut after each scale"
     )
     d.add_argument("--image", default="histology")
     d.add_argument("--schedules", default="singan,con3p105rg10f2")
+    d.add_argument(
+        "--start", type=int, default=0, help="start scale (below it: the reconstruction path)"
+    )
     d.set_defaults(func=cmd_diversity_by_scale)
     ss = sub.add_parser(
         "score-spread",
