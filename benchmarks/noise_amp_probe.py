@@ -72,24 +72,34 @@ def swapped(image: str, schedule: str) -> list[dict]:
     ]  # fmt: skip
 
 
-def refreshed(image: str, schedule: str) -> dict:
+def refreshed_amp_ratios(pyr) -> list[float]:
+    """Per trained scale: the noise amplitude the published rule gives with ``pyr``'s finished
+    generators, over the one the scale trained with (1.0 at scale 0)."""
     from singan_augment.engine.generate import reconstruction
     from singan_augment.engine.scales import resize_prev
     from singan_augment.engine.train import noise_amplitude
 
-    pyr = load_pyramid(ttq.job_dir(image, schedule))
     ratios = [1.0]
     for n in range(1, pyr.num_trained):
         rec = reconstruction(pyr.stages[:n], pyr.shapes, pyr.z_opt, pyr.model_config)
         up = resize_prev(rec, pyr.shapes[n], pyr.model_config.clamp)
         amp = noise_amplitude(pyr.reals[n][None], up, n, pyr.train_config)
-        ratios.append(round(float(amp) / float(pyr.stages[n].amp), 3))
+        ratios.append(float(amp) / float(pyr.stages[n].amp))
+    return ratios
+
+
+def refreshed(image: str, schedule: str) -> dict:
+    pyr = load_pyramid(ttq.job_dir(image, schedule))
+    ratios = [round(r, 3) for r in refreshed_amp_ratios(pyr)]
     return {"image": image, "schedule": schedule, "refreshed_over_trained": ratios}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("variants", help="SCHEDULE:FROM:MULT,... (or SCHEDULE,... with --swap-coarsest or --refreshed)")
+    p.add_argument(
+        "variants",
+        help="SCHEDULE:FROM:MULT,... (or SCHEDULE,... with --swap-coarsest or --refreshed)",
+    )
     p.add_argument("--image", default="brain", choices=sorted(ttq.IMAGES))
     p.add_argument("--swap-coarsest", action="store_true")
     p.add_argument("--refreshed", action="store_true")

@@ -67,3 +67,22 @@ def test_a_windowed_schedule_is_costed_from_its_own_calibration():
     assert ttq.calibration_path("coffee", step).name == "calibration_c3_x64.json"
     assert ttq.schedule_step("con3d039p105rg10f2").crop == 0
     assert ttq.calibration_path("coffee", ttq.schedule_step("singan")).name == "calibration.json"
+
+
+@pytest.mark.parametrize("start", [0, 1])
+def test_quality_by_scale_ends_at_the_samples_the_engine_draws(tiny_pyramid, start):
+    """Cut after the last scale, ``pyramid_quality_by_scale`` scores exactly what
+    ``sample_normalised(start_scale=start)`` draws with the same seed; one value per scale from
+    ``start`` on."""
+    import numpy as np
+
+    from singan_augment.engine.sample import sample_normalised
+    from singan_augment.metrics import diversity
+
+    n = 4
+    rows = ttq.pyramid_quality_by_scale(tiny_pyramid, n=n, seed=3, start=start)
+    assert len(rows["diversity"]) == len(rows["swd"]) == tiny_pyramid.num_trained - start
+    x = np.moveaxis(np.asarray(sample_normalised(tiny_pyramid, 3, n, start_scale=start)), -1, 1)
+    real = np.moveaxis(np.asarray(tiny_pyramid.reals[-1]), -1, 0)[None]
+    assert rows["diversity"][-1] == pytest.approx(diversity(x, real), rel=1e-6)
+    assert all(v > 0 for v in rows["diversity"])
