@@ -295,6 +295,18 @@ class TrainConfig:
     the published on a brain slice and an H&E tile, where ``fast`` scores 0.68-1.04x;
     docs/time_to_quality.md, "Training windows at `fast`'s counts"); with 50-70 % more
     iterations at the windowed scales it lost more (1.22x), so no named schedule uses it.
+
+    ``concurrent_rec_anchor`` b >= 0 keeps each coarser generator of a concurrent window a
+    reconstruction of its own scale while finer scales pull on it: the window's generator
+    loss gains ``b * alpha_j * MSE(rec_j, real_j)`` for each coarser scale j of the window,
+    ``rec_j`` being the window's reconstruction path after scale j and ``alpha_j`` that
+    scale's reconstruction weight (``scale_rec_weight``). ConSinGAN's loss (b = 0, default,
+    the same program as before) has the reconstruction at the trained scale only, so the
+    coarser scales' reconstructions drift from their images as they are trained on (on
+    ``fast``'s 128-px pyramids the published amplitude rule, re-applied after training, reads
+    1.1-3.6x the amplitudes the scales trained with; docs/time_to_quality.md, "Where
+    histology's start-1 variety comes from"). It acts only where more than one generator
+    trains, and needs ``concurrent_stages`` > 1.
     """
 
     iters: int = 2000
@@ -329,6 +341,7 @@ class TrainConfig:
     concurrent_diversity_floor: float = 0.0
     lr_iters_power: float = 0.0
     crop: int = 0
+    concurrent_rec_anchor: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.iters, int) and not isinstance(self.iters, bool) and self.iters < 1:
@@ -366,9 +379,15 @@ class TrainConfig:
             concurrent_diversity_floor=(0.0, 1e3),
             lr_iters_power=(0.0, 2.0),
             crop=(0, 10**6),
+            concurrent_rec_anchor=(0.0, 1e3),
         )
         if self.d_steps % self.gp_every:
             raise InputError(f"gp_every must divide d_steps ({self.d_steps}), got {self.gp_every}")
+        if self.concurrent_rec_anchor > 0.0 and self.concurrent_stages < 2:
+            raise InputError(
+                f"concurrent_rec_anchor ({self.concurrent_rec_anchor}) needs concurrent_stages "
+                f">= 2, got {self.concurrent_stages}"
+            )
         if self.concurrent_diversity_weight > 0.0 and self.concurrent_adversarial_pull != 1.0:
             raise InputError(
                 f"concurrent_diversity_weight ({self.concurrent_diversity_weight}) needs "

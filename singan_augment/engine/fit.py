@@ -311,8 +311,16 @@ def fit_many(
         ]
         consts = [
             scale_consts(
-                n, p.reals[n], p.stages, p.shapes, p.z_opt, tcfg, mcfg, jax.random.fold_in(k, 2)
-            )
+                n,
+                p.reals[n],
+                p.stages,
+                p.shapes,
+                p.z_opt,
+                tcfg,
+                mcfg,
+                jax.random.fold_in(k, 2),
+                lower_reals=p.reals[:n],
+            )  # fmt: skip
             for p, k in zip(pyrs, scale_keys)
         ]
         iteration = make_iteration(n, first.shapes, first.num_channels, mcfg, tcfg, batched=True)

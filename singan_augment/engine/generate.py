@@ -152,8 +152,27 @@ def run_chain(
         ((N, *shapes[-1], C) output of the last generator, or (N, *window.size, C) with a
         window; the new BN state of each).
     """
+    outs, new_stats = run_chain_outputs(
+        params, stats, prev, noise_p, shapes, config, train=train, window=window
+    )
+    return outs[-1], new_stats
+
+
+def run_chain_outputs(
+    params: Sequence[Any],
+    stats: Sequence[Any],
+    prev: jax.Array,
+    noise_p: Sequence[jax.Array],
+    shapes: Sequence[tuple[int, ...]],
+    config: ModelConfig,
+    *,
+    train: bool,
+    window: Window | None = None,
+) -> tuple[tuple[jax.Array, ...], tuple[Any, ...]]:
+    """``run_chain`` keeping every generator's output: ((N, *shapes[j], C) per generator j,
+    coarsest first, the last one windowed as in ``run_chain``; the new BN state of each)."""
     p = config.pad
-    new_stats = []
+    outs, new_stats = [], []
     last = len(shapes) - 1
     for j, (prm, st, z_p, shape) in enumerate(zip(params, stats, noise_p, shapes)):
         if j > 0:
@@ -163,8 +182,9 @@ def run_chain(
         if window is not None and j == last:
             z_in, prev_p = take_window(z_in, window, p), take_window(prev_p, window, p)
         prev, st = generator_apply(prm, st, z_in, prev_p, train=train, config=config)
+        outs.append(prev)
         new_stats.append(st)
-    return prev, tuple(new_stats)
+    return tuple(outs), tuple(new_stats)
 
 
 @partial(jax.jit, static_argnames=("shape", "config"))

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from .config import ModelConfig
-from .generate import run_chain
+from .generate import run_chain, run_chain_outputs
 from .networks import BatchStats, Params, discriminator_apply, generator_apply
 from .scales import resize_prev
 from .windows import Window, take_window
@@ -127,6 +127,7 @@ def chain_generator_loss(
     other_noise_p: Sequence[jax.Array] | None = None,
     variety_floor: jax.Array | None = None,
     window: Window | None = None,
+    anchors: Sequence[tuple[jax.Array, jax.Array]] = (),
 ) -> tuple[jax.Array, tuple[dict[str, jax.Array], tuple[BatchStats, ...]]]:
     """``-mean D(chain(fake)) + rec_weight * MSE(chain(rec), real)`` through the generators
     ``params`` (coarsest first; ``generate.run_chain``), all in training mode. The loss's
@@ -152,7 +153,16 @@ def chain_generator_loss(
         window: None, or a window of ``shapes[-1]`` (``TrainConfig.crop``): both terms are
             then taken over it (the last generator confined to it, ``real`` cut to it); the
             coarser generators still run whole.
+        anchors: () (ConSinGAN's loss), or one ``(real_j, weight_j)`` per coarser generator,
+            coarsest first (``TrainConfig.concurrent_rec_anchor``): the loss then also has
+            ``sum_j weight_j * MSE(rec_j, real_j)``, ``rec_j`` the reconstruction path's output
+            after generator j and ``real_j`` (1, *shapes[j], C); reported as ``"rec_anchor"``
+            (the unweighted sum of those MSEs).
     """
+    if anchors and len(anchors) != len(params) - 1:
+        raise ValueError(
+            f"chain_generator_loss: {len(anchors)} anchors for {len(params) - 1} coarser generators"
+        )
     if diversity_weight > 0.0:
         fake, stats, variety = _random_path_and_variety(
             params, stats, fake_prev, fake_noise_p, other_prev, other_noise_p, shapes, config,
@@ -167,14 +177,18 @@ def chain_generator_loss(
             adv_params, stats, fake_prev, fake_noise_p, shapes, config, train=True, window=window
         )
     err_adv = -jnp.mean(discriminator_apply(d_params, fake, config=config))
-    rec, stats = run_chain(
+    recs, stats = run_chain_outputs(
         params, stats, rec_prev, rec_noise_p, shapes, config, train=True, window=window
     )
     if window is not None:
         real = take_window(real, window)
-    rec_mse = jnp.mean(jnp.square(rec - real))
+    rec_mse = jnp.mean(jnp.square(recs[-1] - real))
     total = err_adv + rec_weight * rec_mse
     aux = {"g_adv": err_adv, "rec": rec_mse}
+    if anchors:
+        mses = [jnp.mean(jnp.square(r - a)) for r, (a, _) in zip(recs, anchors)]
+        total = total + sum(w * m for m, (_, w) in zip(mses, anchors))
+        aux["rec_anchor"] = sum(mses)
     if diversity_weight > 0.0:
         log_variety = jnp.log(variety + 1e-8)
         if variety_floor is None:

@@ -75,6 +75,7 @@ SCHEDULE_FIELDS = (
     "concurrent_diversity_floor",
     "lr_iters_power",
     "crop",
+    "concurrent_rec_anchor",
 )
 
 

@@ -45,6 +45,10 @@ class ScaleConsts(NamedTuple):
     # the window's coarser generators' variety at the scale's start (``window_variety``; 0
     # unless ``TrainConfig.concurrent_diversity_floor`` asks for it)
     variety_ref: Any = 0.0
+    # with ``TrainConfig.concurrent_rec_anchor`` b > 0: the training image at each of scales
+    # n-k+1 .. n-1 and b times its alpha (else empty)
+    lower_reals: tuple[jax.Array, ...] = ()
+    lower_anchor_weights: tuple[jax.Array, ...] = ()
 
 
 class ScaleState(NamedTuple):
@@ -293,6 +297,8 @@ def make_iteration(
         plateau_tol=TrainConfig.plateau_tol,
         lr_iters_power=0.0,
         crop=tcfg.crop if window_size(shapes[scale], tcfg.crop) else 0,
+        # the anchors' weights come in ScaleConsts: the step needs only whether there are any
+        concurrent_rec_anchor=1.0 if k > 1 and tcfg.concurrent_rec_anchor > 0 else 0.0,
     )
     key = (
         int(scale),
@@ -400,6 +406,11 @@ def _iteration(
             if win_size is None
             else random_window(jax.random.fold_in(k_steps, 1), shapes[scale], win_size)
         )
+        anchors = (
+            tuple(zip(consts.lower_reals, consts.lower_anchor_weights))
+            if tcfg.concurrent_rec_anchor > 0
+            else ()
+        )
         if gp_every > 1:  # the penalty reported is that of the last D step that computed one
             d_aux = {**d_aux, "gp": d_aux["gp"][last_gp : last_gp + 1]}
 
@@ -419,6 +430,7 @@ def _iteration(
                 mcfg,
                 adversarial_pull=float(tcfg.concurrent_adversarial_pull),
                 window=g_window,
+                anchors=anchors,
                 **diversity,
             )
             grads, opt_params = (grads, params) if k > 1 else (grads[0], params[0])
@@ -457,11 +469,14 @@ def scale_consts(
     tcfg: TrainConfig,
     mcfg: ModelConfig,
     key: jax.Array | None = None,
+    lower_reals: Sequence[jax.Array] | None = None,
 ) -> ScaleConsts:
     """Constants for training ``scale`` given the trained coarser ``stages`` and the fixed
     z_opt (with ``tcfg.concurrent_stages`` > 1: for the chain from scale
     ``scale - tcfg.trainable_stages(scale) + 1``). ``key`` draws the inputs of
-    ``window_variety`` where ``tcfg.concurrent_diversity_floor`` needs it (and only there)."""
+    ``window_variety`` where ``tcfg.concurrent_diversity_floor`` needs it (and only there);
+    ``lower_reals`` (the training image at scales 0 .. ``scale - 1``, e.g. ``Pyramid.reals``)
+    is needed where ``tcfg.concurrent_rec_anchor`` anchors a coarser generator."""
     real = real[None] if real.ndim == len(shapes[0]) + 1 else real
     first = scale - tcfg.trainable_stages(scale) + 1
 
@@ -487,7 +502,25 @@ def scale_consts(
             raise ValueError("scale_consts: concurrent_diversity_floor needs a key")
         shared = tcfg.coarsest_noise == "shared"
         ref = window_variety(stages, shapes, first, scale, key, real.shape[-1], shared, mcfg)
-    return ScaleConsts(real, z_opt, rec_prev, amp, tuple(stages[:first]), lower_amps, alpha, ref)
+    anchor_reals, anchor_weights = (), ()
+    if first < scale and tcfg.concurrent_rec_anchor > 0:
+        if lower_reals is None or len(lower_reals) < scale:
+            raise ValueError(
+                f"scale_consts: concurrent_rec_anchor needs the training image at scales "
+                f"{first}..{scale - 1}"
+            )
+        anchor_reals = tuple(
+            jnp.asarray(r if r.ndim == real.ndim else r[None], jnp.float32)
+            for r in lower_reals[first:scale]
+        )
+        anchor_weights = tuple(
+            jnp.asarray(tcfg.concurrent_rec_anchor * tcfg.scale_rec_weight(j, shapes), jnp.float32)
+            for j in range(first, scale)
+        )
+    return ScaleConsts(
+        real, z_opt, rec_prev, amp, tuple(stages[:first]), lower_amps, alpha, ref,
+        anchor_reals, anchor_weights,
+    )  # fmt: skip
 
 
 SYNC_EACH_S = 0.5  # an iteration at least this long: the progress bar waits for each one

@@ -653,3 +653,54 @@ def test_the_mode_seeking_term_leaves_a_one_generator_step_alone():
     plain = _rule_fit(img, 0, one)
     weighted = _rule_fit(img, 0, dataclasses.replace(one, concurrent_diversity_weight=10.0))
     assert all(np.array_equal(a, b) for a, b in zip(stage_leaves(plain), stage_leaves(weighted)))
+
+
+# --- the reconstruction anchor on a concurrent window's coarser generators ---
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(concurrent_rec_anchor=-1.0), "concurrent_rec_anchor"),
+        (
+            dict(concurrent_rec_anchor=1.0),
+            r"concurrent_rec_anchor \(1.0\) needs concurrent_stages >= 2, got 1",
+        ),
+    ],
+)
+def test_the_anchor_is_checked(kw, match):
+    with pytest.raises(InputError, match=match):
+        TrainConfig(**kw)
+
+
+def test_the_anchor_is_part_of_the_schedule_and_reaches_the_step_only_as_on_or_off():
+    from singan_augment.engine.schedules import schedule_name
+    from singan_augment.engine.train import make_iteration
+
+    shapes = [(10, 10), (10, 20), (20, 20)]
+    two = dict(concurrent_stages=2)
+
+    def step(n, **kw):
+        return make_iteration(n, shapes, 3, TINY_MODEL, TrainConfig(**kw))
+
+    assert schedule_name(TrainConfig(**two, concurrent_rec_anchor=1.0)) == "custom"
+    assert step(0, **two, concurrent_rec_anchor=3.0) is step(0)  # one generator: nothing to anchor
+    assert step(1, **two, concurrent_rec_anchor=3.0) is step(1, **two, concurrent_rec_anchor=0.5)
+    assert step(1, **two, concurrent_rec_anchor=3.0) is not step(1, **two)
+
+
+def test_an_anchored_window_keeps_the_coarsest_reconstruction_closer_to_its_image():
+    """Anchored while scale 1 trains, the coarsest generator still reconstructs its own scale,
+    and better the heavier the anchor; the finer scales train as usual."""
+    img = tiny_image()
+
+    def rmse0(b):
+        cfg = dataclasses.replace(
+            TINY_TRAIN, iters=40, concurrent_stages=2, concurrent_rec_anchor=b
+        )
+        pyr = _rule_fit(img, 0, cfg, stop_scale=None)
+        assert pyr.complete
+        return reconstruction_rmse(pyr)[0]
+
+    plain, anchored = rmse0(0.0), rmse0(10.0)
+    assert anchored < 0.99 * plain

@@ -98,3 +98,53 @@ def test_scale_gradient_keeps_the_value_and_scales_the_gradient(factor):
     g = jax.grad(f)(x)
     np.testing.assert_allclose(g["w"], factor * jnp.cos(x["w"]), rtol=1e-6)
     np.testing.assert_allclose(g["b"], factor * 2 * x["b"], rtol=1e-6)
+
+
+def _anchored(weights, anchor_reals=None):
+    params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real = _inputs()
+    if anchor_reals is None:
+        ks = jax.random.split(jax.random.PRNGKey(11), len(SHAPES) - 1)
+        anchor_reals = [jnp.tanh(jax.random.normal(k, (1, *s, C))) for k, s in zip(ks, SHAPES)]
+    anchors = tuple((a, jnp.float32(w)) for a, w in zip(anchor_reals, weights))
+    (loss, (aux, _)), grads = jax.value_and_grad(chain_generator_loss, has_aux=True)(
+        params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real, 10.0, SHAPES, MCFG,
+        anchors=anchors,
+    )  # fmt: skip
+    return float(loss), aux, grads, anchor_reals
+
+
+@pytest.mark.parametrize("weights", [(1.0, 0.0), (0.0, 2.5), (10.0, 40.0)])
+def test_an_anchor_adds_each_coarser_reconstructions_own_error(weights):
+    """The anchored loss is ConSinGAN's plus ``w_j * MSE(rec_j, real_j)`` for each coarser
+    generator j, ``rec_j`` the reconstruction path cut after j (computed here on its own)."""
+    plain, _ = _grads(1.0)
+    loss, aux, _, reals = _anchored(weights)
+    params, stats, _, _, _, rec_prev, rec_noise_p, _ = _inputs()
+    mses = []
+    for j, a in enumerate(reals):
+        cut = slice(0, j + 1)
+        rec_j, _ = run_chain(
+            params[cut], stats[cut], rec_prev, rec_noise_p[cut], SHAPES[cut], MCFG, train=True
+        )
+        mses.append(float(jnp.mean(jnp.square(rec_j - a))))
+    assert loss == pytest.approx(plain + sum(w * m for w, m in zip(weights, mses)), rel=1e-5)
+    assert float(aux["rec_anchor"]) == pytest.approx(sum(mses), rel=1e-5)
+
+
+def test_an_anchor_reaches_only_the_generators_at_and_below_its_scale():
+    """An anchor at the coarsest generator moves the coarsest generator's gradient and leaves
+    the finer ones' exactly as they were: the term depends on nothing above its scale."""
+    _, plain = _grads(1.0)
+    _, _, grads, _ = _anchored((5.0, 0.0))
+    assert not _close(grads[0], plain[0])
+    assert _close(grads[1], plain[1]) and _close(grads[2], plain[2])
+
+
+def test_anchors_must_match_the_coarser_generators():
+    params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real = _inputs()
+    one = ((jnp.zeros((1, *SHAPES[0], C)), jnp.float32(1.0)),)
+    with pytest.raises(ValueError, match="1 anchors for 2 coarser generators"):
+        chain_generator_loss(
+            params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real, 10.0, SHAPES,
+            MCFG, anchors=one,
+        )  # fmt: skip

@@ -100,3 +100,23 @@ def test_the_boost_reaches_the_trained_scale_alone():
     ]
     lr = TrainConfig().lr_g
     np.testing.assert_allclose(got, [b * lr, b * lr, 0.1 * lr], rtol=1e-3)
+
+
+def test_the_anchor_needs_the_coarser_images_and_weighs_each_by_its_alpha(tiny_pyramid):
+    from singan_augment.engine.config import TrainConfig
+
+    pyr = tiny_pyramid
+    cfg = TrainConfig(concurrent_stages=3, concurrent_rec_anchor=0.5, rec_weight_growth=1.0)
+    args = (2, pyr.reals[2], pyr.stages, pyr.shapes, pyr.z_opt, cfg, TINY_MODEL)
+    with pytest.raises(
+        ValueError, match=r"concurrent_rec_anchor needs the training image at scales 0..1"
+    ):
+        train.scale_consts(*args)
+    consts = train.scale_consts(*args, lower_reals=pyr.reals[:2])
+    assert [np.asarray(r).shape for r in consts.lower_reals] == [
+        (1, *pyr.shapes[j], pyr.num_channels) for j in (0, 1)
+    ]
+    want = [0.5 * cfg.scale_rec_weight(j, pyr.shapes) for j in (0, 1)]
+    assert [float(w) for w in consts.lower_anchor_weights] == pytest.approx(want)
+    plain = train.scale_consts(*args[:5], TrainConfig(concurrent_stages=3), TINY_MODEL)
+    assert plain.lower_reals == () and plain.lower_anchor_weights == ()
