@@ -634,6 +634,18 @@ def _schedules() -> dict[str, Schedule]:
     )
     by_name[g05.name] = g05
     by_name[f"{g05.name}s1"] = reseeded(g05, 1, note=f"{g05.note}; seed 1")
+    # `fast` with each coarser generator of a concurrent window anchored to its own scale's
+    # image at its own alpha (TrainConfig.concurrent_rec_anchor 1); costed as `fast`'s step
+    # (registered 2026-12-05, 18:32, before any run; section "Coarser generators anchored to
+    # their own scales")
+    anchored = variant(
+        fast,
+        "con3d039a1p105rg10f2",
+        "fast (con3d039p105rg10f2) with concurrent_rec_anchor 1 (added 2026-12-05)",
+        concurrent_rec_anchor=1.0,
+    )
+    by_name[anchored.name] = anchored
+    by_name[f"{anchored.name}s1"] = reseeded(anchored, 1, note=f"{anchored.note}; seed 1")
     return by_name
 
 
