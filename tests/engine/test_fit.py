@@ -510,7 +510,6 @@ def test_a_slower_coarsest_generator_moves_less_and_the_finer_ones_alike():
         f: _rule_fit(img, 0, dataclasses.replace(base, concurrent_coarsest_lr=f))
         for f in (0.0, 0.3, 1.0)
     }
-    plain = _rule_fit(img, 0, base)
     moved = {
         f: sum(
             float(np.abs(a - b).sum())
@@ -521,7 +520,8 @@ def test_a_slower_coarsest_generator_moves_less_and_the_finer_ones_alike():
         for f, r in runs.items()
     }
     assert moved[0.0] == 0.0 < moved[0.3] < moved[1.0]
-    assert all(np.array_equal(a, b) for a, b in zip(stage_leaves(runs[1.0]), stage_leaves(plain)))
+    # f = 1 is the default: the plain concurrent run (training is deterministic, tested above)
+    assert dataclasses.replace(base, concurrent_coarsest_lr=1.0) == base
 
 
 @pytest.mark.parametrize("braked, scale1_moves", [(1, True), (2, False)])
@@ -690,17 +690,20 @@ def test_the_anchor_is_part_of_the_schedule_and_reaches_the_step_only_as_on_or_o
 
 
 def test_an_anchored_window_keeps_the_coarsest_reconstruction_closer_to_its_image():
-    """Anchored while scale 1 trains, the coarsest generator still reconstructs its own scale,
-    and better the heavier the anchor; the finer scales train as usual."""
+    """Anchored while scale 1 trains, the coarsest generator stays a better reconstruction of
+    its own scale, and the trained scale's own reconstruction pays for it: the trade that
+    docs/time_to_quality.md measured at full size ("Coarser generators anchored to their own
+    scales"). Scale 0 trains only inside scale 1's window, so two scales show it."""
     img = tiny_image()
 
-    def rmse0(b):
+    def rmse(b):
         cfg = dataclasses.replace(
             TINY_TRAIN, iters=40, concurrent_stages=2, concurrent_rec_anchor=b
         )
-        pyr = _rule_fit(img, 0, cfg, stop_scale=None)
-        assert pyr.complete
-        return reconstruction_rmse(pyr)[0]
+        pyr = _rule_fit(img, 0, cfg, stop_scale=1)
+        assert pyr.num_trained == 2
+        return reconstruction_rmse(pyr)
 
-    plain, anchored = rmse0(0.0), rmse0(10.0)
-    assert anchored < 0.99 * plain
+    plain, anchored = rmse(0.0), rmse(10.0)
+    assert anchored[0] < 0.99 * plain[0]
+    assert anchored[1] > 1.01 * plain[1]
