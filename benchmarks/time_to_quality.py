@@ -646,6 +646,15 @@ def _schedules() -> dict[str, Schedule]:
     )
     by_name[anchored.name] = anchored
     by_name[f"{anchored.name}s1"] = reseeded(anchored, 1, note=f"{anchored.note}; seed 1")
+    # the same anchor at a tenth of the weight, histology and brain seed 0: where on the line
+    # between `fast` and b = 1 it falls (registered 2026-12-05, 19:18, before it ran; a
+    # diagnosis, not a candidate; same section)
+    by_name["con3d039a01p105rg10f2"] = variant(
+        fast,
+        "con3d039a01p105rg10f2",
+        "fast (con3d039p105rg10f2) with concurrent_rec_anchor 0.1 (added 2026-12-05)",
+        concurrent_rec_anchor=0.1,
+    )
     return by_name
 
 
