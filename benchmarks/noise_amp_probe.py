@@ -74,18 +74,22 @@ def swapped(image: str, schedule: str) -> list[dict]:
 
 def refreshed_amp_ratios(pyr) -> list[float]:
     """Per trained scale: the noise amplitude the published rule gives with ``pyr``'s finished
-    generators, over the one the scale trained with (1.0 at scale 0)."""
-    from singan_augment.engine.generate import reconstruction
-    from singan_augment.engine.scales import resize_prev
-    from singan_augment.engine.train import noise_amplitude
+    generators, over the one the scale trained with (1.0 at scale 0). The amplitude is
+    training's own (``train.scale_consts`` of the one-scale-at-a-time step, which sets a
+    scale's amplitude from the reconstruction of all the scales below it)."""
+    from singan_augment.engine.config import TrainConfig
+    from singan_augment.engine.train import scale_consts
 
-    ratios = [1.0]
-    for n in range(1, pyr.num_trained):
-        rec = reconstruction(pyr.stages[:n], pyr.shapes, pyr.z_opt, pyr.model_config)
-        up = resize_prev(rec, pyr.shapes[n], pyr.model_config.clamp)
-        amp = noise_amplitude(pyr.reals[n][None], up, n, pyr.train_config)
-        ratios.append(float(amp) / float(pyr.stages[n].amp))
-    return ratios
+    published = TrainConfig(noise_amp_init=pyr.train_config.noise_amp_init)
+    return [
+        float(
+            scale_consts(
+                n, pyr.reals[n], pyr.stages, pyr.shapes, pyr.z_opt, published, pyr.model_config
+            ).amp
+        )
+        / float(pyr.stages[n].amp)
+        for n in range(pyr.num_trained)
+    ]
 
 
 def refreshed(image: str, schedule: str) -> dict:

@@ -5,28 +5,14 @@ the amplitudes it trained with; a pyramid whose coarser generators changed after
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from dataclasses import replace
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
-_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+from singan_augment.testing import load_script, with_generator_scaled
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, _DIR / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, mod)  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-sys.path.insert(0, str(_DIR))
-probe = _load("noise_amp_probe")
+probe = load_script(Path(__file__).resolve().parents[1] / "benchmarks" / "noise_amp_probe.py")
 
 
 def test_a_published_pyramid_gets_its_own_amplitudes_back(tiny_pyramid):
@@ -40,11 +26,6 @@ def test_a_published_pyramid_gets_its_own_amplitudes_back(tiny_pyramid):
 def test_a_coarser_generator_changed_afterwards_moves_the_finer_amplitudes(tiny_pyramid, scale):
     """Perturb one coarser generator's weights, as concurrent training does after the finer
     scale's amplitude is set: every scale above it reads another amplitude, none below."""
-    stage = tiny_pyramid.stages[scale]
-    leaves, tree = jax.tree_util.tree_flatten(stage.params)
-    moved = [x * 1.5 for x in leaves]
-    stages = list(tiny_pyramid.stages)
-    stages[scale] = stage._replace(params=jax.tree_util.tree_unflatten(tree, moved))
-    ratios = probe.refreshed_amp_ratios(replace(tiny_pyramid, stages=tuple(stages)))
+    ratios = probe.refreshed_amp_ratios(with_generator_scaled(tiny_pyramid, scale, 1.5))
     np.testing.assert_allclose(ratios[: scale + 1], 1.0, rtol=1e-5)
     assert all(abs(r - 1.0) > 1e-3 for r in ratios[scale + 1 :])

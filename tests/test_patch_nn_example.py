@@ -3,16 +3,14 @@ kept consistent, and a faithful copy when no noise is injected."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "examples" / "patch_nn.py"
-_spec = importlib.util.spec_from_file_location("patch_nn", _PATH)
-patch_nn = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(patch_nn)
+from singan_augment.testing import load_script
+
+patch_nn = load_script(Path(__file__).resolve().parents[1] / "examples" / "patch_nn.py")
 
 
 def _blobs(h=36, w=40, seed=0):

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from dataclasses import replace
 from pathlib import Path
 
-import jax
 import numpy as np
 
-_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(_DIR))
-_spec = importlib.util.spec_from_file_location(
-    "self_injection_probe", _DIR / "self_injection_probe.py"
-)
-probe = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("self_injection_probe", probe)
-_spec.loader.exec_module(probe)
+from singan_augment.testing import load_script, with_generator_scaled
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "self_injection_probe.py"
+probe = load_script(_PATH)
 
 
 def test_self_injection_reads_only_the_generators_from_its_scale_up(tiny_pyramid):
@@ -30,11 +22,7 @@ def test_self_injection_reads_only_the_generators_from_its_scale_up(tiny_pyramid
     assert all(np.isfinite(v) and v > 0 for m in base.values() for v in m.values())
 
     def moved(scale):
-        stage = tiny_pyramid.stages[scale]
-        params = jax.tree.map(lambda x: x * 1.5, stage.params)
-        stages = list(tiny_pyramid.stages)
-        stages[scale] = stage._replace(params=params)
-        return probe.self_injection(replace(tiny_pyramid, stages=tuple(stages)), scales, n=2)
+        return probe.self_injection(with_generator_scaled(tiny_pyramid, scale, 1.5), scales, n=2)
 
     assert moved(0) == base
     finest = moved(tiny_pyramid.num_scales - 1)

@@ -3,18 +3,14 @@ comes from ``quality.json`` when one draw is asked for, and more draws are refus
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_quality.py"
-_spec = importlib.util.spec_from_file_location("time_to_quality", _PATH)
-ttq = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("time_to_quality", ttq)  # its dataclasses look their module up
-_spec.loader.exec_module(ttq)
+from singan_augment.testing import load_script
+
+ttq = load_script(Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_quality.py")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ and errors, not quality."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import jax
@@ -91,6 +92,15 @@ def stage_leaves(pyr: Pyramid) -> list:
     """Every array a pyramid's trained stages hold (generator params, BN state, noise
     amplitude), in a fixed order: what two pyramids must share to be the same training."""
     return jax.tree.leaves([(s.params, s.stats, s.amp) for s in pyr.stages])
+
+
+def with_generator_scaled(pyr: Pyramid, scale: int, factor: float = 1.5) -> Pyramid:
+    """``pyr`` with scale ``scale``'s generator weights multiplied by ``factor`` (its BN state
+    and noise amplitude kept): a generator changed after the scales above it trained."""
+    stages = list(pyr.stages)
+    stage = stages[scale]
+    stages[scale] = stage._replace(params=jax.tree.map(lambda x: x * factor, stage.params))
+    return dataclasses.replace(pyr, stages=tuple(stages))
 
 
 def untrained_pyramid(

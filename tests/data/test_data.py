@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from importlib import resources
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from singan_augment import data as D
+from singan_augment.testing import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,11 +177,7 @@ def test_nuclei_metrics_basics():
 
 def test_derivation_script_reproduces_fluorescence_labels():
     pytest.importorskip("skimage")
-    spec = importlib.util.spec_from_file_location(
-        "make_shipped_data", REPO / "scripts" / "make_shipped_data.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(REPO / "scripts" / "make_shipped_data.py")
     img, _ = D.fluorescence_nuclei()
     _, der = D.fluorescence_nuclei(derived=True)
     _, lab = mod.nuclei_from_channel(
