@@ -1110,9 +1110,17 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
     cal = _calibration(image, step)
     if cal is None or "reference" not in cal:
         return None
-    ref = cal["reference"]["scales"]
     if step.num_scales:
-        return cost_seconds(_machine_converted(cal, base, ref), timing)
+        return cost_seconds(_machine_converted(cal, base, cal["reference"]["scales"]), timing)
+    return cost_seconds(converted_calibration(cal, base), timing)
+
+
+def converted_calibration(cal: dict, base: dict) -> dict:
+    """``cal`` (another kind of step, on the published pyramid's scales, with its
+    ``reference``: the published step calibrated in the same session) in
+    ``calibration.json``'s units: each scale's cost times ``base / reference`` at that scale
+    (compile seconds unconverted where the reference's was a cache hit)."""
+    ref = cal["reference"]["scales"]
     conv = {
         n: {
             key: v[key]
@@ -1122,7 +1130,7 @@ def modelled_seconds(image: str, name: str, timing: dict) -> float | None:
         }
         for n, v in cal["scales"].items()
     }
-    return cost_seconds({"scales": conv}, timing)
+    return {"scales": conv}
 
 
 def _machine_converted(cal: dict, base: dict, ref: dict) -> dict:
