@@ -165,3 +165,12 @@ def pytest_terminal_summary(terminalreporter):
 
     for line in LEDGER.report():
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def tiny_growing():
+    """A growing generator (engine.growing) of the tiny stripes image: 3 stages, 6 iterations
+    each (``testing.fit_tiny_growing``), trained once per worker."""
+    from singan_augment.testing import fit_tiny_growing
+
+    return fit_tiny_growing()

@@ -140,10 +140,17 @@ def init_growing_model(
 
 def reconstruct(model: GrowingModel, params: GrowingParams, stages: int) -> jax.Array:
     """The reconstruction (1, *shapes[stages - 1], C) through the first ``stages`` stages."""
-    shapes = model.shapes[:stages]
-    noises = reconstruction_noises(model.z_opt, shapes, model.growing_config)
-    amps = [1.0] * stages  # the reconstruction's noise above stage 0 is zero
-    return growing_apply(params, noises, amps, shapes, model.growing_config)
+    return _reconstruction(model.shapes[:stages], model.growing_config)(params, model.z_opt)
+
+
+@lru_cache(maxsize=32)
+def _reconstruction(shapes, gcfg) -> Callable:
+    def rec(params, z_opt):
+        noises = reconstruction_noises(z_opt, shapes, gcfg)
+        amps = [1.0] * len(shapes)  # the reconstruction's noise above stage 0 is zero
+        return growing_apply(params, noises, amps, shapes, gcfg)
+
+    return jax.jit(rec)
 
 
 def stage_start(model: GrowingModel, stage: int) -> tuple[GrowingParams, float, Params]:

@@ -23,8 +23,9 @@ from singan_augment.engine.growing import (
 from singan_augment.errors import InputError
 from singan_augment.testing.torch_growing import GrowingGenerator, load_growing_jax
 
-SHAPES = [(9, 11), (12, 14), (15, 19)]
+SHAPES = ((9, 11), (12, 14), (15, 19))
 C = 3
+APPLY = jax.jit(growing_apply, static_argnums=(3, 4))  # one program, not op by op
 
 
 def t(x) -> torch.Tensor:
@@ -49,13 +50,17 @@ def grown(n, cfg, key=0):
 
 @pytest.mark.parametrize("n", [1, 2, 3])
 @pytest.mark.parametrize(
-    "cfg", [GrowingConfig(width=8), GrowingConfig(width=6, stage_layers=2, leaky_slope=0.2)]
+    "cfg",
+    [
+        GrowingConfig(width=8),
+        GrowingConfig(width=6, stage_layers=2, leaky_slope=0.2, conv_impl="xla"),
+    ],
 )
 def test_forward_equals_the_torch_twin(n, cfg):
     params = grown(n, cfg)
     noises = draw_growing_noises(jax.random.PRNGKey(1), 2, SHAPES[:n], C, cfg, shared=False)
     amps = [1.0, 0.3, 0.7][:n]
-    ours = growing_apply(params, noises, amps, SHAPES[:n], cfg)
+    ours = APPLY(params, noises, amps, SHAPES[:n], cfg)
     G = load_growing_jax(GrowingGenerator(C, cfg.width, cfg.stage_layers, cfg.leaky_slope), params)
     with torch.no_grad():
         theirs = G([t(z) for z in noises], amps, SHAPES[:n])
@@ -66,14 +71,14 @@ def test_forward_equals_the_torch_twin(n, cfg):
 
 def test_the_noise_reaches_every_stage():
     """Each stage's noise changes the output (none is dropped on the way)."""
-    cfg = GrowingConfig(width=8)
+    cfg = GrowingConfig(width=8, conv_impl="xla")
     params = grown(3, cfg)
     zs = draw_growing_noises(jax.random.PRNGKey(2), 1, SHAPES, C, cfg)
-    base = growing_apply(params, zs, [1.0, 0.5, 0.5], SHAPES, cfg)
+    base = APPLY(params, zs, [1.0, 0.5, 0.5], SHAPES, cfg)
     for k in range(3):
         other = list(zs)
         other[k] = zs[k] + 1.0
-        moved = growing_apply(params, other, [1.0, 0.5, 0.5], SHAPES, cfg)
+        moved = APPLY(params, other, [1.0, 0.5, 0.5], SHAPES, cfg)
         assert float(jnp.max(jnp.abs(moved - base))) > 1e-4, k
 
 

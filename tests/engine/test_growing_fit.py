@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from singan_augment.engine.config import GrowingConfig, ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.engine.config import GrowingConfig, ModelConfig, TrainConfig
 from singan_augment.engine.growing import grow, init_growing, join_trainable, split_trainable
 from singan_augment.engine.growing_fit import (
     GrowingConsts,
@@ -24,6 +24,10 @@ from singan_augment.engine.growing_fit import (
 )
 from singan_augment.engine.networks import init_discriminator
 from singan_augment.errors import InputError
+from singan_augment.testing import (
+    fit_tiny_growing,
+    tiny_growing_image,
+)
 from singan_augment.testing import torch_reference as tr
 from singan_augment.testing.torch_growing import (
     GrowingGenerator,
@@ -34,20 +38,18 @@ from singan_augment.testing.torch_growing import (
 
 C = 3
 SHAPES = ((14, 16), (18, 21), (23, 27))
-GCFG = GrowingConfig(width=8, init_std=0.12)
-MCFG = ModelConfig(nfc_init=8)
-PCFG = PyramidConfig(max_size=27, min_size=14, num_scales=3)
+# the twin tests: ConSinGAN's three convs a stage, XLA's convolution (the smallest program)
+GCFG = GrowingConfig(width=8, conv_impl="xla")
+MCFG = ModelConfig(nfc_init=8, conv_impl="xla")
 
 
 def t(x) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2)))
 
 
-def image(seed=0, shape=(C, 23, 27)):
-    yy, xx = np.mgrid[: shape[1], : shape[2]]
-    rng = np.random.default_rng(seed)
-    base = np.stack([np.sin(xx / (2 + c)) * np.cos(yy / 3) for c in range(shape[0])])
-    return (0.5 + 0.4 * base + 0.05 * rng.standard_normal(shape)).astype(np.float32)
+LOSS_AND_GRADS = jax.jit(
+    jax.value_and_grad(growing_generator_loss, has_aux=True), static_argnums=(8, 9, 10)
+)
 
 
 def setup(stage, depth, **train):
@@ -103,9 +105,9 @@ def test_generator_loss_and_gradients_equal_the_twin(stage, depth):
     noises, _ = iteration_draws(jax.random.PRNGKey(9), shapes, C, GCFG, True, 3)
     rec_noises = [consts.z_opt, *(jnp.zeros_like(z) for z in noises[1:])]
     amps = [float(a) for a in consts.amps]
-    (loss, terms), grads = jax.value_and_grad(growing_generator_loss, has_aux=True)(
+    (loss, terms), grads = LOSS_AND_GRADS(
         state.groups, consts.frozen, state.d_params, noises, rec_noises, amps, consts.real,
-        10.0, shapes, GCFG, MCFG,
+        10.0, tuple(shapes), GCFG, MCFG,
     )  # fmt: skip
     G, D = twin.G, twin.D
     adv = -D(G([t(z) for z in noises], amps, shapes)).mean()
@@ -163,16 +165,12 @@ def test_an_iteration_follows_the_twin():
 
 
 def fit_tiny(seed=0, iters=6, **kw):
-    return fit_growing(
-        image(), seed, growing_config=GCFG, model_config=MCFG,
-        train_config=TrainConfig(iters=iters, concurrent_stages=2), pyramid_config=PCFG,
-        progress=False, **kw,
-    )  # fmt: skip
+    return fit_tiny_growing(seed, iters, **kw)
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    return fit_tiny()
+@pytest.fixture
+def tiny(tiny_growing):
+    return tiny_growing
 
 
 def test_the_pyramid_and_amplitudes(tiny):
@@ -256,4 +254,6 @@ def test_bad_arguments_raise_input_errors(tiny):
     with pytest.raises(InputError, match="seed"):
         fit_tiny(seed=1.5)
     with pytest.raises(InputError, match="concurrent_stages"):
-        fit_growing(image(), 0, train_config=TrainConfig(concurrent_stages=0), progress=False)
+        fit_growing(
+            tiny_growing_image(), 0, train_config=TrainConfig(concurrent_stages=0), progress=False
+        )
