@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
@@ -271,6 +273,25 @@ def cmd_table(args) -> int:
     return 0
 
 
+def draw(image: str, name: str, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``time_to_quality.pyramid_draw`` for a growing job too (the same seeds)."""
+    if name not in SCHEDULES:
+        return tq.pyramid_draw(image, name, start, n)
+    from singan_augment.engine.growing_fit import sample_growing
+    from singan_augment.files.growing_files import load_growing
+
+    model = load_growing(tq.job_dir(image, name))
+    ref = tq.reference(tq.IMAGES[image], model.shapes[-1])
+    return ref, sample_growing(model, 1000 + start, n, start_scale=start)
+
+
+def cmd_samples(args) -> int:
+    path = Path(args.out)
+    tq.samples_figure(args.image, args.jobs.split(","), path, draw=draw)
+    print(path)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -283,6 +304,11 @@ def main(argv=None) -> int:
     p.add_argument("--image", required=True, choices=sorted(tq.IMAGES))
     p.add_argument("--schedules", required=True)
     p.set_defaults(fn=cmd_cost)
+    p = sub.add_parser("samples", help="a figure: the training image and samples per job")
+    p.add_argument("--image", required=True, choices=sorted(tq.IMAGES))
+    p.add_argument("--jobs", required=True, help="comma-separated schedule names")
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_samples)
     p = sub.add_parser("table")
     p.add_argument("--images", default="brain,histology,coffee")
     p.set_defaults(fn=cmd_table)

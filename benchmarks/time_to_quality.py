@@ -1341,29 +1341,36 @@ def show_image(ax, x, ref, image: BenchImage) -> None:
     ax.set_yticks([])
 
 
-def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None:
+def pyramid_draw(image: str, name: str, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, the first ``n`` samples from ``start``) of job ``name``'s pyramid, with the
+    seeds ``quality`` uses (so these are the first of the samples that were scored)."""
+    from singan_augment.engine.sample import sample
+    from singan_augment.files.pyramid_files import load_pyramid
+
+    pyr = load_pyramid(job_dir(image, name))
+    ref = reference(IMAGES[image], pyr.shapes[-1])
+    return ref, sample(pyr, 1000 + start, n, start_scale=start).images
+
+
+def samples_figure(
+    image: str, names: list[str], path: Path, n: int = 4, draw: Callable = pyramid_draw
+) -> None:
     """A grid: one row per schedule, the training image, then ``n`` samples from start scale 0
-    and ``n`` from start scale 1 (the seeds ``quality`` uses, so these are the first of the
-    samples that were scored). An image whose first channels are ``r, g, b`` is shown in colour,
-    any other by its first channel in grey; each channel is stretched to the training image's
+    and ``n`` from start scale 1 (``draw(image, name, start, n)``: by default the pyramid's,
+    ``pyramid_draw``). An image whose first channels are ``r, g, b`` is shown in colour, any
+    other by its first channel in grey; each channel is stretched to the training image's
     range."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from singan_augment.engine.sample import sample
-    from singan_augment.files.pyramid_files import load_pyramid
-
     img = IMAGES[image]
     fig, axes = plt.subplots(len(names), 1 + 2 * n, figsize=(1.3 * (1 + 2 * n), 1.6 * len(names)))
     axes = np.atleast_2d(axes)
     for r, name in enumerate(names):
-        pyr = load_pyramid(job_dir(image, name))
-        ref = reference(img, pyr.shapes[-1])
-        row = [ref] + [
-            x for start in (0, 1) for x in sample(pyr, 1000 + start, n, start_scale=start).images
-        ]
+        ref, first = draw(image, name, 0, n)
+        row = [ref, *first, *draw(image, name, 1, n)[1]]
         for c, x in enumerate(row):
             ax = axes[r, c]
             show_image(ax, x, ref, img)
