@@ -66,6 +66,11 @@ def _schedules() -> dict[str, GrowingSchedule]:
             "grow3p115rg10", {}, {**step, **counts, "iters_decay": 1.15},
             note=f"{note}, ConSinGAN's width 64, counts falling with area^1.15, fast's alphas",
         ),
+        # the amendment of 21:20 (a diagnosis): ConSinGAN's own alpha, 10 at every scale
+        GrowingSchedule(
+            "grow3w32p105", {"width": 32}, {**step, **counts, "rec_weight_growth": 0.0},
+            note=f"{note}, width 32, fast's counts, alpha 10 at every scale (ConSinGAN's)",
+        ),
     ]  # fmt: skip
     out += [GrowingSchedule(f"{s.name}s1", s.growing, s.train, 1, f"{s.note}; seed 1") for s in out]
     return {s.name: s for s in out}
