@@ -55,20 +55,32 @@ def _schedules() -> dict[str, GrowingSchedule]:
     # reconstruction weights (growing with area over the finest two scales); registered in
     # docs/time_to_quality.md, "ConSinGAN's architecture"
     step = {"concurrent_stages": 3, "concurrent_lr_scale": 0.1}
-    counts = {"iters_decay": 1.05, "iters_min": 100, "rec_weight_growth": 1.0}
+    counts = {"iters_decay": 1.05, "iters_min": 100}
+    alphas = {"rec_weight_growth": 1.0, "rec_weight_growth_scales": 2}  # fast's
+    # what the first two runs trained with: alpha growing with area at every scale (the
+    # registration said fast's alphas, but the scales field was left at its default, 0)
+    every = {"rec_weight_growth": 1.0}
     note = "growing generator, ConSinGAN's step"
     out = [
         GrowingSchedule(
-            "grow3w32p105rg10", {"width": 32}, {**step, **counts},
+            "grow3w32p105rg10", {"width": 32}, {**step, **counts, **alphas},
             note=f"{note}, width 32, fast's counts and alphas",
         ),
         GrowingSchedule(
-            "grow3p115rg10", {}, {**step, **counts, "iters_decay": 1.15},
+            "grow3p115rg10", {}, {**step, **counts, **alphas, "iters_decay": 1.15},
             note=f"{note}, ConSinGAN's width 64, counts falling with area^1.15, fast's alphas",
+        ),
+        GrowingSchedule(
+            "grow3w32p105rgall", {"width": 32}, {**step, **counts, **every},
+            note=f"{note}, width 32, fast's counts, alpha growing with area at every scale",
+        ),
+        GrowingSchedule(
+            "grow3p115rgall", {}, {**step, **counts, **every, "iters_decay": 1.15},
+            note=f"{note}, width 64, counts falling with area^1.15, alpha growing everywhere",
         ),
         # the amendment of 21:20 (a diagnosis): ConSinGAN's own alpha, 10 at every scale
         GrowingSchedule(
-            "grow3w32p105", {"width": 32}, {**step, **counts, "rec_weight_growth": 0.0},
+            "grow3w32p105", {"width": 32}, {**step, **counts},
             note=f"{note}, width 32, fast's counts, alpha 10 at every scale (ConSinGAN's)",
         ),
     ]  # fmt: skip
