@@ -83,6 +83,12 @@ def _schedules() -> dict[str, GrowingSchedule]:
             "grow3w32p105", {"width": 32}, {**step, **counts},
             note=f"{note}, width 32, fast's counts, alpha 10 at every scale (ConSinGAN's)",
         ),
+        # the amendment of 21:45 (a diagnosis, far over the time bar): ConSinGAN's counts,
+        # 2000 iterations at every stage, alpha 10, at width 32
+        GrowingSchedule(
+            "grow3w32", {"width": 32}, step,
+            note=f"{note}, width 32, 2000 iterations at every stage, alpha 10",
+        ),
     ]  # fmt: skip
     out += [GrowingSchedule(f"{s.name}s1", s.growing, s.train, 1, f"{s.note}; seed 1") for s in out]
     return {s.name: s for s in out}
