@@ -179,10 +179,9 @@ def test_the_pyramid_and_amplitudes(tiny):
     assert tiny.amps[0] == 1.0 and all(0 < a < 1 for a in tiny.amps[1:])
 
 
-def test_training_is_deterministic_and_seeded(tiny):
-    again = fit_tiny()
-    for a, b in zip(jax.tree.leaves(tiny.params), jax.tree.leaves(again.params)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+def test_training_is_seeded(tiny):
+    """Another seed trains other weights. (The same seed trains the same ones: the resume
+    test below retrains the first two stages and ends at exactly this model.)"""
     other = fit_tiny(seed=1)
     assert any(
         not np.array_equal(np.asarray(a), np.asarray(b))
