@@ -175,16 +175,22 @@ def train(image, s: GrowingSchedule, out: Path, iters: int | None = None) -> dic
     return timing
 
 
-def quality(image, out: Path) -> dict:
-    """quality.json of a finished model: ``time_to_quality``'s measures, its draw-0 seeds."""
+def growing_samples(image, out: Path, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, ``n`` samples from ``start``) of the model in ``out``, with the seeds of
+    the schedules' draw 0 (``1000 + start``)."""
     from singan_augment.engine.growing_fit import sample_growing
     from singan_augment.files.growing_files import load_growing
 
     model = load_growing(out)
     ref = tq.reference(image, model.shapes[-1])
+    return ref, sample_growing(model, 1000 + start, n, start_scale=start)
+
+
+def quality(image, out: Path) -> dict:
+    """quality.json of a finished model: ``time_to_quality``'s measures, its draw-0 seeds."""
     result = {}
     for start in (0, 1):
-        imgs = sample_growing(model, 1000 + start, tq.N_SAMPLES, start_scale=start)
+        ref, imgs = growing_samples(image, out, start, tq.N_SAMPLES)
         result[f"start{start}"] = tq.sample_scores(imgs, ref)
     (out / "quality.json").write_text(json.dumps(result, indent=1))
     return result
@@ -300,12 +306,7 @@ def draw(image: str, name: str, start: int, n: int) -> tuple[np.ndarray, np.ndar
     """``time_to_quality.pyramid_draw`` for a growing job too (the same seeds)."""
     if name not in SCHEDULES:
         return tq.pyramid_draw(image, name, start, n)
-    from singan_augment.engine.growing_fit import sample_growing
-    from singan_augment.files.growing_files import load_growing
-
-    model = load_growing(tq.job_dir(image, name))
-    ref = tq.reference(tq.IMAGES[image], model.shapes[-1])
-    return ref, sample_growing(model, 1000 + start, n, start_scale=start)
+    return growing_samples(tq.IMAGES[image], tq.job_dir(image, name), start, n)
 
 
 def cmd_samples(args) -> int:

@@ -153,6 +153,13 @@ def _reconstruction(shapes, gcfg) -> Callable:
     return jax.jit(rec)
 
 
+def reconstruction_rmse(model: GrowingModel, params: GrowingParams, stage: int) -> float:
+    """RMSE ([-1, 1] units) of the reconstruction through stages 0..``stage`` against the
+    training image at that scale."""
+    rec = reconstruct(model, params, stage + 1)
+    return float(jnp.sqrt(jnp.mean(jnp.square(rec - model.reals[stage]))))
+
+
 def stage_start(model: GrowingModel, stage: int) -> tuple[GrowingParams, float, Params]:
     """(generator params, noise amplitude, critic params) that training ``stage`` starts from."""
     key = jax.random.fold_in(jax.random.fold_in(random_key(model.seed), stage + 1), 0)
@@ -162,9 +169,7 @@ def stage_start(model: GrowingModel, stage: int) -> tuple[GrowingParams, float, 
         params, amp = init_growing(k_g, c, model.growing_config), 1.0
     else:
         params = grow(model.params)
-        rec = reconstruct(model, params, stage + 1)
-        rmse = jnp.sqrt(jnp.mean(jnp.square(rec - model.reals[stage])))
-        amp = float(model.train_config.noise_amp_init * rmse)
+        amp = model.train_config.noise_amp_init * reconstruction_rmse(model, params, stage)
     width = mcfg.nfc(stage)
     if stage > 0 and model.critic is not None and mcfg.nfc(stage - 1) == width:
         critic = model.critic
@@ -255,7 +260,7 @@ def _growing_iteration(stage, shapes, channels, gcfg, mcfg, tcfg) -> Callable:
         groups, d_params, g_opt, d_opt = state
         noises, alphas = iteration_draws(key, shapes, channels, gcfg, shared, tcfg.d_steps)
         rec_noises = reconstruction_noises(consts.z_opt, shapes, gcfg)
-        amps = [consts.amps[j] for j in range(stage + 1)]
+        amps = consts.amps
         real = consts.real
 
         fake = growing_apply(join_trainable(groups, consts.frozen), noises, amps, shapes, gcfg)
@@ -314,10 +319,6 @@ def fit_growing(
     Raises:
         InputError: bad image or seed, or a ``resume`` model of another image or config.
     """
-    if train_config.concurrent_stages < 1:
-        raise InputError(
-            f"TrainConfig.concurrent_stages must be >= 1, got {train_config.concurrent_stages}"
-        )
     fresh = init_growing_model(
         image, seed, channel_names=channel_names, label_channels=label_channels,
         growing_config=growing_config, model_config=model_config, train_config=train_config,
@@ -360,8 +361,7 @@ def fit_growing(
         )
         params = join_trainable(state.groups, frozen)
         model = model._replace(params=params, amps=amps, critic=state.d_params)
-        rec = reconstruct(model, params, stage + 1)
-        summary["rec_rmse"] = float(jnp.sqrt(jnp.mean(jnp.square(rec - model.reals[stage]))))
+        summary["rec_rmse"] = reconstruction_rmse(model, params, stage)
         if on_stage_done is not None:
             on_stage_done(model, stage, summary)
     return model
@@ -394,7 +394,7 @@ def sample_growing(
     start = int(start_scale)
     fn = _sampler(shapes, model.num_channels, gcfg, shared, start)
     root = random_key(int(seed))
-    keys = jnp.stack([jax.random.fold_in(root, i) for i in range(n)])
+    keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(n))
     out = [
         np.asarray(fn(model.params, jnp.asarray(model.amps), rec, keys[i : i + batch]))
         for i in range(0, n, batch)
@@ -408,7 +408,7 @@ def _sampler(shapes, channels, gcfg, shared, start) -> Callable:
     def one(params, amps, rec, key):
         fresh = draw_growing_noises(key, 1, shapes, channels, gcfg, shared=shared)
         zs = [*rec[:start], *fresh[start:]]
-        return growing_apply(params, zs, [amps[j] for j in range(len(shapes))], shapes, gcfg)[0]
+        return growing_apply(params, zs, amps, shapes, gcfg)[0]
 
     return jax.jit(jax.vmap(one, in_axes=(None, None, None, 0)))
 
@@ -423,6 +423,7 @@ __all__ = [
     "iteration_draws",
     "make_growing_iteration",
     "reconstruct",
+    "reconstruction_rmse",
     "sample_growing",
     "stage_start",
 ]
