@@ -44,10 +44,12 @@ VOLUME_TEST_SEEDS = tuple(range(100, 112))
 VOLUME_PYRAMID = "brain_mni152_volume"
 
 
-def host_and_brain(pyr) -> tuple[np.ndarray, np.ndarray]:
+def host_and_brain(pyr, slice_index: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """The pyramid's training image (C, H, W) in [0, 1] and the brain mask of the MNI slice
+    ``slice_index`` it was made from (6: the shipped host), resized to the image (H, W)."""
     host = pyr.channels.denormalise(np.moveaxis(np.asarray(pyr.reals[-1]), -1, 0))
     h, w = host.shape[1:]
-    _, brain = brain_multicontrast(6)
+    _, brain = brain_multicontrast(slice_index)
     brain = np.asarray(resize(brain[..., None].astype(np.float32), (h, w)))[..., 0] > 0.5
     return host.astype(np.float32), brain
 
