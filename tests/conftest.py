@@ -30,20 +30,18 @@ def _shared_dir(tmp_path_factory, request) -> Path:
     return base.parent if hasattr(request.config, "workerinput") else base
 
 
-def _train_once(tmp_path_factory, request, name: str, train, save=None, file_name=None) -> Path:
+def _train_once(tmp_path_factory, request, name: str, train) -> Path:
     """``train()``'s pyramid saved under ``name`` in the shared folder: the first worker to
-    get here trains it (the others wait on the lock), the rest load it. ``save`` and
-    ``file_name``: another kind of model's writer and file (default: a ``Pyramid``'s)."""
+    get here trains it (the others wait on the lock), the rest load it."""
     from singan_augment.files.pyramid_files import JSON_NAME, save_pyramid
 
-    save, file_name = save or save_pyramid, file_name or JSON_NAME
     root = _shared_dir(tmp_path_factory, request)
     out = root / "shared-pyramids" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(root / f"shared-pyramids-{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out / file_name).is_file():
-            save(train(), out)
+        if not (out / JSON_NAME).is_file():
+            save_pyramid(train(), out)
     return out
 
 
@@ -167,16 +165,3 @@ def pytest_terminal_summary(terminalreporter):
 
     for line in LEDGER.report():
         terminalreporter.write_line(line)
-
-
-@pytest.fixture(scope="session")
-def tiny_growing(tmp_path_factory, request):
-    """A growing generator (engine.growing) of the tiny stripes image: 3 stages, 6 iterations
-    each (``testing.fit_tiny_growing``), trained once per run and loaded by every worker."""
-    from singan_augment.files.growing_files import FILE_NAME, load_growing, save_growing
-    from singan_augment.testing import fit_tiny_growing
-
-    out = _train_once(
-        tmp_path_factory, request, "tiny-growing", fit_tiny_growing, save_growing, FILE_NAME
-    )
-    return load_growing(out)

@@ -9,7 +9,5 @@ scale), ``losses`` (WGAN-GP + reconstruction), ``generate`` (noise and the coars
 pass), ``pyramid`` (the ``Pyramid`` container),
 ``train`` (one scale's training iterations), ``fit`` (a whole pyramid), ``sample`` and
 ``harmonize`` (injection, harmonization, editing), ``schedules`` (the named training
-schedules: published and fast), and, beside the per-scale chain, ``growing`` and
-``growing_fit`` (ConSinGAN's architecture: one generator grown a stage per scale; a research
-path measured in ``benchmarks/growing_screen.py``). The package root re-exports the public API.
+schedules: published and fast). The package root re-exports the public API.
 """

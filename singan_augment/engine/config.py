@@ -457,50 +457,6 @@ class TrainConfig:
         return _from_dict(cls, data)
 
 
-@dataclass(frozen=True)
-class GrowingConfig:
-    """The growing generator's architecture (``engine.growing``; ConSinGAN's, Hinz et al.
-    2021), with ConSinGAN's defaults.
-
-    One generator for the whole pyramid: a head (3x3 conv, C -> ``width`` features), one body
-    stage per scale (``stage_layers`` 3x3 valid convs, each followed by a LeakyReLU of slope
-    ``leaky_slope``, no normalisation) and a tail (3x3 conv, ``width`` -> C, tanh). Stages
-    pass features, not images; a new stage starts as a copy of the previous one.
-    ``init_std``: the std of the conv weights' normal initialisation. ``conv_impl`` as in
-    ``ModelConfig``.
-    """
-
-    width: int = 64
-    stage_layers: int = 3
-    leaky_slope: float = 0.05
-    init_std: float = 0.02
-    conv_impl: str = "auto"
-
-    def __post_init__(self) -> None:
-        from .conv import IMPLS
-
-        _check_fields(
-            self, width=(1, 4096), stage_layers=(1, 64), leaky_slope=(0.0, 1.0),
-            init_std=(1e-12, 10.0),
-        )  # fmt: skip
-        if self.conv_impl not in ("auto", *IMPLS):
-            raise InputError(
-                f"GrowingConfig.conv_impl must be one of {('auto', *IMPLS)}, got {self.conv_impl!r}"
-            )
-
-    @property
-    def pad(self) -> int:
-        """Pixels a stage's valid convolutions take off each side: ``stage_layers``."""
-        return self.stage_layers
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GrowingConfig:
-        return _from_dict(cls, data)
-
-
 LESION_MODES = ("regenerate", "keep_core", "restore_contrast")
 
 

@@ -6,14 +6,11 @@ throughput benchmarks.
 ``scripts``: ``load_script``, the repository's scripts (benchmarks, examples) imported by path.
 ``torch_reference``: an independent PyTorch SinGAN with the engine's math, the oracle of the
 equivalence tests and the baseline of the speed benchmarks (imports torch; import it
-explicitly). ``torch_growing``: the same for the growing generator (``engine.growing``).
+explicitly).
 """
 
 from .scripts import load_script
 from .tiny import (
-    TINY_GROWING,
-    TINY_GROWING_CRITIC,
-    TINY_GROWING_PYRAMID,
     TINY_MODEL,
     TINY_MODEL_FLAGS,
     TINY_PYRAMID,
@@ -21,10 +18,8 @@ from .tiny import (
     TINY_VOLUME_MODEL,
     TINY_VOLUME_MODEL_FLAGS,
     TINY_VOLUME_PYRAMID,
-    fit_tiny_growing,
     model_flags,
     stage_leaves,
-    tiny_growing_image,
     tiny_image,
     tiny_image_with_mask,
     tiny_volume,
@@ -33,9 +28,6 @@ from .tiny import (
 )
 
 __all__ = [
-    "TINY_GROWING",
-    "TINY_GROWING_CRITIC",
-    "TINY_GROWING_PYRAMID",
     "TINY_MODEL",
     "TINY_MODEL_FLAGS",
     "TINY_PYRAMID",
@@ -43,11 +35,9 @@ __all__ = [
     "TINY_VOLUME_MODEL",
     "TINY_VOLUME_MODEL_FLAGS",
     "TINY_VOLUME_PYRAMID",
-    "fit_tiny_growing",
     "load_script",
     "model_flags",
     "stage_leaves",
-    "tiny_growing_image",
     "tiny_image",
     "tiny_image_with_mask",
     "tiny_volume",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from singan_augment.engine.config import GrowingConfig, ModelConfig, PyramidConfig, TrainConfig
+from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
 from singan_augment.engine.fit import init_pyramid
 from singan_augment.engine.generate import Stage
 from singan_augment.engine.networks import init_generator
@@ -26,34 +26,6 @@ TINY_PYRAMID = PyramidConfig(min_size=25, max_size=36)
 # Volumes: 3 scales from 12 to 14 voxels a side (a 3-D training step compiles in ~10 s here).
 TINY_VOLUME_MODEL = ModelConfig(num_layers=2, nfc_init=4, nfc_max=4, conv_impl="xla")
 TINY_VOLUME_PYRAMID = PyramidConfig(min_size=12, max_size=16)
-
-# The growing generator (engine.growing): 3 scales from 14 to 27 px, two convs a stage, and a
-# larger init than the published 0.02, so that a signal crosses 8-wide layers at all and a
-# few dozen iterations visibly reconstruct.
-TINY_GROWING = GrowingConfig(width=8, stage_layers=2, init_std=0.12, conv_impl="xla")
-TINY_GROWING_CRITIC = ModelConfig(num_layers=2, nfc_init=8, nfc_max=8, conv_impl="xla")
-TINY_GROWING_PYRAMID = PyramidConfig(max_size=27, min_size=14, num_scales=3)
-
-
-def tiny_growing_image(seed: int = 0, channels: int = 3) -> np.ndarray:
-    """A (C, 23, 27) image in [0, 1]: smooth stripes per channel and a little noise."""
-    yy, xx = np.mgrid[:23, :27]
-    rng = np.random.default_rng(seed)
-    base = np.stack([np.sin(xx / (2 + c)) * np.cos(yy / 3) for c in range(channels)])
-    img = 0.5 + 0.4 * base + 0.05 * rng.standard_normal(base.shape)
-    return np.clip(img, 0.0, 1.0).astype(np.float32)
-
-
-def fit_tiny_growing(seed: int = 0, iters: int = 6, **kwargs):
-    """A growing generator of ``tiny_growing_image()``, 3 stages, two trained at once."""
-    from singan_augment.engine.growing_fit import fit_growing
-
-    return fit_growing(
-        tiny_growing_image(), seed, growing_config=TINY_GROWING,
-        model_config=TINY_GROWING_CRITIC,
-        train_config=TrainConfig(iters=iters, concurrent_stages=2),
-        pyramid_config=TINY_GROWING_PYRAMID, progress=False, **kwargs,
-    )  # fmt: skip
 
 
 def model_flags(config: ModelConfig) -> list[str]:
