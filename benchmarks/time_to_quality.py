@@ -463,6 +463,18 @@ def _schedules() -> dict[str, Schedule]:
     )
     by_name[half.name] = half
     by_name[f"{half.name}s1"] = reseeded(half, 1)
+    # its fine-tuned side: the coarsest generator always trained on with the window, whatever
+    # its own diversity (on coffee the rule froze it at 0.404; registered 2026-12-06, 00:36,
+    # before it ran; a diagnosis: it does not change `fast`)
+    half_ft = variant(
+        half,
+        "con3i1000p105rg10f2",
+        "con3d039i1000p105rg10f2 with the coarsest generator always fine-tuned (no freeze rule) "
+        "(added 2026-12-06)",
+        concurrent_freeze_diversity=0.0,
+    )
+    by_name[half_ft.name] = half_ft
+    by_name[f"{half_ft.name}s1"] = reseeded(half_ft, 1)
     # the concurrent window's coarser generators pulled by the trained scale's reconstruction
     # loss alone (TrainConfig.concurrent_adversarial_pull 0), one schedule for every image (no freeze rule),
     # at power 1.15, the cheapest fall that brings coffee under 1/6 (registered 2026-12-03,
