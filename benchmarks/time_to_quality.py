@@ -686,12 +686,25 @@ def baseline_repeat(name: str) -> bool:
 
 
 def configs(schedule: Schedule):
+    """The schedule's (model, train, pyramid) configs. One that sets a retired training
+    option (``engine.config.RETIRED_TRAIN_FIELDS``) raises ``InputError`` naming it: its
+    results stay, and the commit that can run it is named in the message."""
     from singan_augment.engine.config import ModelConfig, PyramidConfig, TrainConfig
 
     return (
         ModelConfig(**schedule.model),
-        TrainConfig(**schedule.train),
+        TrainConfig.from_dict(schedule.train),
         PyramidConfig(max_size=MAX_SIZE, **schedule.pyramid),
+    )
+
+
+def retired(schedule: Schedule) -> bool:
+    """Whether the schedule sets a training option retired since it ran."""
+    from singan_augment.engine.config import RETIRED_TRAIN_FIELDS
+
+    return any(
+        schedule.train.get(name, neutral) != neutral
+        for name, neutral in RETIRED_TRAIN_FIELDS.items()
     )
 
 
@@ -703,7 +716,9 @@ def fast_name() -> str:
 
     fast = (ModelConfig(), schedule("fast"), PyramidConfig(max_size=MAX_SIZE))
     return next(
-        n for n, s in SCHEDULES.items() if not s.warm and s.seed == SEED and configs(s) == fast
+        n
+        for n, s in SCHEDULES.items()
+        if not s.warm and s.seed == SEED and not retired(s) and configs(s) == fast
     )
 
 

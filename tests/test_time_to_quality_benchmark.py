@@ -82,3 +82,21 @@ def test_quality_by_scale_ends_at_the_samples_the_engine_draws(tiny_pyramid, sta
     real = np.moveaxis(np.asarray(tiny_pyramid.reals[-1]), -1, 0)[None]
     assert rows["diversity"][-1] == pytest.approx(diversity(x, real), rel=1e-6)
     assert all(v > 0 for v in rows["diversity"])
+
+
+def test_every_registered_schedule_builds_or_names_its_retired_option():
+    """The registry keeps the schedules that ran with options retired since
+    (``engine.config.RETIRED_TRAIN_FIELDS``): they refuse to build by the option's name, every
+    other schedule builds, and ``fast`` is still found among them."""
+    from singan_augment.engine.config import RETIRED_TRAIN_FIELDS
+    from singan_augment.errors import InputError
+
+    retired = [s for s in ttq.SCHEDULES.values() if ttq.retired(s)]
+    assert {"con3c015p115rg10f2", "con3f1q05p115rg10f2"} <= {s.name for s in retired}
+    for sched in ttq.SCHEDULES.values():
+        if sched in retired:
+            with pytest.raises(InputError, match="|".join(RETIRED_TRAIN_FIELDS)):
+                ttq.configs(sched)
+        else:
+            ttq.configs(sched)
+    assert ttq.fast_name() == "con3d039p105rg10f2"

@@ -220,13 +220,6 @@ class TrainConfig:
     generator is frozen as with ``concurrent_frozen_scales=1``; at or below it (an image
     with a layout, e.g. a head) it is fine-tuned with the finer scales. 0 (default) never
     measures.
-    ``concurrent_coarsest_lr`` f in [0, 1] multiplies the coarsest generator's learning-rate
-    factor while it trains with finer scales (so at scale 1 it learns at ``lr_g * s * f``),
-    a setting between fine-tuning it (1, default) and freezing it (0 trains nothing and
-    still pays for its gradients: use ``concurrent_frozen_scales=1`` for that).
-    ``concurrent_coarsest_scales`` b >= 1 widens that brake to the generators of scales
-    0..b-1 (1, default: scale 0's alone), each whenever it trains with a finer scale; the
-    generators of scales b and finer keep the plain factors.
     ``concurrent_adversarial_pull`` a in [0, 1] is the share of the trained scale's
     adversarial gradient that reaches the coarser generators of the concurrent window (its
     reconstruction gradient reaches them in full; its own generator gets both in full).
@@ -270,16 +263,6 @@ class TrainConfig:
     the fidelity for variety (start-0 patch SWD 8x the published; docs/time_to_quality.md,
     "A mode-seeking term on the pulled generators"), so use it with a floor.
 
-    ``lr_iters_power`` q >= 0 lets a scale that trains for fewer iterations take larger steps:
-    the generator of the scale being trained and that scale's critic learn at ``lr * (iters /
-    iters_n) ** q`` (``scale_lr_boost``), ``iters_n`` being the scale's planned count, so a
-    scale at the full count learns at the published rate. The concurrent window's coarser
-    generators keep their factors relative to the published rate. 0 (published) is the same
-    program as before. Measured at q = 0.5 on a 128-px natural image with the coarsest
-    generator frozen: the finer scales reconstructed worse (finest RMSE 0.041-0.058 against
-    0.031 at q = 0) and start-0 fidelity did not improve (docs/time_to_quality.md, "A learning
-    rate that grows as a scale's iterations shrink"), so no named schedule uses it.
-
     ``crop`` c >= 0 trains every scale wider or taller than c pixels on random windows of
     ``min(c, side)`` pixels along each axis (``engine.windows``): each D step draws its own
     window, the G steps of an iteration share one, and the trained scale's generator, its
@@ -311,6 +294,12 @@ class TrainConfig:
     output loses its finish (start-0 patch SWD 1.35x and 1.58x the published on an H&E tile
     and a brain slice, where ``fast`` scores 1.04x and 0.68x; same doc, "Coarser generators
     anchored to their own scales"), so no named schedule uses it.
+
+    Retired on 2026-12-06, after their registered runs missed: a brake on the coarsest
+    generators' learning rate in the window (``concurrent_coarsest_lr``,
+    ``concurrent_coarsest_scales``) and a learning rate raised as a scale's count falls
+    (``lr_iters_power``). ``from_dict`` still reads files that record them at the value that
+    changed nothing (``RETIRED_TRAIN_FIELDS``).
     """
 
     iters: int = 2000
@@ -337,13 +326,10 @@ class TrainConfig:
     concurrent_lr_scale: float = 0.1
     concurrent_frozen_scales: int = 0
     concurrent_freeze_diversity: float = 0.0
-    concurrent_coarsest_lr: float = 1.0
-    concurrent_coarsest_scales: int = 1
     concurrent_adversarial_pull: float = 1.0
     gp_every: int = 1
     concurrent_diversity_weight: float = 0.0
     concurrent_diversity_floor: float = 0.0
-    lr_iters_power: float = 0.0
     crop: int = 0
     concurrent_rec_anchor: float = 0.0
 
@@ -375,13 +361,10 @@ class TrainConfig:
             concurrent_lr_scale=(0.0, 1.0),
             concurrent_frozen_scales=(0, 1000),
             concurrent_freeze_diversity=(0.0, 100.0),
-            concurrent_coarsest_lr=(0.0, 1.0),
-            concurrent_coarsest_scales=(1, 1000),
             concurrent_adversarial_pull=(0.0, 1.0),
             gp_every=(1, 1000),
             concurrent_diversity_weight=(0.0, 1e6),
             concurrent_diversity_floor=(0.0, 1e3),
-            lr_iters_power=(0.0, 2.0),
             crop=(0, 10**6),
             concurrent_rec_anchor=(0.0, 1e3),
         )
@@ -414,30 +397,16 @@ class TrainConfig:
             n = max(min(self.iters_min, self.iters), int(round(n * ratio**-self.iters_decay)))
         return n, int(round(n * self.lr_drop_at))
 
-    def scale_lr_boost(self, scale: int, shapes: Sequence[Sequence[int]]) -> float:
-        """The factor on the learning rates of ``scale``'s own generator and critic: ``(iters /
-        iters_n) ** lr_iters_power`` for the scale's planned count ``iters_n`` (1.0 when the
-        power is 0 or the scale runs the full ``iters``)."""
-        if self.lr_iters_power == 0.0:
-            return 1.0
-        n, _ = self.scale_iters(scale, shapes)
-        return float((self.iters / n) ** self.lr_iters_power)
-
     def trainable_stages(self, scale: int) -> int:
         """How many generators train while ``scale`` trains, k: ``min(concurrent_stages, scale + 1
         - concurrent_frozen_scales)``, at least 1 (scales ``scale - k + 1 .. scale``)."""
         return max(1, min(self.concurrent_stages, scale + 1 - self.concurrent_frozen_scales))
 
     def concurrent_lr_factors(self, scale: int) -> tuple[float, ...]:
-        """Learning-rate factors of the trainable generators, coarsest first (the last is 1);
-        those of scales below ``concurrent_coarsest_scales`` other than ``scale`` itself are
-        multiplied by ``concurrent_coarsest_lr``."""
+        """Learning-rate factors of the trainable generators, coarsest first: ``s ** (k - 1 -
+        j)`` for ``s = concurrent_lr_scale`` (the last, the trained scale's own, is 1)."""
         k = self.trainable_stages(scale)
-        f = [float(self.concurrent_lr_scale ** (k - 1 - j)) for j in range(k)]
-        for j in range(k - 1):
-            if scale - k + 1 + j < self.concurrent_coarsest_scales:
-                f[j] *= self.concurrent_coarsest_lr
-        return tuple(f)
+        return tuple(float(self.concurrent_lr_scale ** (k - 1 - j)) for j in range(k))
 
     def scale_rec_weight(self, scale: int, shapes: Sequence[Sequence[int]]) -> float:
         """The reconstruction weight (alpha) of ``scale`` in a pyramid of ``shapes``: ``rec_weight``,
@@ -454,7 +423,32 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config of a dict (a ``pyramid.json``'s, a job manifest's). A retired field
+        (``RETIRED_TRAIN_FIELDS``) at its neutral value, as every file written before it went
+        records it, is dropped; at any other value it is refused by name."""
+        if isinstance(data, dict) and RETIRED_TRAIN_FIELDS.keys() & data.keys():
+            data = dict(data)
+            for name, neutral in RETIRED_TRAIN_FIELDS.items():
+                value = data.pop(name, neutral)
+                if value != neutral:
+                    raise InputError(
+                        f"TrainConfig.{name} = {value!r}: a training option retired on "
+                        f"2026-12-06 (its registered runs missed and no named schedule used "
+                        f"it; docs/time_to_quality.md). Only {neutral!r}, which changed "
+                        f"nothing, still loads; commit {RETIRED_AT} has the option"
+                    )
         return _from_dict(cls, data)
+
+
+# Training options retired after their registered runs failed, with the value that made each
+# one a no-op; files written while they existed record them. ``RETIRED_AT``: the last commit
+# that has them.
+RETIRED_TRAIN_FIELDS: dict[str, Any] = {
+    "concurrent_coarsest_lr": 1.0,  # the coarsest generator's brake (2026-12-02, 11:23)
+    "concurrent_coarsest_scales": 1,  # the brake widened to the middle generators (12-02/03)
+    "lr_iters_power": 0.0,  # lr raised as a scale's count falls (2026-12-05, 06:25)
+}
+RETIRED_AT = "cab7f63"
 
 
 LESION_MODES = ("regenerate", "keep_core", "restore_contrast")

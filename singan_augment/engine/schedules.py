@@ -67,13 +67,10 @@ SCHEDULE_FIELDS = (
     "concurrent_lr_scale",
     "concurrent_frozen_scales",
     "concurrent_freeze_diversity",
-    "concurrent_coarsest_lr",
-    "concurrent_coarsest_scales",
     "concurrent_adversarial_pull",
     "gp_every",
     "concurrent_diversity_weight",
     "concurrent_diversity_floor",
-    "lr_iters_power",
     "crop",
     "concurrent_rec_anchor",
 )

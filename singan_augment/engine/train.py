@@ -131,14 +131,13 @@ def make_optimizer(
 
 
 def g_optimizer(
-    tcfg: TrainConfig, scale: int, drop_iter: int | None = None, boost: float = 1.0
+    tcfg: TrainConfig, scale: int, drop_iter: int | None = None
 ) -> optax.GradientTransformation:
     """The generator optimiser of ``scale``: one group per trainable generator when
-    ``tcfg.trainable_stages(scale)`` > 1. ``boost`` (``TrainConfig.scale_lr_boost``) multiplies
-    the learning rate of ``scale``'s own generator, not those of the coarser ones."""
+    ``tcfg.trainable_stages(scale)`` > 1, at ``tcfg.concurrent_lr_factors(scale)``."""
     if tcfg.trainable_stages(scale) == 1:
-        return make_optimizer(tcfg, tcfg.lr_g * boost, tcfg.g_steps, drop_iter)
-    factors = (*tcfg.concurrent_lr_factors(scale)[:-1], boost)
+        return make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps, drop_iter)
+    factors = tcfg.concurrent_lr_factors(scale)
     return make_optimizer(tcfg, tcfg.lr_g, tcfg.g_steps, drop_iter, factors)
 
 
@@ -295,7 +294,6 @@ def make_iteration(
         lr_drop_at=TrainConfig.lr_drop_at,
         plateau_window=0,
         plateau_tol=TrainConfig.plateau_tol,
-        lr_iters_power=0.0,
         crop=tcfg.crop if window_size(shapes[scale], tcfg.crop) else 0,
         # the anchors' weights come in ScaleConsts: the step needs only whether there are any
         concurrent_rec_anchor=1.0 if k > 1 and tcfg.concurrent_rec_anchor > 0 else 0.0,
@@ -306,7 +304,6 @@ def make_iteration(
         int(channels),
         mcfg,
         step_cfg,
-        tcfg.scale_lr_boost(scale, shapes),
     )
     return _iteration(*key, bool(batched))
 
@@ -318,7 +315,6 @@ def _iteration(
     channels: int,
     mcfg: ModelConfig,
     tcfg: TrainConfig,
-    boost: float,
     batched: bool,
 ) -> Callable:
     shapes = list(shapes)
@@ -326,8 +322,8 @@ def _iteration(
     k = tcfg.trainable_stages(scale)
     first = scale - k + 1  # the coarsest trainable scale
     chain_shapes = tuple(shapes[first : scale + 1])
-    g_tx = g_optimizer(tcfg, scale, boost=boost)  # the lr drop comes from the state
-    d_tx = make_optimizer(tcfg, tcfg.lr_d * boost, tcfg.d_steps)
+    g_tx = g_optimizer(tcfg, scale)  # the lr drop comes from the state
+    d_tx = make_optimizer(tcfg, tcfg.lr_d, tcfg.d_steps)
     p = mcfg.pad
     gp_every = tcfg.gp_every
     last_gp = (tcfg.d_steps - 1) // gp_every * gp_every  # the last D step with the penalty

@@ -196,9 +196,6 @@ def test_the_step_depends_only_on_how_many_generators_train():
     assert step(2, **frozen) is step(2, concurrent_stages=2)
     assert step(2, **frozen) is not step(2, concurrent_stages=3)
     assert step(2, concurrent_stages=2) is not step(2, concurrent_stages=2, concurrent_lr_scale=0.5)
-    # the lr boost reaches the step only as its factor: none at the published counts
-    assert step(2, lr_iters_power=0.5) is step(2)
-    assert step(2, iters_decay=1.0, lr_iters_power=0.5) is not step(2, iters_decay=1.0)
 
 
 def test_rec_weight_growth_is_part_of_the_schedule_and_checked():
@@ -364,31 +361,6 @@ def test_concurrent_stages_and_their_learning_rates(k, frozen, scale, trainable,
     cfg = TrainConfig(concurrent_stages=k, concurrent_frozen_scales=frozen)
     assert cfg.trainable_stages(scale) == trainable
     assert cfg.concurrent_lr_factors(scale) == pytest.approx(factors)
-    # the coarsest generator's own factor scales only scale 0's entry, only in the window
-    slow = dataclasses.replace(cfg, concurrent_coarsest_lr=0.25)
-    in_window = trainable > 1 and scale - trainable + 1 == 0
-    want = (factors[0] * 0.25, *factors[1:]) if in_window else factors
-    assert slow.concurrent_lr_factors(scale) == pytest.approx(want)
-
-
-@pytest.mark.parametrize(
-    "frozen, scale, braked, factors",
-    [
-        (0, 2, 1, (0.005, 0.1, 1.0)),  # the default: scale 0's generator alone
-        (1, 2, 3, (0.05, 1.0)),  # the scale that trains is never braked
-        (1, 3, 3, (0.005, 0.05, 1.0)),
-        (1, 4, 3, (0.005, 0.1, 1.0)),
-        (1, 5, 3, (0.01, 0.1, 1.0)),  # the window has left the braked scales
-    ],
-)
-def test_the_brake_reaches_the_coarsest_scales_it_names(frozen, scale, braked, factors):
-    cfg = TrainConfig(
-        concurrent_stages=3,
-        concurrent_frozen_scales=frozen,
-        concurrent_coarsest_lr=0.5,
-        concurrent_coarsest_scales=braked,
-    )
-    assert cfg.concurrent_lr_factors(scale) == pytest.approx(factors)
 
 
 def test_concurrent_stages_are_part_of_the_schedule_and_checked():
@@ -403,14 +375,6 @@ def test_concurrent_stages_are_part_of_the_schedule_and_checked():
     with pytest.raises(InputError, match="concurrent_frozen_scales"):
         TrainConfig(concurrent_frozen_scales=-1)
     assert schedule_name(TrainConfig(concurrent_frozen_scales=1)) == "custom"
-    with pytest.raises(InputError, match="concurrent_coarsest_lr"):
-        TrainConfig(concurrent_coarsest_lr=1.5)
-    assert schedule_name(TrainConfig(concurrent_coarsest_lr=0.5)) == "custom"
-    assert TrainConfig.from_dict({"iters": 5}).concurrent_coarsest_lr == 1.0
-    with pytest.raises(InputError, match="concurrent_coarsest_scales"):
-        TrainConfig(concurrent_coarsest_scales=0)
-    assert schedule_name(TrainConfig(concurrent_coarsest_scales=2)) == "custom"
-    assert TrainConfig.from_dict({"iters": 5}).concurrent_coarsest_scales == 1
     assert schedule_name(TrainConfig(iters_decay_from=2)) == "custom"
     for bad in (1.5, -0.1, "reconstruction", float("nan")):
         with pytest.raises(InputError, match="concurrent_adversarial_pull"):
@@ -497,52 +461,6 @@ def test_the_freeze_rule_is_part_of_the_schedule_and_checked():
     with pytest.raises(InputError, match="concurrent_freeze_diversity"):
         TrainConfig(concurrent_freeze_diversity=-0.1)
     assert schedule_name(TrainConfig(concurrent_freeze_diversity=0.3)) == "custom"
-
-
-def test_a_slower_coarsest_generator_moves_less_and_the_finer_ones_alike():
-    """``concurrent_coarsest_lr`` damps only the coarsest generator's updates: at 0 it ends
-    where scale 0 left it, at 1 it is the plain concurrent run, and the generators of the
-    finer scales train with their own rates either way."""
-    img = tiny_image()
-    base = dataclasses.replace(RULE, concurrent_stages=2)
-    after0 = _rule_fit(img, 0, base, stop_scale=0)
-    runs = {
-        f: _rule_fit(img, 0, dataclasses.replace(base, concurrent_coarsest_lr=f))
-        for f in (0.0, 0.3, 1.0)
-    }
-    moved = {
-        f: sum(
-            float(np.abs(a - b).sum())
-            for a, b in zip(
-                jax.tree.leaves(r.stages[0].params), jax.tree.leaves(after0.stages[0].params)
-            )
-        )
-        for f, r in runs.items()
-    }
-    assert moved[0.0] == 0.0 < moved[0.3] < moved[1.0]
-    # f = 1 is the default: the plain concurrent run (training is deterministic, tested above)
-    assert dataclasses.replace(base, concurrent_coarsest_lr=1.0) == base
-
-
-@pytest.mark.parametrize("braked, scale1_moves", [(1, True), (2, False)])
-def test_a_wider_brake_holds_the_middle_generator(braked, scale1_moves):
-    """With ``concurrent_coarsest_lr`` 0, scale 1's generator stays where its own scale left
-    it while scale 2 trains only if ``concurrent_coarsest_scales`` reaches it."""
-    cfg = dataclasses.replace(
-        RULE, concurrent_stages=3, concurrent_coarsest_lr=0.0, concurrent_coarsest_scales=braked
-    )
-    p = init_pyramid(
-        tiny_image(), 0, model_config=TINY_MODEL, train_config=cfg, pyramid_config=TINY_PYRAMID
-    )
-    after = {}  # the generators' params after each scale, from one run (arrays are immutable)
-
-    def keep(pyrs, scale, summaries):
-        after[scale] = [jax.tree.leaves(st.params) for st in pyrs[0].stages[: scale + 1]]
-
-    fit_many([p], stop_scale=2, on_scale_done=keep, progress=False)
-    for n, moves in ((0, False), (1, scale1_moves)):
-        same = all(np.array_equal(a, b) for a, b in zip(after[2][n], after[1][n]))
-        assert same != moves, f"scale {n}"
 
 
 @pytest.mark.parametrize("pull, coarsest_moves", [(1.0, True), (0.0, False)])

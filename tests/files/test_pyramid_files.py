@@ -184,6 +184,39 @@ def test_files_with_the_earlier_concurrent_pull_load_as_its_share(pyr_copy, pull
         assert load_pyramid(pyr_copy).train_config.concurrent_adversarial_pull == share
 
 
+@pytest.mark.parametrize(
+    "field, value, loads",
+    [
+        ("concurrent_coarsest_lr", 1.0, True),
+        ("concurrent_coarsest_scales", 1, True),
+        ("lr_iters_power", 0.0, True),
+        ("concurrent_coarsest_lr", 0.3, False),
+        ("concurrent_coarsest_scales", 3, False),
+        ("lr_iters_power", 0.5, False),
+    ],
+)
+def test_files_that_record_a_retired_option_load_only_at_its_neutral_value(
+    pyr_copy, field, value, loads
+):
+    """Every pyramid.json written before 2026-12-06 records the retired training options
+    (``engine.config.RETIRED_TRAIN_FIELDS``); at the value that changed nothing it loads with
+    the same config, at any other it is refused by name, with the commit that has it."""
+    from singan_augment.engine.config import RETIRED_AT
+    from singan_augment.files.pyramid_files import metadata_sha256
+
+    p = pyr_copy / JSON_NAME
+    meta = json.loads(p.read_text())
+    before = load_pyramid(pyr_copy).train_config
+    meta["train_config"] = {**meta["train_config"], field: value}
+    meta["metadata_sha256"] = metadata_sha256(meta)
+    p.write_text(json.dumps(meta))
+    if loads:
+        assert load_pyramid(pyr_copy).train_config == before
+    else:
+        with pytest.raises(PyramidFileError, match=f"{field} = {value!r}.*{RETIRED_AT}"):
+            load_pyramid(pyr_copy)
+
+
 @pytest.mark.parametrize("spacing", [None, (0.5, 0.75)])
 def test_spacing_round_trips(tiny_pyramid, tmp_path, spacing):
     from dataclasses import replace
