@@ -109,11 +109,10 @@ def figure(hosts: dict, seed: int, path: Path, channel: int = 2) -> None:
         pad = 10
         y0, y1 = max(ys.min() - pad, 0), ys.max() + pad
         x0, x1 = max(xs.min() - pad, 0), xs.max() + pad
-        panels = [comp[channel]]
-        for cfg in BLENDS.values():
-            for s in SCALES:
-                gen = inject(pyr, comp, s, seed, 1)[0]
-                panels.append(blend_back(comp, gen, mask, cfg)[channel])
+        gens = {s: inject(pyr, comp, s, seed, 1)[0] for s in SCALES}
+        panels = [comp[channel]] + [
+            blend_back(comp, gens[s], mask, cfg)[channel] for cfg in BLENDS.values() for s in SCALES
+        ]
         for j, img in enumerate(panels):
             axes[i, j].imshow(img[y0:y1, x0:x1], cmap="gray", vmin=0, vmax=1)
         axes[i, -1].imshow(label[y0:y1, x0:x1], cmap="viridis", interpolation="nearest")

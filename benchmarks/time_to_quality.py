@@ -700,12 +700,9 @@ def configs(schedule: Schedule):
 
 def retired(schedule: Schedule) -> bool:
     """Whether the schedule sets a training option retired since it ran."""
-    from singan_augment.engine.config import RETIRED_TRAIN_FIELDS
+    from singan_augment.engine.config import retired_train_fields
 
-    return any(
-        schedule.train.get(name, neutral) != neutral
-        for name, neutral in RETIRED_TRAIN_FIELDS.items()
-    )
+    return bool(retired_train_fields(schedule.train))
 
 
 def fast_name() -> str:
@@ -1379,14 +1376,11 @@ def pyramid_draw(image: str, name: str, start: int, n: int) -> tuple[np.ndarray,
     return ref, sample(pyr, 1000 + start, n, start_scale=start).images
 
 
-def samples_figure(
-    image: str, names: list[str], path: Path, n: int = 4, draw: Callable = pyramid_draw
-) -> None:
+def samples_figure(image: str, names: list[str], path: Path, n: int = 4) -> None:
     """A grid: one row per schedule, the training image, then ``n`` samples from start scale 0
-    and ``n`` from start scale 1 (``draw(image, name, start, n)``: by default the pyramid's,
-    ``pyramid_draw``). An image whose first channels are ``r, g, b`` is shown in colour, any
-    other by its first channel in grey; each channel is stretched to the training image's
-    range."""
+    and ``n`` from start scale 1 (``pyramid_draw``'s, the first of those scored). An image
+    whose first channels are ``r, g, b`` is shown in colour, any other by its first channel
+    in grey; each channel is stretched to the training image's range."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1396,8 +1390,8 @@ def samples_figure(
     fig, axes = plt.subplots(len(names), 1 + 2 * n, figsize=(1.3 * (1 + 2 * n), 1.6 * len(names)))
     axes = np.atleast_2d(axes)
     for r, name in enumerate(names):
-        ref, first = draw(image, name, 0, n)
-        row = [ref, *first, *draw(image, name, 1, n)[1]]
+        ref, first = pyramid_draw(image, name, 0, n)
+        row = [ref, *first, *pyramid_draw(image, name, 1, n)[1]]
         for c, x in enumerate(row):
             ax = axes[r, c]
             show_image(ax, x, ref, img)

@@ -427,16 +427,17 @@ class TrainConfig:
         (``RETIRED_TRAIN_FIELDS``) at its neutral value, as every file written before it went
         records it, is dropped; at any other value it is refused by name."""
         if isinstance(data, dict) and RETIRED_TRAIN_FIELDS.keys() & data.keys():
-            data = dict(data)
-            for name, neutral in RETIRED_TRAIN_FIELDS.items():
-                value = data.pop(name, neutral)
-                if value != neutral:
-                    raise InputError(
-                        f"TrainConfig.{name} = {value!r}: a training option retired on "
-                        f"2026-12-06 (its registered runs missed and no named schedule used "
-                        f"it; docs/time_to_quality.md). Only {neutral!r}, which changed "
-                        f"nothing, still loads; commit {RETIRED_AT} has the option"
-                    )
+            bad = retired_train_fields(data)
+            if bad:
+                name, value = next(iter(bad.items()))
+                neutral = RETIRED_TRAIN_FIELDS[name]
+                raise InputError(
+                    f"TrainConfig.{name} = {value!r}: a training option retired on "
+                    f"2026-12-06 (its registered runs missed and no named schedule used "
+                    f"it; docs/time_to_quality.md). Only {neutral!r}, which changed "
+                    f"nothing, still loads; commit {RETIRED_AT} has the option"
+                )
+            data = {k: v for k, v in data.items() if k not in RETIRED_TRAIN_FIELDS}
         return _from_dict(cls, data)
 
 
@@ -449,6 +450,16 @@ RETIRED_TRAIN_FIELDS: dict[str, Any] = {
     "lr_iters_power": 0.0,  # lr raised as a scale's count falls (2026-12-05, 06:25)
 }
 RETIRED_AT = "cab7f63"
+
+
+def retired_train_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The retired training options that ``data`` (a train config's fields) sets to anything
+    but their neutral value, by name."""
+    return {
+        name: data[name]
+        for name, neutral in RETIRED_TRAIN_FIELDS.items()
+        if name in data and data[name] != neutral
+    }
 
 
 LESION_MODES = ("regenerate", "keep_core", "restore_contrast")
