@@ -9,7 +9,7 @@ samples from start scales 0 and 1, against the same reference and with the same 
 (its ``quality.json``) where it has one.
 
     python benchmarks/noise_amp_probe.py decay2000p1:1:1.0,decay2000p1:6:0.5,decay2000p1:6:0
-    python benchmarks/noise_amp_probe.py --image coffee con3a01p115rg10f2:1:2
+    python benchmarks/noise_amp_probe.py --image coffee con3i1000p105rg10f2:1:2
 
 ``--swap-coarsest`` instead replaces the pyramid's scale-0 generator by the ``singan``
 baseline's (same seed, same 2000 iterations alone at scale 0) and scores both.

@@ -476,7 +476,7 @@ def _schedules() -> dict[str, Schedule]:
     by_name[half_ft.name] = half_ft
     by_name[f"{half_ft.name}s1"] = reseeded(half_ft, 1)
     # the concurrent window's coarser generators pulled by the trained scale's reconstruction
-    # loss alone (TrainConfig.concurrent_adversarial_pull 0), one schedule for every image (no freeze rule),
+    # loss alone (TrainConfig.concurrent_adversarial_pull 0, retired 2026-12-06), one schedule for every image (no freeze rule),
     # at power 1.15, the cheapest fall that brings coffee under 1/6 (registered 2026-12-03,
     # 22:13, before it ran; section "The concurrent pull through the reconstruction alone")
     rp = Schedule(
@@ -1593,26 +1593,20 @@ def screen_variants(image: BenchImage, variants: dict[str, dict], base: str) -> 
 
 
 # the screen's variants besides the concurrent learning-rate scales (cache dir: overrides);
-# "pull<a>" (e.g. pull0.3) is the adversarial share a, see screen_pull
+# the adversarial-share variants ("pull_reconstruction", "pull<a>") went with
+# TrainConfig.concurrent_adversarial_pull (retired 2026-12-06; commit 7bf2715 runs them)
 SCREEN_PULLS = {
     "pull_all": {},
-    "pull_reconstruction": {"concurrent_adversarial_pull": 0.0},
     "frozen": {"concurrent_frozen_scales": 1},
 }
 
 
 def screen_pull(name: str) -> dict:
-    """The overrides of a named screen variant: one of ``SCREEN_PULLS`` or ``pull<a>``, the
-    concurrent window's coarser generators pulled by a share a in (0, 1) of the adversarial
-    gradient (``TrainConfig.concurrent_adversarial_pull``)."""
-    if name in SCREEN_PULLS:
-        return SCREEN_PULLS[name]
-    share = name.removeprefix("pull")
-    try:
-        return {"concurrent_adversarial_pull": float(share)}
-    except ValueError:
-        known = ", ".join([*SCREEN_PULLS, "pull<share>"])
-        raise SystemExit(f"--pulls: unknown variant {name!r} (known: {known})") from None
+    """The overrides of a named screen variant, one of ``SCREEN_PULLS``."""
+    if name not in SCREEN_PULLS:
+        known = ", ".join(SCREEN_PULLS)
+        raise SystemExit(f"--pulls: unknown variant {name!r} (known: {known})")
+    return SCREEN_PULLS[name]
 
 
 def cmd_screen(args) -> int:
@@ -1837,9 +1831,7 @@ def main(argv=None) -> int:
     )
     s.add_argument("--images", default="brain,histology")
     s.add_argument("--lr-scales", default="0.03,0.01")
-    s.add_argument(
-        "--pulls", default="", help=f"comma-separated, of: {', '.join(SCREEN_PULLS)}, pull<share>"
-    )
+    s.add_argument("--pulls", default="", help=f"comma-separated, of: {', '.join(SCREEN_PULLS)}")
     s.add_argument("--base", default="con3p105rg10f2")
     s.set_defaults(func=cmd_screen)
     cd = sub.add_parser(

@@ -59,7 +59,8 @@ def test_demo_quick_writes_figures(tmp_path, capsys):
     tum = figs["tumour_insertion"]
     assert tum["seam_naive"] > 0
     scales = [int(k.rsplit("_", 1)[1]) for k in tum if k.startswith("seam_published_scale_")]
-    assert scales
+    assert sorted(scales) == [2, 3]  # --quick: the medical study's injection scales
+    assert sorted(figs["multicontrast_mri"]) == ["start_scale_0", "start_scale_1"]
     for s in scales:  # the lesion-keeping blend keeps more of the lesion than the published one
         assert (
             tum[f"lesion_retention_keep_core_scale_{s}"]

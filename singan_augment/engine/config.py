@@ -220,21 +220,6 @@ class TrainConfig:
     generator is frozen as with ``concurrent_frozen_scales=1``; at or below it (an image
     with a layout, e.g. a head) it is fine-tuned with the finer scales. 0 (default) never
     measures.
-    ``concurrent_adversarial_pull`` a in [0, 1] is the share of the trained scale's
-    adversarial gradient that reaches the coarser generators of the concurrent window (its
-    reconstruction gradient reaches them in full; its own generator gets both in full).
-    1 (ConSinGAN, default) is the plain gradient. 0 keeps the coarser generators consistent
-    with the real image's reconstruction without a finer discriminator pushing them towards
-    the layouts it rates best: measured on two held-out images, it keeps the published start-0
-    variety and loses fidelity (patch SWD over 2x the published), as their random path drifts
-    (docs/time_to_quality.md, "The concurrent pull through the reconstruction alone"). Values
-    in between scale the adversarial gradient (the loss's value is unchanged); screened at
-    0.3 and 0.1, the coarsest generator's variety and drift rise together, and neither share
-    passed the registered screen (same doc, "A share of the adversarial pull"). No named
-    schedule uses a value other than 1. Files written with the earlier
-    ``concurrent_pull="all"/"reconstruction"`` load as 1 / 0
-    (``files.pyramid_files.train_config_from_meta``).
-
     ``gp_every`` k >= 1 applies the gradient penalty lazily: on the first of every k
     discriminator steps of an iteration (steps 0, k, 2k, ... of its ``d_steps``), weighted by
     ``k * gp_weight`` so that its expected weight per step is unchanged (StyleGAN2's lazy
@@ -253,7 +238,7 @@ class TrainConfig:
     opposes what the concurrent pull does to those generators, their loss of variety, and
     leaves the trained scale's own generator alone. Its gradient grows as the variety
     shrinks. 0 (default) is ConSinGAN's loss and the same program as before; it acts only
-    where more than one generator trains, and needs ``concurrent_adversarial_pull`` 1.
+    where more than one generator trains.
     ``concurrent_diversity_floor`` f >= 0 turns that term into a floor: with f > 0 it is
     ``w * max(0, log(f * v0) - log(mean |y - y'|))``, v0 being the same variety at the
     window's start (the mean over ``VARIETY_REF_PAIRS`` random input pairs, drawn from the
@@ -295,11 +280,14 @@ class TrainConfig:
     and a brain slice, where ``fast`` scores 1.04x and 0.68x; same doc, "Coarser generators
     anchored to their own scales"), so no named schedule uses it.
 
-    Retired on 2026-12-06, after their registered runs missed: a brake on the coarsest
-    generators' learning rate in the window (``concurrent_coarsest_lr``,
-    ``concurrent_coarsest_scales``) and a learning rate raised as a scale's count falls
-    (``lr_iters_power``). ``from_dict`` still reads files that record them at the value that
-    changed nothing (``RETIRED_TRAIN_FIELDS``).
+    Retired on 2026-12-06, after their registered runs missed and with no named schedule
+    using them: a brake on the coarsest generators' learning rate in the window
+    (``concurrent_coarsest_lr``, ``concurrent_coarsest_scales``), a learning rate raised as a
+    scale's count falls (``lr_iters_power``), and a share of the adversarial gradient reaching
+    the window's coarser generators (``concurrent_adversarial_pull``; docs/time_to_quality.md,
+    "The concurrent pull through the reconstruction alone" and "A share of the adversarial
+    pull"). ``from_dict`` still reads files that record them at the value that changed
+    nothing (``RETIRED_TRAIN_FIELDS``).
     """
 
     iters: int = 2000
@@ -326,7 +314,6 @@ class TrainConfig:
     concurrent_lr_scale: float = 0.1
     concurrent_frozen_scales: int = 0
     concurrent_freeze_diversity: float = 0.0
-    concurrent_adversarial_pull: float = 1.0
     gp_every: int = 1
     concurrent_diversity_weight: float = 0.0
     concurrent_diversity_floor: float = 0.0
@@ -361,7 +348,6 @@ class TrainConfig:
             concurrent_lr_scale=(0.0, 1.0),
             concurrent_frozen_scales=(0, 1000),
             concurrent_freeze_diversity=(0.0, 100.0),
-            concurrent_adversarial_pull=(0.0, 1.0),
             gp_every=(1, 1000),
             concurrent_diversity_weight=(0.0, 1e6),
             concurrent_diversity_floor=(0.0, 1e3),
@@ -374,11 +360,6 @@ class TrainConfig:
             raise InputError(
                 f"concurrent_rec_anchor ({self.concurrent_rec_anchor}) needs concurrent_stages "
                 f">= 2, got {self.concurrent_stages}"
-            )
-        if self.concurrent_diversity_weight > 0.0 and self.concurrent_adversarial_pull != 1.0:
-            raise InputError(
-                f"concurrent_diversity_weight ({self.concurrent_diversity_weight}) needs "
-                f"concurrent_adversarial_pull 1, got {self.concurrent_adversarial_pull}"
             )
 
     @property
@@ -430,26 +411,25 @@ class TrainConfig:
             bad = retired_train_fields(data)
             if bad:
                 name, value = next(iter(bad.items()))
-                neutral = RETIRED_TRAIN_FIELDS[name]
+                neutral, last = RETIRED_TRAIN_FIELDS[name]
                 raise InputError(
                     f"TrainConfig.{name} = {value!r}: a training option retired on "
                     f"2026-12-06 (its registered runs missed and no named schedule used "
                     f"it; docs/time_to_quality.md). Only {neutral!r}, which changed "
-                    f"nothing, still loads; commit {RETIRED_AT} has the option"
+                    f"nothing, still loads; commit {last} has the option"
                 )
             data = {k: v for k, v in data.items() if k not in RETIRED_TRAIN_FIELDS}
         return _from_dict(cls, data)
 
 
-# Training options retired after their registered runs failed, with the value that made each
-# one a no-op; files written while they existed record them. ``RETIRED_AT``: the last commit
-# that has them.
-RETIRED_TRAIN_FIELDS: dict[str, Any] = {
-    "concurrent_coarsest_lr": 1.0,  # the coarsest generator's brake (2026-12-02, 11:23)
-    "concurrent_coarsest_scales": 1,  # the brake widened to the middle generators (12-02/03)
-    "lr_iters_power": 0.0,  # lr raised as a scale's count falls (2026-12-05, 06:25)
+# Training options retired after their registered runs failed: the value that made each one a
+# no-op (files written while it existed record it), and the last commit that has it.
+RETIRED_TRAIN_FIELDS: dict[str, tuple[Any, str]] = {
+    "concurrent_coarsest_lr": (1.0, "cab7f63"),  # the coarsest generator's brake (12-02)
+    "concurrent_coarsest_scales": (1, "cab7f63"),  # the brake on the middle ones (12-02/03)
+    "lr_iters_power": (0.0, "cab7f63"),  # lr raised as a scale's count falls (12-05)
+    "concurrent_adversarial_pull": (1.0, "7bf2715"),  # the pull's share (12-03/04)
 }
-RETIRED_AT = "cab7f63"
 
 
 def retired_train_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -457,7 +437,7 @@ def retired_train_fields(data: dict[str, Any]) -> dict[str, Any]:
     but their neutral value, by name."""
     return {
         name: data[name]
-        for name, neutral in RETIRED_TRAIN_FIELDS.items()
+        for name, (neutral, _) in RETIRED_TRAIN_FIELDS.items()
         if name in data and data[name] != neutral
     }
 

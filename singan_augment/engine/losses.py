@@ -8,7 +8,6 @@ All inputs are NHWC. Inputs to G are already zero-padded (see ``generate``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -18,8 +17,6 @@ from .generate import run_chain, run_chain_outputs
 from .networks import BatchStats, Params, discriminator_apply, generator_apply
 from .scales import resize_prev
 from .windows import Window, take_window
-
-T = TypeVar("T")
 
 
 def gradient_penalty(
@@ -85,29 +82,6 @@ def generator_loss(
     return total, ({"g_adv": err_adv, "rec": rec_mse, "g_total": total}, g_stats)
 
 
-def scale_gradient(tree: T, factor: float) -> T:
-    """``tree`` unchanged, with the gradient that flows back through it multiplied by
-    ``factor`` (a Python float, fixed when traced): 0 is ``jax.lax.stop_gradient``, 1 the
-    identity; the forward value is bit-identical whatever the factor."""
-    if factor == 0.0:
-        return jax.lax.stop_gradient(tree)
-    if factor == 1.0:
-        return tree
-
-    @jax.custom_vjp
-    def identity(x):
-        return x
-
-    def fwd(x):
-        return x, None
-
-    def bwd(_, g):
-        return (jax.tree.map(lambda v: v * factor, g),)
-
-    identity.defvjp(fwd, bwd)
-    return identity(tree)
-
-
 def chain_generator_loss(
     params: tuple[Params, ...],
     stats: tuple[BatchStats, ...],
@@ -121,7 +95,6 @@ def chain_generator_loss(
     shapes: Sequence[tuple[int, ...]],
     config: ModelConfig,
     *,
-    adversarial_pull: float = 1.0,
     diversity_weight: float = 0.0,
     other_prev: jax.Array | None = None,
     other_noise_p: Sequence[jax.Array] | None = None,
@@ -130,11 +103,8 @@ def chain_generator_loss(
     anchors: Sequence[tuple[jax.Array, jax.Array]] = (),
 ) -> tuple[jax.Array, tuple[dict[str, jax.Array], tuple[BatchStats, ...]]]:
     """``-mean D(chain(fake)) + rec_weight * MSE(chain(rec), real)`` through the generators
-    ``params`` (coarsest first; ``generate.run_chain``), all in training mode. The loss's
-    value does not depend on ``adversarial_pull`` in [0, 1], only its gradient: the coarser
-    generators get ``adversarial_pull`` times the adversarial term's gradient and all of the
-    reconstruction term's; the last generator gets both in full. 1 (ConSinGAN) is the plain
-    gradient; 0 trains the coarser generators by the reconstruction term alone.
+    ``params`` (coarsest first; ``generate.run_chain``), all in training mode. Both terms'
+    gradients reach every generator of the chain (ConSinGAN's concurrent training).
 
     Args:
         fake_prev, rec_prev: (1, *shapes[0], C) images entering the first generator on the
@@ -142,8 +112,7 @@ def chain_generator_loss(
         fake_noise_p, rec_noise_p: per generator, its padded scaled noise on each path.
         real: (1, *shapes[-1], C).
         diversity_weight, other_prev, other_noise_p: with w > 0 (``TrainConfig.
-            concurrent_diversity_weight``; needs ``adversarial_pull`` 1 and two or more
-            generators), the loss also has ``-w * log(mean |y - y'|)``, y the coarser
+            concurrent_diversity_weight``; needs two or more generators), the loss also has ``-w * log(mean |y - y'|)``, y the coarser
             generators' output on the random path and y' theirs on a second random input
             (``other_prev``, ``other_noise_p``, shaped as ``fake_prev``, ``fake_noise_p``);
             reported as ``"variety"`` (mean |y - y'|, in the [-1, 1] image range).
@@ -169,12 +138,8 @@ def chain_generator_loss(
             window,
         )  # fmt: skip
     else:
-        adv_params = params
-        if adversarial_pull != 1.0:
-            lower = (scale_gradient(q, adversarial_pull) for q in params[:-1])
-            adv_params = (*lower, params[-1])
         fake, stats = run_chain(
-            adv_params, stats, fake_prev, fake_noise_p, shapes, config, train=True, window=window
+            params, stats, fake_prev, fake_noise_p, shapes, config, train=True, window=window
         )
     err_adv = -jnp.mean(discriminator_apply(d_params, fake, config=config))
     recs, stats = run_chain_outputs(

@@ -67,7 +67,6 @@ SCHEDULE_FIELDS = (
     "concurrent_lr_scale",
     "concurrent_frozen_scales",
     "concurrent_freeze_diversity",
-    "concurrent_adversarial_pull",
     "gp_every",
     "concurrent_diversity_weight",
     "concurrent_diversity_floor",

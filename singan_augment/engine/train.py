@@ -274,9 +274,6 @@ def make_iteration(
         concurrent_frozen_scales=0,
         concurrent_freeze_diversity=0.0,
         concurrent_lr_scale=tcfg.concurrent_lr_scale if k > 1 else TrainConfig.concurrent_lr_scale,
-        concurrent_adversarial_pull=(
-            tcfg.concurrent_adversarial_pull if k > 1 else TrainConfig.concurrent_adversarial_pull
-        ),
         concurrent_diversity_weight=(
             tcfg.concurrent_diversity_weight if k > 1 else TrainConfig.concurrent_diversity_weight
         ),
@@ -424,7 +421,6 @@ def _iteration(
                 consts.rec_weight,
                 chain_shapes,
                 mcfg,
-                adversarial_pull=float(tcfg.concurrent_adversarial_pull),
                 window=g_window,
                 anchors=anchors,
                 **diversity,

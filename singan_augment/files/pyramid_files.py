@@ -86,13 +86,14 @@ def model_config_from_meta(meta: dict[str, Any]) -> ModelConfig:
 
 
 # ``TrainConfig.concurrent_pull`` (2026-12-03) became ``concurrent_adversarial_pull``, a share
+# (since retired: ``engine.config.RETIRED_TRAIN_FIELDS``)
 _CONCURRENT_PULL_SHARES = {"all": 1.0, "reconstruction": 0.0}
 
 
 def train_config_from_meta(meta: dict[str, Any]) -> TrainConfig:
-    """The train config of a pyramid.json. Files written with ``concurrent_pull`` (its values
-    ``"all"`` and ``"reconstruction"``) load with ``concurrent_adversarial_pull`` 1 and 0, the
-    same training."""
+    """The train config of a pyramid.json. Files written with ``concurrent_pull`` read it as
+    the share it became (``"all"`` 1, ``"reconstruction"`` 0), so ``"all"``, the same training
+    as today's, loads and ``"reconstruction"`` is refused as that retired option."""
     data = meta["train_config"]
     if isinstance(data, dict) and "concurrent_pull" in data:
         data = dict(data)

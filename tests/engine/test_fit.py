@@ -376,11 +376,6 @@ def test_concurrent_stages_are_part_of_the_schedule_and_checked():
         TrainConfig(concurrent_frozen_scales=-1)
     assert schedule_name(TrainConfig(concurrent_frozen_scales=1)) == "custom"
     assert schedule_name(TrainConfig(iters_decay_from=2)) == "custom"
-    for bad in (1.5, -0.1, "reconstruction", float("nan")):
-        with pytest.raises(InputError, match="concurrent_adversarial_pull"):
-            TrainConfig(concurrent_adversarial_pull=bad)
-    assert schedule_name(TrainConfig(concurrent_adversarial_pull=0.3)) == "custom"
-    assert TrainConfig.from_dict({"iters": 5}).concurrent_adversarial_pull == 1.0
 
 
 @pytest.mark.parametrize("value", ["x", 3, None])
@@ -463,26 +458,6 @@ def test_the_freeze_rule_is_part_of_the_schedule_and_checked():
     assert schedule_name(TrainConfig(concurrent_freeze_diversity=0.3)) == "custom"
 
 
-@pytest.mark.parametrize("pull, coarsest_moves", [(1.0, True), (0.0, False)])
-def test_a_reconstruction_pull_without_a_reconstruction_weight_leaves_the_coarsest_alone(
-    pull, coarsest_moves
-):
-    """With ``rec_weight`` 0 the only pull left on the coarsest generator while scale 1
-    trains is the adversarial one, which ``concurrent_adversarial_pull=0`` stops: the
-    generator then ends where its own scale left it; scale 1's own generator trains anyway."""
-    cfg = dataclasses.replace(RULE, rec_weight=0.0, concurrent_adversarial_pull=pull)
-    after0 = _rule_fit(tiny_image(), 0, cfg, stop_scale=0)
-    after1 = _rule_fit(tiny_image(), 0, cfg)
-    same = all(
-        np.array_equal(a, b)
-        for a, b in zip(
-            jax.tree.leaves(after1.stages[0].params), jax.tree.leaves(after0.stages[0].params)
-        )
-    )
-    assert same != coarsest_moves
-    assert after1.num_trained == 2
-
-
 @pytest.mark.parametrize("bad", [0, -1, 2, 1.5, "3"])
 def test_the_lazy_penalty_is_part_of_the_schedule_and_checked(bad):
     """``gp_every`` must be a positive int dividing ``d_steps`` (3): the error names it."""
@@ -504,10 +479,6 @@ def test_the_lazy_penalty_is_part_of_the_schedule_and_checked(bad):
         ({"concurrent_diversity_weight": -1.0}, "concurrent_diversity_weight"),
         ({"concurrent_diversity_weight": float("nan")}, "concurrent_diversity_weight"),
         ({"concurrent_diversity_floor": -0.5}, "concurrent_diversity_floor"),
-        (
-            {"concurrent_diversity_weight": 1.0, "concurrent_adversarial_pull": 0.5},
-            "concurrent_adversarial_pull",
-        ),
     ],
 )
 def test_the_mode_seeking_weight_is_part_of_the_schedule_and_checked(kwargs, match):

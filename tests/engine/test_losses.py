@@ -10,7 +10,7 @@ import pytest
 
 from singan_augment.engine.config import ModelConfig
 from singan_augment.engine.generate import run_chain
-from singan_augment.engine.losses import chain_generator_loss, scale_gradient
+from singan_augment.engine.losses import chain_generator_loss
 from singan_augment.engine.networks import init_discriminator, init_generator
 from singan_augment.engine.scales import pad
 
@@ -33,13 +33,16 @@ def _inputs():
     return params, stats, d, fake_prev, noise_p, jnp.zeros_like(fake_prev), rec_noise_p, real
 
 
-def _grads(adversarial_pull: float, rec_weight: float = 10.0):
+# jitted: one compile for every weight below (the weights are traced), where running the
+# three-generator chain and its gradient op by op takes seconds
+_LOSS = jax.jit(jax.value_and_grad(chain_generator_loss, has_aux=True), static_argnums=(9, 10))
+
+
+def _grads(rec_weight: float = 10.0):
     params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real = _inputs()
-    fn = jax.value_and_grad(chain_generator_loss, has_aux=True)
-    (loss, _), grads = fn(
-        params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real, rec_weight,
-        SHAPES, MCFG, adversarial_pull=adversarial_pull,
-    )  # fmt: skip
+    (loss, _), grads = _LOSS(
+        params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real, rec_weight, SHAPES, MCFG
+    )
     return float(loss), grads
 
 
@@ -51,7 +54,7 @@ def _rec_only_grads(rec_weight: float = 10.0):
         rec, _ = run_chain(params, stats, rec_prev, rec_noise_p, SHAPES, MCFG, train=True)
         return rec_weight * jnp.mean(jnp.square(rec - real))
 
-    return jax.grad(rec_term)(params)
+    return jax.jit(jax.grad(rec_term))(params)
 
 
 def _close(a, b) -> bool:
@@ -61,50 +64,20 @@ def _close(a, b) -> bool:
     )
 
 
-@pytest.mark.parametrize("share", [0.0, 0.3, 0.7])
-def test_the_coarser_generators_get_the_reconstruction_and_a_share_of_the_adversarial_pull(share):
-    loss_all, g_all = _grads(1.0)
-    loss, g = _grads(share)
-    rec_only = _rec_only_grads()
-    assert loss == loss_all  # the value is the same loss; only its gradient is scaled
-    for j in range(len(SHAPES) - 1):
-        adv = jax.tree.map(lambda a, r: a - r, g_all[j], rec_only[j])
-        want = jax.tree.map(lambda r, a: r + share * a, rec_only[j], adv)
-        assert _close(g[j], want), f"generator {j}"
-        assert not _close(g_all[j], rec_only[j]), f"generator {j}: the adversarial part is 0"
-    # the trained scale's own generator gets both terms in full whatever the share
-    assert _close(g[-1], g_all[-1])
-
-
-@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
-def test_without_a_reconstruction_weight_only_the_adversarial_pull_moves_coarser_ones(share):
-    _, grads = _grads(share, rec_weight=0.0)
-    _, full = _grads(1.0, rec_weight=0.0)
-    lower = jax.tree.leaves(grads[:-1])
-    assert any(float(jnp.abs(g).max()) > 0.0 for g in lower) == (share > 0)
-    for g, f in zip(lower, jax.tree.leaves(full[:-1])):
-        np.testing.assert_allclose(g, share * f, rtol=1e-6, atol=1e-9)
-
-
-@pytest.mark.parametrize("factor", [0.0, 0.25, 1.0, 2.0])
-def test_scale_gradient_keeps_the_value_and_scales_the_gradient(factor):
-    x = {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.array([0.5, -1.5])}
-
-    def f(t):
-        u = scale_gradient(t, factor)
-        return jnp.sum(jnp.sin(u["w"])) + jnp.sum(u["b"] ** 2)
-
-    assert float(f(x)) == float(jnp.sum(jnp.sin(x["w"])) + jnp.sum(x["b"] ** 2))
-    g = jax.grad(f)(x)
-    np.testing.assert_allclose(g["w"], factor * jnp.cos(x["w"]), rtol=1e-6)
-    np.testing.assert_allclose(g["b"], factor * 2 * x["b"], rtol=1e-6)
-
-
-# jitted: one compile for every weight below (the weights are traced), where running the
-# three-generator chain and its gradient op by op takes seconds
-_ANCHORED_LOSS = jax.jit(
-    jax.value_and_grad(chain_generator_loss, has_aux=True), static_argnums=(9, 10)
-)
+def test_every_generator_of_the_chain_gets_both_terms():
+    """ConSinGAN's concurrent loss: each generator's gradient is the adversarial term's plus
+    the reconstruction term's (taken apart with ``rec_weight`` 0 and the term alone), and
+    neither part is zero, the coarser generators' included. (Compiled and eager sums differ
+    in float32 rounding, up to 5e-6 on the pre-BN biases, whose true gradient is 0.)"""
+    _, full = _grads()
+    _, adv = _grads(rec_weight=0.0)
+    rec = _rec_only_grads()
+    for j in range(len(SHAPES)):
+        for f, a, r in zip(*(jax.tree.leaves(t[j]) for t in (full, adv, rec))):
+            np.testing.assert_allclose(f, a + r, rtol=1e-4, atol=1e-5, err_msg=f"generator {j}")
+        for part, name in ((adv[j], "adversarial"), (rec[j], "reconstruction")):
+            biggest = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(part))
+            assert biggest > 0.0, f"generator {j}: the {name} part is 0"
 
 
 def _anchored(weights, anchor_reals=None):
@@ -113,7 +86,7 @@ def _anchored(weights, anchor_reals=None):
         ks = jax.random.split(jax.random.PRNGKey(11), len(SHAPES) - 1)
         anchor_reals = [jnp.tanh(jax.random.normal(k, (1, *s, C))) for k, s in zip(ks, SHAPES)]
     anchors = tuple((a, jnp.float32(w)) for a, w in zip(anchor_reals, weights))
-    (loss, (aux, _)), grads = _ANCHORED_LOSS(
+    (loss, (aux, _)), grads = _LOSS(
         params, stats, d, fake_prev, noise_p, rec_prev, rec_noise_p, real, 10.0, SHAPES, MCFG,
         anchors=anchors,
     )  # fmt: skip
@@ -124,7 +97,7 @@ def _anchored(weights, anchor_reals=None):
 def test_an_anchor_adds_each_coarser_reconstructions_own_error(weights):
     """The anchored loss is ConSinGAN's plus ``w_j * MSE(rec_j, real_j)`` for each coarser
     generator j, ``rec_j`` the reconstruction path cut after j (computed here on its own)."""
-    plain, _ = _grads(1.0)
+    plain, _ = _grads()
     loss, aux, _, reals = _anchored(weights)
     params, stats, _, _, _, rec_prev, rec_noise_p, _ = _inputs()
     mses = []

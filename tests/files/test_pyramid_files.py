@@ -166,22 +166,31 @@ def test_clamp_is_recorded_and_files_from_before_it_load_unclamped(tiny_pyramid_
     assert model_config_from_meta(meta).clamp is True
 
 
-@pytest.mark.parametrize("pull, share", [("all", 1.0), ("reconstruction", 0.0), ("both", None)])
-def test_files_with_the_earlier_concurrent_pull_load_as_its_share(pyr_copy, pull, share):
+@pytest.mark.parametrize(
+    "pull, match",
+    [
+        ("all", None),
+        ("reconstruction", r"concurrent_adversarial_pull = 0\.0: a training option retired"),
+        ("both", "concurrent_pull.*'both'"),
+    ],
+)
+def test_files_with_the_earlier_concurrent_pull_load_as_its_share(pyr_copy, pull, match):
+    """``concurrent_pull`` became a share, since retired: "all" (share 1, today's training)
+    loads with the same config, "reconstruction" (share 0) is refused by the retired name."""
     from singan_augment.files.pyramid_files import metadata_sha256
 
     p = pyr_copy / JSON_NAME
     meta = json.loads(p.read_text())
-    train = dict(meta["train_config"])
-    assert train.pop("concurrent_adversarial_pull") == 1.0  # new pyramids record the share
-    meta["train_config"] = {**train, "concurrent_pull": pull}
+    before = load_pyramid(pyr_copy).train_config
+    assert "concurrent_adversarial_pull" not in meta["train_config"]  # new files lack it
+    meta["train_config"] = {**meta["train_config"], "concurrent_pull": pull}
     meta["metadata_sha256"] = metadata_sha256(meta)
     p.write_text(json.dumps(meta))
-    if share is None:
-        with pytest.raises(PyramidFileError, match="concurrent_pull.*'both'"):
-            load_pyramid(pyr_copy)
+    if match is None:
+        assert load_pyramid(pyr_copy).train_config == before
     else:
-        assert load_pyramid(pyr_copy).train_config.concurrent_adversarial_pull == share
+        with pytest.raises(PyramidFileError, match=match):
+            load_pyramid(pyr_copy)
 
 
 @pytest.mark.parametrize(
@@ -193,6 +202,8 @@ def test_files_with_the_earlier_concurrent_pull_load_as_its_share(pyr_copy, pull
         ("concurrent_coarsest_lr", 0.3, False),
         ("concurrent_coarsest_scales", 3, False),
         ("lr_iters_power", 0.5, False),
+        ("concurrent_adversarial_pull", 1.0, True),
+        ("concurrent_adversarial_pull", 0.3, False),
     ],
 )
 def test_files_that_record_a_retired_option_load_only_at_its_neutral_value(
@@ -201,7 +212,7 @@ def test_files_that_record_a_retired_option_load_only_at_its_neutral_value(
     """Every pyramid.json written before 2026-12-06 records the retired training options
     (``engine.config.RETIRED_TRAIN_FIELDS``); at the value that changed nothing it loads with
     the same config, at any other it is refused by name, with the commit that has it."""
-    from singan_augment.engine.config import RETIRED_AT
+    from singan_augment.engine.config import RETIRED_TRAIN_FIELDS
     from singan_augment.files.pyramid_files import metadata_sha256
 
     p = pyr_copy / JSON_NAME
@@ -213,7 +224,8 @@ def test_files_that_record_a_retired_option_load_only_at_its_neutral_value(
     if loads:
         assert load_pyramid(pyr_copy).train_config == before
     else:
-        with pytest.raises(PyramidFileError, match=f"{field} = {value!r}.*{RETIRED_AT}"):
+        last = RETIRED_TRAIN_FIELDS[field][1]
+        with pytest.raises(PyramidFileError, match=f"{field} = {value!r}.*commit {last}"):
             load_pyramid(pyr_copy)
 
 
