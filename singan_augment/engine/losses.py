@@ -112,10 +112,11 @@ def chain_generator_loss(
         fake_noise_p, rec_noise_p: per generator, its padded scaled noise on each path.
         real: (1, *shapes[-1], C).
         diversity_weight, other_prev, other_noise_p: with w > 0 (``TrainConfig.
-            concurrent_diversity_weight``; needs two or more generators), the loss also has ``-w * log(mean |y - y'|)``, y the coarser
-            generators' output on the random path and y' theirs on a second random input
-            (``other_prev``, ``other_noise_p``, shaped as ``fake_prev``, ``fake_noise_p``);
-            reported as ``"variety"`` (mean |y - y'|, in the [-1, 1] image range).
+            concurrent_diversity_weight``; needs two or more generators), the loss also has
+            ``-w * log(mean |y - y'|)``, y the coarser generators' output on the random path
+            and y' theirs on a second random input (``other_prev``, ``other_noise_p``, shaped
+            as ``fake_prev``, ``fake_noise_p``); reported as ``"variety"`` (mean |y - y'|, in
+            the [-1, 1] image range).
         variety_floor: None for that plain log term; a variety v_f (scalar, same units)
             makes it the floor ``w * max(0, log v_f - log(mean |y - y'|))``
             (``TrainConfig.concurrent_diversity_floor``).

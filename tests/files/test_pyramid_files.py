@@ -174,7 +174,7 @@ def test_clamp_is_recorded_and_files_from_before_it_load_unclamped(tiny_pyramid_
         ("both", "concurrent_pull.*'both'"),
     ],
 )
-def test_files_with_the_earlier_concurrent_pull_load_as_its_share(pyr_copy, pull, match):
+def test_files_with_the_earlier_concurrent_pull_read_as_its_share(pyr_copy, pull, match):
     """``concurrent_pull`` became a share, since retired: "all" (share 1, today's training)
     loads with the same config, "reconstruction" (share 0) is refused by the retired name."""
     from singan_augment.files.pyramid_files import metadata_sha256
