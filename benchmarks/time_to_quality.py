@@ -667,6 +667,16 @@ def _schedules() -> dict[str, Schedule]:
         "fast (con3d039p105rg10f2) with concurrent_rec_anchor 0.1 (added 2026-12-05)",
         concurrent_rec_anchor=0.1,
     )
+    # `fast` with two concurrent stages instead of ConSinGAN's three: the coarsest generator
+    # pulled through scale 1's window only, every generator by one finer scale (registered
+    # 2026-12-06, 03:00, before it ran; section "Two concurrent stages")
+    by_name["con2d039p105rg10f2"] = variant(
+        fast,
+        "con2d039p105rg10f2",
+        "fast (con3d039p105rg10f2) with two concurrent stages (added 2026-12-06)",
+        concurrent_stages=2,
+    )
+    by_name["con2d039p105rg10f2s1"] = reseeded(by_name["con2d039p105rg10f2"], 1)
     return by_name
 
 
