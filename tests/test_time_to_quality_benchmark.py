@@ -100,3 +100,21 @@ def test_every_registered_schedule_builds_or_names_its_retired_option():
         else:
             ttq.configs(sched)
     assert ttq.fast_name() == "con3d039p105rg10f2"
+
+
+def test_the_report_reads_every_committed_result(tmp_path, capsys):
+    """``report`` on the committed results tree: it prints a row per registered job and draws
+    the figure; result folders of schedules the registry no longer holds (the growing
+    generator's) are left out, not costed as another step (its crash on them went unseen
+    from 2026-12-05 to 2026-12-06)."""
+    fig = tmp_path / "ttq.png"
+    assert ttq.main(["report", "--figure", str(fig)]) == 0
+    assert fig.stat().st_size > 10_000
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| coffee | con")]
+    assert rows and "| coffee | singan | " in out
+    on_disk = {d.parent.name for d in ttq.ROOT.glob("*/grow*/quality.json")}
+    assert on_disk  # the growing runs are committed ...
+    assert "| grow" not in out and not any(
+        n.startswith("grow") for runs in ttq.load_results().values() for n in runs
+    )  # ... and not reported
