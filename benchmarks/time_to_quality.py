@@ -677,6 +677,18 @@ def _schedules() -> dict[str, Schedule]:
         concurrent_stages=2,
     )
     by_name["con2d039p105rg10f2s1"] = reseeded(by_name["con2d039p105rg10f2"], 1)
+    # `fast` with half its iterations at scales 1-3 only (1198, 757, 474 -> 599, 379, 237 on
+    # coffee's pyramid; the finer scales keep `fast`'s counts): does the coarse window's pull
+    # duration set the variety and the fine scales' iterations the fidelity? (registered
+    # 2026-12-06, 03:34, before it ran; section "Half the pull at scales 1-3")
+    by_name["con3d039h3p105rg10f2"] = variant(
+        fast,
+        "con3d039h3p105rg10f2",
+        "fast (con3d039p105rg10f2) with 2000, 599, 379, 237 iterations at scales 0-3 "
+        "(added 2026-12-06)",
+        iters_by_scale=(2000, 599, 379, 237),
+    )
+    by_name["con3d039h3p105rg10f2s1"] = reseeded(by_name["con3d039h3p105rg10f2"], 1)
     return by_name
 
 

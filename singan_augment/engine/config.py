@@ -56,6 +56,10 @@ def _check_fields(obj: Any, **ranges: tuple[float | None, float | None]) -> None
             ok = isinstance(v, bool)
         elif kind == "int":
             ok = isinstance(v, int | np.integer) and not isinstance(v, bool)
+        elif kind.startswith("tuple[int"):
+            ok = isinstance(v, tuple) and all(
+                isinstance(x, int | np.integer) and not isinstance(x, bool) for x in v
+            )
         elif kind == "float":
             ok = (
                 isinstance(v, int | float | np.integer | np.floating)
@@ -65,10 +69,14 @@ def _check_fields(obj: Any, **ranges: tuple[float | None, float | None]) -> None
         else:
             ok = isinstance(v, str)
         if not ok:
-            raise InputError(f"{name}.{f.name} must be a finite {kind.split('[')[0]}, got {v!r}")
+            what = (
+                "tuple of ints" if kind.startswith("tuple[int") else f"finite {kind.split('[')[0]}"
+            )
+            raise InputError(f"{name}.{f.name} must be a {what}, got {v!r}")
         lo, hi = ranges.get(f.name, (None, None))
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise InputError(f"{name}.{f.name} must be in [{lo}, {hi}], got {v!r}")
+        for x in v if isinstance(v, tuple) else (v,):
+            if (lo is not None and x < lo) or (hi is not None and x > hi):
+                raise InputError(f"{name}.{f.name} must be in [{lo}, {hi}], got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -188,6 +196,8 @@ class TrainConfig:
     keeps the full ``iters`` at scales 0..j and lets the count fall from there:
     ``iters * (A_n / A_j) ** -p`` at the finer scales (the cheap middle scales keep the
     published count, and the fall starts at the first scale that is not cheap).
+    ``iters_by_scale`` (n_0, n_1, ...) sets the counts of the first scales outright, in
+    place of that rule; the scales past its end follow the rule. () (default) sets none.
 
     ``plateau_window`` > 0 stops a scale early once its reconstruction loss has plateaued: at
     the end of every window of that many iterations (before the lr drop), if the window's mean
@@ -306,6 +316,7 @@ class TrainConfig:
     iters_decay: float = 0.0
     iters_min: int = 1
     iters_decay_from: int = 0
+    iters_by_scale: tuple[int, ...] = ()
     plateau_window: int = 0
     plateau_tol: float = 0.01
     rec_weight_growth: float = 0.0
@@ -340,6 +351,7 @@ class TrainConfig:
             iters_decay=(0.0, 4.0),
             iters_min=(1, 10**9),
             iters_decay_from=(0, 1000),
+            iters_by_scale=(1, 10**9),
             plateau_window=(0, 10**6),
             plateau_tol=(0.0, 1.0),
             rec_weight_growth=(0.0, 4.0),
@@ -368,12 +380,15 @@ class TrainConfig:
         return int(round(self.iters * self.lr_drop_at))
 
     def scale_iters(self, scale: int, shapes: Sequence[Sequence[int]]) -> tuple[int, int]:
-        """(iterations, lr-drop iteration) of ``scale`` in a pyramid of ``shapes``; with
-        ``iters_decay`` the count falls with the ratio of pixel (voxel) counts to scale 0's (to
-        scale ``iters_decay_from``'s, and not at all up to it)."""
+        """(iterations, lr-drop iteration) of ``scale`` in a pyramid of ``shapes``: its entry
+        of ``iters_by_scale`` where it has one; else, with ``iters_decay``, the count falls
+        with the ratio of pixel (voxel) counts to scale 0's (to scale ``iters_decay_from``'s,
+        and not at all up to it)."""
         n = self.iters
         start = min(self.iters_decay_from, len(shapes) - 1)
-        if self.iters_decay > 0.0 and scale > start:
+        if scale < len(self.iters_by_scale):
+            n = int(self.iters_by_scale[scale])
+        elif self.iters_decay > 0.0 and scale > start:
             ratio = area_ratio(scale, shapes) / area_ratio(start, shapes)
             n = max(min(self.iters_min, self.iters), int(round(n * ratio**-self.iters_decay)))
         return n, int(round(n * self.lr_drop_at))

@@ -58,6 +58,7 @@ SCHEDULE_FIELDS = (
     "iters_decay",
     "iters_min",
     "iters_decay_from",
+    "iters_by_scale",
     "lr_drop_at",
     "plateau_window",
     "plateau_tol",

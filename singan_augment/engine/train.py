@@ -288,6 +288,7 @@ def make_iteration(
         iters=1,
         iters_decay=0.0,
         iters_min=1,
+        iters_by_scale=(),
         lr_drop_at=TrainConfig.lr_drop_at,
         plateau_window=0,
         plateau_tol=TrainConfig.plateau_tol,

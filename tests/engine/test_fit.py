@@ -148,6 +148,43 @@ def test_scale_iters_follow_the_area(decay, floor, start, expect):
 
 
 @pytest.mark.parametrize(
+    "by_scale, expect",
+    [
+        ((), [40, 20, 10]),  # the rule alone (areas 1x, 2x, 4x)
+        ((7,), [7, 20, 10]),  # the first scale set, the rest by the rule
+        ((7, 9), [7, 9, 10]),
+        ((7, 9, 11, 13), [7, 9, 11]),  # longer than the pyramid: its own scales only
+    ],
+)
+def test_iters_by_scale_sets_the_first_scales_and_the_rule_the_rest(by_scale, expect):
+    cfg = TrainConfig(iters=40, iters_decay=1.0, lr_drop_at=0.5, iters_by_scale=by_scale)
+    shapes = [(10, 10), (10, 20), (20, 20)]
+    got = [cfg.scale_iters(n, shapes) for n in range(3)]
+    assert [g[0] for g in got] == expect
+    assert [g[1] for g in got] == [round(0.5 * n) for n in expect]
+
+
+@pytest.mark.parametrize("bad", [(0,), (2, -1), (1.5,), (True,), "12", [12]])
+def test_iters_by_scale_is_part_of_the_schedule_and_checked(bad):
+    import json
+
+    from singan_augment.engine.schedules import schedule_name
+    from singan_augment.engine.train import make_iteration
+
+    with pytest.raises(InputError, match=r"iters_by_scale must be"):
+        TrainConfig(iters_by_scale=bad)
+    cfg = TrainConfig(iters_by_scale=(30, 20))
+    assert schedule_name(cfg) == "custom"
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # a JSON list
+    assert TrainConfig.from_dict({"iters": 5}).iters_by_scale == ()  # older pyramid.json
+    # the counts live in the optimiser state: any counts share the published step
+    shapes = [(10, 10), (10, 20), (20, 20)]
+    assert make_iteration(1, shapes, 3, TINY_MODEL, cfg) is make_iteration(
+        1, shapes, 3, TINY_MODEL, TrainConfig()
+    )
+
+
+@pytest.mark.parametrize(
     "growth, scales, expect",
     [
         (0.0, 0, [10.0, 10.0, 10.0]),  # published: alpha = 10 at every scale
@@ -210,18 +247,21 @@ def test_rec_weight_growth_is_part_of_the_schedule_and_checked():
 
 
 def test_a_decayed_schedule_trains_fewer_iterations_at_the_fine_scales():
-    """The counts reach the training loop: per-scale summaries differ only through them, and
-    the run is deterministic under its seed."""
-    tcfg = TrainConfig(iters=12, iters_decay=1.0, iters_min=3)
-    seen = []
+    """The counts reach the training loop: each scale runs the iterations its config plans
+    (the first set by ``iters_by_scale``, the finer ones falling with the area from
+    ``iters``), and the run is deterministic under its seed."""
+    tcfg = TrainConfig(iters=12, iters_decay=1.0, iters_min=3, iters_by_scale=(5,))
+    runs = []
 
     def record(pyrs, scale, summaries):
-        seen.append(pyrs[0].train_config.scale_iters(scale, pyrs[0].shapes)[0])
+        runs.append(int(summaries[0]["iters_run"]))
 
     kw = {**KW, "train_config": tcfg}
     a = fit(tiny_image(), 3, on_scale_done=record, **kw)
     b = fit(tiny_image(), 3, **kw)
-    assert seen[0] == 12 and seen == sorted(seen, reverse=True) and seen[-1] < 12
+    planned = [tcfg.scale_iters(n, a.shapes)[0] for n in range(a.num_scales)]
+    assert runs == planned and planned[0] == 5
+    assert planned[1] < 12 and planned[1:] == sorted(planned[1:], reverse=True)
     for x, y in zip(stage_leaves(a), stage_leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
