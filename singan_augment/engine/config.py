@@ -376,7 +376,8 @@ class TrainConfig:
 
     @property
     def lr_drop_iter(self) -> int:
-        """The coarsest scale's lr-drop iteration (``scale_iters`` gives every scale's)."""
+        """The lr-drop iteration of ``iters`` iterations (``scale_iters`` gives each scale's,
+        ``iters_by_scale`` included)."""
         return int(round(self.iters * self.lr_drop_at))
 
     def scale_iters(self, scale: int, shapes: Sequence[Sequence[int]]) -> tuple[int, int]:
