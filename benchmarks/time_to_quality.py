@@ -477,8 +477,9 @@ def _schedules() -> dict[str, Schedule]:
     by_name[f"{half_ft.name}s1"] = reseeded(half_ft, 1)
     # the concurrent window's coarser generators pulled by the trained scale's reconstruction
     # loss alone (TrainConfig.concurrent_adversarial_pull 0, retired 2026-12-06), one schedule
-    # for every image (no freeze rule), at power 1.15, the cheapest fall that brings coffee under 1/6 (registered 2026-12-03,
-    # 22:13, before it ran; section "The concurrent pull through the reconstruction alone")
+    # for every image (no freeze rule), at power 1.15, the cheapest fall that brings coffee
+    # under 1/6 (registered 2026-12-03, 22:13, before it ran; section "The concurrent pull
+    # through the reconstruction alone")
     rp = Schedule(
         "con3rp115rg10f2",
         {

@@ -445,6 +445,7 @@ RETIRED_TRAIN_FIELDS: dict[str, tuple[Any, str]] = {
     "concurrent_coarsest_scales": (1, "cab7f63"),  # the brake on the middle ones (12-02/03)
     "lr_iters_power": (0.0, "cab7f63"),  # lr raised as a scale's count falls (12-05)
     "concurrent_adversarial_pull": (1.0, "7bf2715"),  # the pull's share (12-03/04)
+    "concurrent_pull": ("all", "7a3cd1f"),  # its first form, "all" or "reconstruction" (12-03)
 }
 
 

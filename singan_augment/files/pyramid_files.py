@@ -85,25 +85,10 @@ def model_config_from_meta(meta: dict[str, Any]) -> ModelConfig:
     return ModelConfig.from_dict(data)
 
 
-# ``TrainConfig.concurrent_pull`` (2026-12-03) became ``concurrent_adversarial_pull``, a share
-# (since retired: ``engine.config.RETIRED_TRAIN_FIELDS``)
-_CONCURRENT_PULL_SHARES = {"all": 1.0, "reconstruction": 0.0}
-
-
 def train_config_from_meta(meta: dict[str, Any]) -> TrainConfig:
-    """The train config of a pyramid.json. Files written with ``concurrent_pull`` read it as
-    the share it became (``"all"`` 1, ``"reconstruction"`` 0), so ``"all"``, the same training
-    as today's, loads and ``"reconstruction"`` is refused as that retired option."""
-    data = meta["train_config"]
-    if isinstance(data, dict) and "concurrent_pull" in data:
-        data = dict(data)
-        pull = data.pop("concurrent_pull")
-        if pull not in _CONCURRENT_PULL_SHARES:
-            raise InputError(
-                f"TrainConfig.concurrent_pull must be one of 'all', 'reconstruction', got {pull!r}"
-            )
-        data.setdefault("concurrent_adversarial_pull", _CONCURRENT_PULL_SHARES[pull])
-    return TrainConfig.from_dict(data)
+    """The train config of a pyramid.json (``TrainConfig.from_dict``: the fields of retired
+    options, ``concurrent_pull`` of 2026-12-03 among them, load at their neutral value only)."""
+    return TrainConfig.from_dict(meta["train_config"])
 
 
 def expected_shapes(meta: dict[str, Any]) -> dict[str, tuple[int, ...]]:

@@ -170,13 +170,13 @@ def test_clamp_is_recorded_and_files_from_before_it_load_unclamped(tiny_pyramid_
     "pull, match",
     [
         ("all", None),
-        ("reconstruction", r"concurrent_adversarial_pull = 0\.0: a training option retired"),
+        ("reconstruction", r"concurrent_pull = 'reconstruction': a training option retired"),
         ("both", "concurrent_pull.*'both'"),
     ],
 )
-def test_files_with_the_earlier_concurrent_pull_read_as_its_share(pyr_copy, pull, match):
-    """``concurrent_pull`` became a share, since retired: "all" (share 1, today's training)
-    loads with the same config, "reconstruction" (share 0) is refused by the retired name."""
+def test_files_with_the_earlier_concurrent_pull_load_only_as_all(pyr_copy, pull, match):
+    """``concurrent_pull`` (2026-12-03) is a retired option like the share that replaced it:
+    "all" (today's training) loads with the same config, any other value is refused by name."""
     from singan_augment.files.pyramid_files import metadata_sha256
 
     p = pyr_copy / JSON_NAME
