@@ -36,7 +36,13 @@ STARTS = ("start0", "start1")
 # name on these images (docs/time_to_quality.md, "A per-image rule"); elsewhere ``fast``'s runs
 # are named ``ttq.fast_name()`` (and ``...s<seed>`` for other seeds)
 FAST_RESOLVED = {"brain": "con3p105rg10f2", "histology": "con3f1p105rg10f2"}
-KINDS = ("candidate", "slower candidate", "published, another seed", "published, fewer iterations", "warm start")  # fmt: skip
+KINDS = (
+    "candidate",
+    "slower candidate",
+    "published, another seed",
+    "published, fewer iterations",
+    "warm start",
+)
 
 
 class Point(NamedTuple):
@@ -53,6 +59,11 @@ class Point(NamedTuple):
     @property
     def fitted(self) -> bool:
         return self.kind == "candidate"
+
+    @property
+    def candidate(self) -> bool:
+        """A candidate schedule, fitted or slower than ``FIT_MAX_TIME``."""
+        return self.kind in ("candidate", "slower candidate")
 
     def in_box(self, start: str) -> bool:
         return self.swd[start] <= SWD_BAR and self.div[start] >= DIV_BAR
@@ -145,18 +156,23 @@ def fit_line(
     resid = y - (a + b * u)
     tot = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float((resid**2).sum()) / tot if tot > 0 else 1.0
-    rng = np.random.default_rng(seed)
     ua = np.log(x_at)
-    preds = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(x), len(x))
-        if np.ptp(u[i]) == 0:
-            continue
-        ai, bi = _ols(u[i], y[i])
-        preds.append(ai + bi * ua)
+    preds = [ai + bi * ua for ai, bi in _boot_lines(u, y, n_boot, seed)]
     tail = (1 - level) / 2
     lo, hi = np.quantile(preds, [tail, 1 - tail]) if preds else (np.nan, np.nan)
     return LineFit(len(x), a, b, r2, x_at, a + b * ua, float(lo), float(hi))
+
+
+def _boot_lines(u: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> list[tuple[float, float]]:
+    """(a, b) of the least-squares line through each of ``n_boot`` resamples of the points
+    (with replacement; resamples whose ``u`` are all equal are skipped)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(u), len(u))
+        if np.ptp(u[i]) > 0:
+            out.append(_ols(u[i], y[i]))
+    return out
 
 
 def image_fits(points: list[Point]) -> dict[str, LineFit | None]:
@@ -174,7 +190,8 @@ def image_fits(points: list[Point]) -> dict[str, LineFit | None]:
 def table(res: dict[str, dict[str, dict]]) -> list[str]:
     """Markdown lines: per image and start scale, the fit and every point inside the box."""
     lines = [
-        "| image | start | fitted points | a | b | R² | fitted diversity at SWD 1.1x (90 % interval) "
+        "| image | start | fitted points | a | b | R² "
+        "| fitted diversity at SWD 1.1x (90 % interval) "
         "| inside this start's box (time; whole bar?) |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -190,13 +207,12 @@ def table(res: dict[str, dict[str, dict]]) -> list[str]:
                 f"{p.name} ({'—' if p.time is None else f'1/{1 / p.time:.1f}'}; "
                 f"{'yes' if ttq.meets_bar(runs[p.name]['quality'], bq) else 'no'})"
                 for p in pts
-                if p.in_box(s) and p.kind in ("candidate", "slower candidate")
+                if p.in_box(s) and p.candidate
             ]
-            fit = (
-                "| — | — | — | — | — "
-                if f is None
-                else f"| {f.n} | {f.a:.2f} | {f.b:.2f} | {f.r2:.2f} | {f.at:.2f} ({f.lo:.2f}–{f.hi:.2f}) "
-            )  # fmt: skip
+            fit = "| — | — | — | — | — "
+            if f is not None:
+                fit = f"| {f.n} | {f.a:.2f} | {f.b:.2f} | {f.r2:.2f} "
+                fit += f"| {f.at:.2f} ({f.lo:.2f}–{f.hi:.2f}) "
             lines.append(f"| {image} | {s[-1]} {fit}| {', '.join(inside) or 'none'} |")
     return lines
 
@@ -228,19 +244,15 @@ def figure(res: dict[str, dict[str, dict]], path: Path) -> None:
         fits = image_fits(pts)
         for i, s in enumerate(STARTS):
             ax = axes[i, j]
-            ax.add_patch(
-                plt.Rectangle(
-                    (X_RANGE[0], DIV_BAR), SWD_BAR - X_RANGE[0], 10, color="tab:green",
-                    alpha=0.12, lw=0, label="the bar's box",
-                )
-            )  # fmt: skip
+            box = dict(color="tab:green", alpha=0.12, lw=0, label="the bar's box")
+            ax.add_patch(plt.Rectangle((X_RANGE[0], DIV_BAR), SWD_BAR - X_RANGE[0], 10, **box))
             ax.plot(1, 1, "o", color="tab:blue", ms=8, label="published (singan)")
             shown = set()
             for p in pts:
                 x = float(np.clip(p.swd[s], *X_RANGE))
                 st = dict(style[p.kind], ms=5, ls="none")
                 quick = p.time is not None and p.time <= TIME_BAR
-                if p.kind in ("candidate", "slower candidate"):
+                if p.candidate:
                     st["mfc"] = st["color"] if quick else "none"
                     label = f"candidate, {'within' if quick else 'over'} 1/6 of the time"
                 else:
@@ -255,8 +267,9 @@ def figure(res: dict[str, dict[str, dict]], path: Path) -> None:
                 if p.kind != "published, another seed" and ttq.meets_bar(
                     res[image][p.name]["quality"], res[image]["singan"]["quality"]
                 ):
-                    ax.plot(x, p.div[s], ls="none", marker="o", ms=10, mfc="none", mec="tab:green",
-                            label=None if "whole" in shown else "meets the whole bar (draw 0)")  # fmt: skip
+                    whole = None if "whole" in shown else "meets the whole bar (draw 0)"
+                    ring = dict(ls="none", marker="o", ms=10, mfc="none", mec="tab:green")
+                    ax.plot(x, p.div[s], label=whole, **ring)
                     shown.add("whole")
             f = fits[s]
             if f is not None:
@@ -264,14 +277,17 @@ def figure(res: dict[str, dict[str, dict]], path: Path) -> None:
                 u = np.log([p.swd[s] for p in fitted])
                 y = np.array([p.div[s] for p in fitted])
                 grid = np.geomspace(*X_RANGE, 60)
-                ax.plot(grid, f.a + f.b * np.log(grid), color="tab:orange", lw=1.2,
-                        label="least squares over the candidates")  # fmt: skip
-                ax.text(0.97, 0.03, f"{f.n} fitted, R² {f.r2:.2f}\nat 1.1x: {f.at:.2f} ({f.lo:.2f}–{f.hi:.2f})",
-                        transform=ax.transAxes, ha="right", va="bottom", fontsize=6)  # fmt: skip
+                line = f.a + f.b * np.log(grid)
+                ax.plot(grid, line, color="tab:orange", lw=1.2, label="least squares, candidates")
+                note = f"{f.n} fitted, R² {f.r2:.2f}\n"
+                note += f"at 1.1x: {f.at:.2f} ({f.lo:.2f}–{f.hi:.2f})"
+                ax.text(
+                    0.97, 0.03, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=6
+                )
                 band = _band(u, y, np.log(grid))
                 ax.fill_between(grid, band[0], band[1], color="tab:orange", alpha=0.15, lw=0)
-                ax.errorbar(SWD_BAR, f.at, yerr=[[f.at - f.lo], [f.hi - f.at]], color="tab:orange",
-                            capsize=3, lw=1)  # fmt: skip
+                err = [[f.at - f.lo], [f.hi - f.at]]
+                ax.errorbar(SWD_BAR, f.at, yerr=err, color="tab:orange", capsize=3, lw=1)
             ax.set_xscale("log")
             ax.set_xlim(*X_RANGE)
             ax.set_ylim(0, max(2.2, max(p.div[s] for p in pts) * 1.05))
@@ -297,14 +313,7 @@ def figure(res: dict[str, dict[str, dict]], path: Path) -> None:
 
 def _band(u: np.ndarray, y: np.ndarray, grid_u: np.ndarray, n_boot: int = 2000, seed: int = 0):
     """The 5 % and 95 % points of the bootstrap lines at ``grid_u`` (for the figure)."""
-    rng = np.random.default_rng(seed)
-    lines = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(u), len(u))
-        if np.ptp(u[i]) == 0:
-            continue
-        a, b = _ols(u[i], y[i])
-        lines.append(a + b * grid_u)
+    lines = [a + b * grid_u for a, b in _boot_lines(u, y, n_boot, seed)]
     return np.quantile(np.array(lines), [0.05, 0.95], axis=0)
 
 
