@@ -690,6 +690,17 @@ def _schedules() -> dict[str, Schedule]:
         iters_by_scale=(2000, 599, 379, 237),
     )
     by_name["con3d039h3p105rg10f2s1"] = reseeded(by_name["con3d039h3p105rg10f2"], 1)
+    # the one-at-a-time family (the published step, iterations falling with area, the
+    # reconstruction weight growing with area) on coffee, where every candidate run so far
+    # was concurrent; power 0.95 instead of brain's 0.9, whose cost on coffee is 1/5.96
+    # (registered 2026-12-06, 04:33, before any run; section "The one-at-a-time family on
+    # coffee")
+    for rg in ("08", "09"):
+        base = by_name[f"decay2000p09rg{rg}"]
+        name = f"decay2000p095rg{rg}"
+        by_name[name] = variant(
+            base, name, f"{base.name} at power 0.95 (added 2026-12-06)", iters_decay=0.95
+        )
     return by_name
 
 
