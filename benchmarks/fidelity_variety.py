@@ -160,7 +160,7 @@ def fit_line(
     preds = [ai + bi * ua for ai, bi in _boot_lines(u, y, n_boot, seed)]
     tail = (1 - level) / 2
     lo, hi = np.quantile(preds, [tail, 1 - tail]) if preds else (np.nan, np.nan)
-    return LineFit(len(x), a, b, r2, x_at, a + b * ua, float(lo), float(hi))
+    return LineFit(len(x), a, b, r2, x_at, float(a + b * ua), float(lo), float(hi))
 
 
 def _boot_lines(u: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> list[tuple[float, float]]:
