@@ -83,9 +83,13 @@ def kind_of(name: str, time: float | None) -> str:
 
 
 def is_fast(image: str, name: str) -> bool:
-    """Whether job ``name`` on ``image`` is ``fast``'s schedule (any training seed)."""
-    base = FAST_RESOLVED.get(image, ttq.fast_name())
-    return name == base or (name.startswith(base + "s") and name[len(base) + 1 :].isdigit())
+    """Whether job ``name`` on ``image`` is ``fast``'s schedule (any training seed), under its
+    own name or under the fixed schedule its rule resolved to there (``FAST_RESOLVED``)."""
+    bases = {ttq.fast_name(), FAST_RESOLVED.get(image)} - {None}
+    return any(
+        name == base or (name.startswith(base + "s") and name[len(base) + 1 :].isdigit())
+        for base in bases
+    )
 
 
 def image_points(image: str, runs: dict[str, dict]) -> list[Point]:

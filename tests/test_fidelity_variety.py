@@ -87,6 +87,8 @@ def test_points_are_ratios_to_the_published_pyramid_and_sorted_by_kind(results):
     assert pts["plateau2000"].kind == "slower candidate"  # 1/2.5 of the time
     assert pts["con3d039p105rg10f2"].fitted and fv.is_fast("coffee", "con3d039p105rg10f2")
     assert fv.is_fast("brain", "con3p105rg10f2s1") and not fv.is_fast("brain", "con3p105")
+    assert fv.is_fast("histology", "con3d039p105rg10f2s1")  # `fast`'s own name, seed 1
+    assert not fv.is_fast("coffee", "con3f1p105rg10f2")  # resolved so on histology only
 
 
 def test_an_image_without_its_baseline_is_named(results):
