@@ -27,9 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import time_to_quality as ttq  # noqa: E402
 
-SWD_BAR = 1.1  # issue 12: SWD at most 1.1x the published pyramid's
-DIV_BAR = 0.8  # ... and diversity at least 0.8x
-TIME_BAR = 1 / 6  # ... in at most 1/6 of its modelled time
+# issue 12: the bar's SWD and diversity (``ttq.SWD_BAR``, ``ttq.DIV_BAR``) in 1/6 of the time
+TIME_BAR = 1 / 6
 FIT_MAX_TIME = 1 / 4  # candidates slower than this share of the baseline's time are not fitted
 STARTS = ("start0", "start1")
 # ``fast``'s rule resolves, bit for bit, to a fixed schedule trained under that schedule's own
@@ -66,7 +65,7 @@ class Point(NamedTuple):
         return self.kind in ("candidate", "slower candidate")
 
     def in_box(self, start: str) -> bool:
-        return self.swd[start] <= SWD_BAR and self.div[start] >= DIV_BAR
+        return self.swd[start] <= ttq.SWD_BAR and self.div[start] >= ttq.DIV_BAR
 
 
 def kind_of(name: str, time: float | None) -> str:
@@ -140,7 +139,7 @@ def _ols(u: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def fit_line(
-    x, y, *, x_at: float = SWD_BAR, n_boot: int = 2000, seed: int = 0, level: float = 0.9
+    x, y, *, x_at: float = ttq.SWD_BAR, n_boot: int = 2000, seed: int = 0, level: float = 0.9
 ) -> LineFit:
     """Least squares of ``y`` on ``ln x`` (``x`` > 0, at least two distinct values), the fitted
     ``y`` at ``x_at`` and its ``level`` bootstrap interval over ``n_boot`` resamples of the
@@ -249,7 +248,9 @@ def figure(res: dict[str, dict[str, dict]], path: Path) -> None:
         for i, s in enumerate(STARTS):
             ax = axes[i, j]
             box = dict(color="tab:green", alpha=0.12, lw=0, label="the bar's box")
-            ax.add_patch(plt.Rectangle((X_RANGE[0], DIV_BAR), SWD_BAR - X_RANGE[0], 10, **box))
+            ax.add_patch(
+                plt.Rectangle((X_RANGE[0], ttq.DIV_BAR), ttq.SWD_BAR - X_RANGE[0], 10, **box)
+            )
             ax.plot(1, 1, "o", color="tab:blue", ms=8, label="published (singan)")
             shown = set()
             for p in pts:
@@ -291,7 +292,7 @@ def figure(res: dict[str, dict[str, dict]], path: Path) -> None:
                 band = _band(u, y, np.log(grid))
                 ax.fill_between(grid, band[0], band[1], color="tab:orange", alpha=0.15, lw=0)
                 err = [[f.at - f.lo], [f.hi - f.at]]
-                ax.errorbar(SWD_BAR, f.at, yerr=err, color="tab:orange", capsize=3, lw=1)
+                ax.errorbar(ttq.SWD_BAR, f.at, yerr=err, color="tab:orange", capsize=3, lw=1)
             ax.set_xscale("log")
             ax.set_xlim(*X_RANGE)
             ax.set_ylim(0, max(2.2, max(p.div[s] for p in pts) * 1.05))

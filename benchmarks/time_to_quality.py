@@ -1215,10 +1215,15 @@ def _machine_converted(cal: dict, base: dict, ref: dict) -> dict:
     }
 
 
+SWD_BAR = 1.1  # issue 12's bar: SWD at most 1.1x the baseline's ...
+DIV_BAR = 0.8  # ... and diversity at least 0.8x, from both start scales
+
+
 def meets_bar(q: dict, bq: dict) -> bool:
-    """Issue 12's bar: SWD <= 1.1x the baseline's and diversity >= 0.8x, from both start scales."""
+    """Issue 12's bar: SWD <= ``SWD_BAR`` x the baseline's and diversity >= ``DIV_BAR`` x,
+    from both start scales."""
     return all(
-        q[k]["swd"] <= 1.1 * bq[k]["swd"] and q[k]["diversity"] >= 0.8 * bq[k]["diversity"]
+        q[k]["swd"] <= SWD_BAR * bq[k]["swd"] and q[k]["diversity"] >= DIV_BAR * bq[k]["diversity"]
         for k in ("start0", "start1")
     )
 
@@ -1362,7 +1367,7 @@ def figure(res: dict, path: Path) -> None:
                     ax.annotate(name, (x, y), fontsize=5, xytext=(3, 3), textcoords="offset points")
             if base is not None:
                 ax.axhline(
-                    1.1 * base["quality"][start]["swd"],
+                    SWD_BAR * base["quality"][start]["swd"],
                     color="grey",
                     lw=0.7,
                     ls="--",
